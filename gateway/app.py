@@ -1,0 +1,73 @@
+"""create_app(config) → the Starlette app. The lifespan builds AppState and tears it down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from gateway.api.errors import EXCEPTION_HANDLERS
+from gateway.api.middleware import RequestContextMiddleware
+from gateway.api.routes import ROUTES
+from gateway.config import GatewayConfig
+from gateway.ledger.db import create_engine
+from gateway.ledger.writer import LedgerWriter
+from gateway.metrics import GatewayMetrics
+from gateway.pricing.table import build_price_table
+from gateway.providers.transport import Transport
+from gateway.routing.router import Router
+from gateway.serving.metering import Meter
+from gateway.serving.proxy import ProxyService
+from gateway.state import AppState
+
+log = logging.getLogger("gateway")
+
+
+def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None) -> AppState:
+    prices = build_price_table(config)
+    router = Router(config, prices)
+    metrics = GatewayMetrics(registry)
+    meter = Meter(metrics)
+    engine = create_engine(config.database_url)
+    writer = LedgerWriter(
+        engine,
+        queue_size=config.ledger.queue_size,
+        batch_size=config.ledger.batch_size,
+        flush_interval_s=config.ledger.flush_interval_ms / 1000,
+        prepare=meter.finalize,
+        on_written=metrics.ledger_rows.inc,
+        on_error=metrics.ledger_errors.inc,
+    )
+    transport = Transport(config.providers)
+    proxy = ProxyService(router, transport, metrics, writer.submit)
+    return AppState(config, prices, router, metrics, transport, engine, writer, proxy)
+
+
+def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None) -> Starlette:
+    # Prices are resolved here, not in the lifespan, so a missing price fails before binding.
+    state = build_state(config, registry)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        state.writer.start()
+        for p in config.providers:
+            if p.simulated:
+                log.info("provider %s is SIMULATED (%s)", p.name, p.api_base)
+        try:
+            yield {"gw": state}
+        finally:
+            await state.aclose()
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=config.max_body_bytes)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.gw = state  # for code that has the app but no request (tests, CLI)
+    return app

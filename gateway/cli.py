@@ -1,0 +1,82 @@
+"""`gateway` command line: serve, db upgrade, simulate. Commands parse options and delegate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from gateway.config import ConfigError
+
+app = typer.Typer(help="LLM cost and latency gateway.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="Ledger database commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG",
+                                         help="Path to the YAML config.")]
+DEFAULT_CONFIG = Path("config/demo.yaml")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"gateway: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    host: Annotated[str, typer.Option(envvar="GATEWAY_HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="GATEWAY_PORT", help="Port to bind.")] = 8080,
+    workers: Annotated[int, typer.Option(envvar="GATEWAY_WORKERS", min=1,
+                                         help="Worker processes.")] = 1,
+) -> None:
+    """Run the gateway (and the simulator, when the config has a `simulator:` section)."""
+    from gateway.runner import run_gateway
+
+    try:
+        run_gateway(config, host=host, port=port, workers=workers)
+    except ConfigError as e:
+        _fail(str(e))
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Apply pending ledger migrations to the configured database."""
+    from gateway.config import load_config
+    from gateway.ledger.db import redact_url
+    from gateway.ledger.migrate import upgrade
+
+    try:
+        cfg = load_config(config)
+        upgrade(cfg.database_url)
+    except ConfigError as e:
+        _fail(str(e))
+    except Exception as e:  # a database that cannot be reached is a user-facing condition
+        _fail(f"migration failed on {redact_url(cfg.database_url)}: {type(e).__name__}: {e}")
+    typer.echo(f"ledger schema is up to date on {redact_url(cfg.database_url)}")
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8001,
+    profile: Annotated[str, typer.Option(help="Default timing profile.")] = "instant",
+) -> None:
+    """Run the upstream simulator (OpenAI/vLLM wire formats, vLLM metrics, fault injection)."""
+    from gateway.simulator.profiles import PROFILES
+    from gateway.simulator.server import run
+
+    if profile not in PROFILES:
+        _fail(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
+    run(host, port, profile)
+
+
+def main() -> None:
+    app(prog_name="gateway")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The YAML config: schema (strict: unknown keys are errors), `${VAR}` expansion, cross-checks.
+
+`load_config(path)` returns a frozen `GatewayConfig` or raises `ConfigError` whose message names
+the file and the key. The keys are a contract with users and with tools that generate configs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ProviderKind = Literal["openai", "vllm"]
+
+
+class ConfigError(Exception):
+    """A config problem a user must fix; the message says where."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GPUConfig(_Strict):
+    name: str
+    count: int = Field(1, ge=1)
+    hourly_usd: float = Field(ge=0)
+
+
+class ProviderConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: ProviderKind
+    api_base: str
+    api_key: str | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    simulated: bool = False  # shown in /v1/models and the startup log so nobody mistakes it
+    gpu: GPUConfig | None = None
+
+
+class PriceOverride(_Strict):
+    """USD per 1M tokens; overrides (or stands in for) litellm's price table entry."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cache_read_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1)
+    provider: str
+    upstream_model: str | None = None
+    price: PriceOverride | None = None
+    # the price table key when it differs from upstream_model (e.g. "gemini/gemini-2.0-flash")
+    price_key: str | None = None
+
+    @property
+    def target_model(self) -> str:
+        return self.upstream_model or self.name
+
+
+class LedgerConfig(_Strict):
+    queue_size: int = Field(50_000, ge=100)
+    batch_size: int = Field(500, ge=1)
+    flush_interval_ms: int = Field(100, ge=1)
+
+
+class SimulatorConfig(_Strict):
+    """When present, `gateway serve` starts the upstream simulator as a child process."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    profile: str = "instant"
+
+
+class GatewayConfig(_Strict):
+    database_url: str = "sqlite+aiosqlite:///./gateway.db"
+    max_request_body_mb: float = Field(32, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ledger: LedgerConfig = LedgerConfig()
+    simulator: SimulatorConfig | None = None
+    providers: tuple[ProviderConfig, ...] = Field(min_length=1)
+    models: tuple[ModelConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> GatewayConfig:
+        _unique("providers", [p.name for p in self.providers])
+        _unique("models", [m.name for m in self.models])
+        names = {p.name for p in self.providers}
+        for i, m in enumerate(self.models):
+            if m.provider not in names:
+                raise ValueError(
+                    f"models[{i}].provider: unknown provider {m.provider!r} "
+                    f"(configured: {', '.join(sorted(names))})"
+                )
+        return self
+
+    def provider(self, name: str) -> ProviderConfig:
+        return next(p for p in self.providers if p.name == name)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_request_body_mb * 1024 * 1024)
+
+
+def _unique(section: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{section}: the name {n!r} is used twice")
+        seen.add(n)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; a missing VAR names its key."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where or 'value'}: environment variable ${{{name}}} is not set")
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ, f"{where}.{k}" if where else str(k))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def parse_config(raw: Any, *, source: str, environ: Mapping[str, str]) -> GatewayConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys")
+    try:
+        data = expand_env(raw, environ)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    if environ.get("GATEWAY_DATABASE_URL"):
+        data["database_url"] = environ["GATEWAY_DATABASE_URL"]
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: invalid config\n{_format(e)}") from None
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    return parse_config(raw, source=str(p), environ=os.environ if environ is None else environ)
+
+
+def _format(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The usage ledger: one row per client request, written off the request path."""

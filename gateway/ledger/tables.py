@@ -1,0 +1,90 @@
+"""SQLAlchemy 2.0 models of the ledger. The alembic migrations create exactly these tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact USD amounts: NUMERIC(20, 12) where the database has it; text on SQLite.
+
+    SQLite has no decimal type (NUMERIC affinity stores a REAL), so there the canonical
+    decimal string is stored and read back into a Decimal without loss.
+    """
+
+    impl = Numeric(20, 12)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(20, 12, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return format(Decimal(value), "f")
+        return Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RequestRow(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    endpoint: Mapped[str] = mapped_column(String(32))
+    requested_model: Mapped[str | None] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(100))
+    upstream_model: Mapped[str | None] = mapped_column(String(200))
+    stream: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int] = mapped_column(Integer)
+    error_type: Mapped[str | None] = mapped_column(String(100))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    input_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    output_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    cost_usd: Mapped[Decimal] = mapped_column(Money)
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    ttft_ms: Mapped[float | None] = mapped_column(Numeric(12, 3, asdecimal=False))
+    latency_ms: Mapped[float] = mapped_column(Numeric(12, 3, asdecimal=False))
+    upstream_request_id: Mapped[str | None] = mapped_column(String(200))
+    route_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    api_key_id: Mapped[str | None] = mapped_column(String(64))
+    team: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        Index("ix_requests_created_at", "created_at"),
+        Index("ix_requests_model_created", "requested_model", "created_at"),
+        Index("ix_requests_team_created", "team", "created_at"),
+    )
+
+
+requests_table = RequestRow.__table__

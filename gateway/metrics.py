@@ -1,0 +1,139 @@
+"""Every Prometheus metric the gateway exports, on a registry passed in (tests get their own).
+
+Names follow `gateway_<what>_<unit>`; labels come from closed sets (configured model and
+provider names, status class, error type) — never keys, users or request ids. Buckets are sized
+for LLM latencies, after vLLM's own (vllm/v1/metrics/loggers.py: time_to_first_token_seconds,
+e2e_request_latency_seconds). Label children are cached per (model, provider) so the request
+path does one dict lookup instead of prometheus-client's label resolution.
+
+With several worker processes, prometheus-client's multiprocess mode is used
+(PROMETHEUS_MULTIPROC_DIR set by the CLI before the workers start); `render()` then aggregates
+every worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess
+
+from gateway.pricing.cost import Usage
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+                   20.0, 40.0, 80.0, 160.0, 640.0)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+TOKEN_KINDS = ("prompt", "completion", "cached_prompt", "cache_write", "reasoning")
+
+
+@dataclass(slots=True)
+class _Children:
+    latency: Any
+    ttft: Any
+    cost: Any
+    tokens: tuple[Any, ...]
+    by_status: dict[str, Any]
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        mp = multiprocess_dir() is not None
+        self.requests = Counter("gateway_requests", "Client requests by outcome",
+                                ["model", "provider", "status_class"], registry=r)
+        self.latency = Histogram("gateway_request_duration_seconds",
+                                 "Time from request received to response complete",
+                                 ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r)
+        self.ttft = Histogram("gateway_time_to_first_token_seconds",
+                              "Streaming: time from request received to the first chunk",
+                              ["model", "provider"], buckets=TTFT_BUCKETS, registry=r)
+        self.tokens = Counter("gateway_tokens", "Tokens as reported by the upstream",
+                              ["model", "provider", "kind"], registry=r)
+        self.cost = Counter("gateway_cost_usd", "Cost in USD priced from upstream usage",
+                            ["model", "provider"], registry=r)
+        self.upstream_errors = Counter("gateway_upstream_errors",
+                                       "Failed upstream attempts by error type",
+                                       ["model", "provider", "error_type"], registry=r)
+        self.in_flight = Gauge("gateway_requests_in_flight", "Requests being served",
+                               registry=r, multiprocess_mode="livesum")
+        self.ledger_rows = Counter("gateway_ledger_rows_written", "Ledger rows inserted",
+                                   registry=r)
+        self.ledger_errors = Counter("gateway_ledger_write_errors",
+                                     "Failed ledger batch inserts (retried)", registry=r)
+        self.ledger_backlog = Gauge("gateway_ledger_backlog_rows",
+                                    "Rows waiting for the ledger writer", registry=r,
+                                    multiprocess_mode="livesum")
+        self._children: dict[tuple[str, str], _Children] = {}
+        self._multiprocess = mp
+
+    def _for(self, model: str, provider: str) -> _Children:
+        c = self._children.get((model, provider))
+        if c is None:
+            c = _Children(
+                latency=self.latency.labels(model, provider),
+                ttft=self.ttft.labels(model, provider),
+                cost=self.cost.labels(model, provider),
+                tokens=tuple(self.tokens.labels(model, provider, k) for k in TOKEN_KINDS),
+                by_status={},
+            )
+            self._children[(model, provider)] = c
+        return c
+
+    def observe(
+        self,
+        *,
+        model: str,
+        provider: str,
+        status: int,
+        latency_s: float,
+        ttft_s: float | None,
+        usage: Usage | None,
+        cost_usd: Decimal | None,
+    ) -> None:
+        c = self._for(model, provider)
+        cls = f"{status // 100}xx"
+        counter = c.by_status.get(cls)
+        if counter is None:
+            counter = c.by_status[cls] = self.requests.labels(model, provider, cls)
+        counter.inc()
+        c.latency.observe(latency_s)
+        if ttft_s is not None:
+            c.ttft.observe(ttft_s)
+        if usage is not None:
+            for child, n in zip(c.tokens, (usage.prompt_tokens, usage.completion_tokens,
+                                            usage.cached_prompt_tokens, usage.cache_write_tokens,
+                                            usage.reasoning_tokens)):
+                if n:
+                    child.inc(n)
+        if cost_usd:
+            c.cost.inc(float(cost_usd))
+
+    def upstream_error(self, model: str, provider: str, error_type: str) -> None:
+        self.upstream_errors.labels(model, provider, error_type).inc()
+
+    def client_error(self, status: int) -> None:
+        # requests refused before a model was resolved: no model label to give them
+        self.requests.labels("", "", f"{status // 100}xx").inc()
+
+    def render(self) -> tuple[bytes, str]:
+        if self._multiprocess:
+            reg = CollectorRegistry()
+            multiprocess.MultiProcessCollector(reg)
+            return generate_latest(reg), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

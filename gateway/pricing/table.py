@@ -1,0 +1,87 @@
+"""The price table: litellm's maintained model price JSON plus explicit config overrides.
+
+litellm ships `model_prices_and_context_window_backup.json` inside its package. We read that file
+as data (locating the package with importlib's finder, which does not execute it) because
+importing litellm costs seconds of start-up and hundreds of MiB. Prices are resolved once at
+start-up into an immutable mapping; a configured model with no price anywhere is a start-up
+error — never a silent zero.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from gateway.config import ConfigError, GatewayConfig, ModelConfig
+from gateway.pricing.cost import Price
+
+TABLE_FILE = "model_prices_and_context_window_backup.json"
+
+
+def litellm_table_path() -> Path:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("litellm's price table is not installed (pip install litellm)")
+    return Path(next(iter(spec.submodule_search_locations))) / TABLE_FILE
+
+
+def load_litellm_table(path: Path | None = None) -> dict[str, Any]:
+    data = orjson.loads((path or litellm_table_path()).read_bytes())
+    data.pop("sample_spec", None)
+    return data  # type: ignore[no-any-return]
+
+
+def _dec(x: Any) -> Decimal | None:
+    return None if x is None else Decimal(str(x))
+
+
+def price_from_entry(entry: Mapping[str, Any]) -> Price | None:
+    if "input_cost_per_token" not in entry and "output_cost_per_token" not in entry:
+        return None
+    return Price(
+        input=_dec(entry.get("input_cost_per_token")) or Decimal(0),
+        output=_dec(entry.get("output_cost_per_token")) or Decimal(0),
+        cache_read=_dec(entry.get("cache_read_input_token_cost")),
+        cache_write=_dec(entry.get("cache_creation_input_token_cost")),
+        source="table",
+    )
+
+
+def _lookup_keys(model: ModelConfig) -> list[str]:
+    keys = [model.price_key] if model.price_key else []
+    keys += [model.target_model, model.name]
+    # vLLM-style names ("meta-llama/Llama-3.1-8B-Instruct") and provider-prefixed ones
+    keys += [k.split("/", 1)[1] for k in keys if k and "/" in k]
+    return [k for k in dict.fromkeys(keys) if k]
+
+
+def resolve_price(model: ModelConfig, table: Mapping[str, Any]) -> Price:
+    if model.price is not None:
+        p = model.price
+        return Price.per_mtok(p.input_per_mtok, p.output_per_mtok,
+                              p.cache_read_per_mtok, p.cache_write_per_mtok, source="config")
+    for key in _lookup_keys(model):
+        entry = table.get(key)
+        if isinstance(entry, dict) and (price := price_from_entry(entry)) is not None:
+            return price
+    tried = ", ".join(repr(k) for k in _lookup_keys(model))
+    raise ConfigError(
+        f"model {model.name!r}: no price in litellm's table (looked up {tried}) and no "
+        f"`price:` override in the config. Add `price: {{input_per_mtok: …, output_per_mtok: …}}`"
+        f" to this model, or `price_key:` naming its entry in the table."
+    )
+
+
+def build_price_table(
+    config: GatewayConfig, table: Mapping[str, Any] | None = None
+) -> Mapping[str, Price]:
+    """Model name → Price for every configured model. Reads the litellm file only if needed."""
+    if table is None and any(m.price is None for m in config.models):
+        table = load_litellm_table()
+    return MappingProxyType({m.name: resolve_price(m, table or {}) for m in config.models})

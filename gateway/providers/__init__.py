@@ -1,0 +1,1 @@
+"""Provider adapters (pure: build requests, parse responses and streams) and the transport (I/O)."""

@@ -1,0 +1,94 @@
+"""The provider seam: what an adapter for one API family must do, with no I/O in it.
+
+An adapter turns the client's OpenAI-shaped request into the provider's HTTP request
+(`build_request`), the provider's answer back into an OpenAI-shaped body plus normalised usage
+(`parse_response`, `parse_error`), and a provider's SSE events into OpenAI chunk events
+(`stream_translator`: a small per-request state machine). `transport.py` does the sending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from gateway.config import ProviderConfig
+from gateway.errors import UpstreamHTTPError
+from gateway.pricing.cost import Price, Usage
+from gateway.sse import Event
+
+Endpoint = Literal["chat", "completions", "embeddings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One configured model at one provider: what an attempt is made against."""
+
+    model: str  # the name clients send
+    upstream_model: str
+    provider: ProviderConfig
+    price: Price
+
+
+@dataclass(slots=True)
+class ClientRequest:
+    """The client's JSON body (kept verbatim for the upstream) and the fields we act on."""
+
+    endpoint: Endpoint
+    body: dict[str, Any]
+    model: str
+    stream: bool = False
+    include_usage: bool = False  # the client asked for the final usage chunk
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool
+
+
+@dataclass(slots=True)
+class Result:
+    """A complete (non-streamed) answer, already in the OpenAI shape the client expects."""
+
+    body: bytes
+    usage: Usage | None
+    upstream_request_id: str | None = None
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a translator learned from a stream, read when the stream ends."""
+
+    usage: Usage | None = None
+    upstream_request_id: str | None = None
+    finish_reason: str | None = None
+    chunks: int = 0  # events carrying choices: the fallback token estimate when usage is absent
+    error: dict[str, Any] | None = field(default=None)
+    done: bool = False
+
+
+class StreamTranslator(Protocol):
+    state: StreamState
+
+    def feed(self, event: Event) -> list[bytes]:
+        """Return the SSE-framed bytes to send to the client for this upstream event."""
+        ...
+
+    def finish(self) -> list[bytes]:
+        """Bytes to send when the upstream stream ended (e.g. a missing `[DONE]`)."""
+        ...
+
+
+class Adapter(Protocol):
+    def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest: ...
+
+    def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result: ...
+
+    def parse_error(
+        self, status: int, body: bytes, headers: dict[str, str], target: Target
+    ) -> UpstreamHTTPError: ...
+
+    def stream_translator(self, request: ClientRequest, target: Target) -> StreamTranslator: ...

@@ -1,0 +1,15 @@
+"""Provider kind → adapter. Adding an API family is a new module plus one entry here."""
+
+from __future__ import annotations
+
+from gateway.providers.base import Adapter
+from gateway.providers.openai import OpenAIAdapter
+
+ADAPTERS: dict[str, Adapter] = {
+    "openai": OpenAIAdapter(),
+    "vllm": OpenAIAdapter(),  # vLLM serves the OpenAI wire format, usage chunk included
+}
+
+
+def adapter_for(kind: str) -> Adapter:
+    return ADAPTERS[kind]

@@ -1,0 +1,1 @@
+"""Routing: which configured model(s) a request goes to, and why (the `route_reason`)."""

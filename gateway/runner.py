@@ -1,0 +1,119 @@
+"""Start-up for `gateway serve`: config, migrations, the simulator child, uvicorn workers."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import uvicorn
+
+from gateway.config import ConfigError, GatewayConfig, SimulatorConfig, load_config
+from gateway.ledger.db import is_sqlite, redact_url
+
+log = logging.getLogger("gateway")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def prepare_database(config: GatewayConfig) -> None:
+    from gateway.ledger.migrate import current_revision, head_revision, upgrade
+
+    url = config.database_url
+    try:
+        current = asyncio.run(current_revision(url))
+    except Exception as e:
+        raise ConfigError(f"database_url: cannot reach {redact_url(url)} "
+                          f"({type(e).__name__}: {e})") from None
+    if current == head_revision():
+        return
+    if is_sqlite(url):
+        upgrade(url)  # the embedded default migrates itself
+        return
+    raise ConfigError(f"the ledger at {redact_url(url)} is at schema {current or 'none'}, "
+                      f"expected {head_revision()}: run `gateway db upgrade` first")
+
+
+def start_simulator(sim: SimulatorConfig) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "simulate", "--host", sim.host,
+                             "--port", str(sim.port), "--profile", sim.profile])
+    atexit.register(_stop, proc)
+    url = f"http://{sim.host}:{sim.port}/health"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"simulator: exited with status {proc.returncode} "
+                              f"(is port {sim.port} free?)")
+        try:
+            with urllib.request.urlopen(url, timeout=0.5):
+                log.info("simulator (SIMULATED upstreams) serving on %s:%d", sim.host, sim.port)
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    _stop(proc)
+    raise ConfigError(f"simulator: did not answer on {url} within 15 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def app_from_env() -> object:
+    """uvicorn factory for worker processes: the config path comes from the parent."""
+    from gateway.app import create_app
+
+    config = load_config(os.environ["GATEWAY_CONFIG"])
+    configure_logging(config.log_level)
+    return create_app(config)
+
+
+def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> None:
+    config = load_config(config_path)
+    configure_logging(config.log_level)
+    from gateway.pricing.table import build_price_table
+
+    build_price_table(config)  # a model without a price stops us here, before anything starts
+    prepare_database(config)
+    sim = start_simulator(config.simulator) if config.simulator else None
+    common = dict(host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+                  log_level=config.log_level, timeout_graceful_shutdown=30, lifespan="on")
+    try:
+        if workers == 1:
+            from gateway.app import create_app
+
+            uvicorn.run(create_app(config), **common)  # type: ignore[arg-type]
+        else:
+            _run_workers(config_path, workers, common)
+    finally:
+        if sim is not None:
+            _stop(sim)
+
+
+def _run_workers(config_path: Path, workers: int, common: dict[str, object]) -> None:
+    # prometheus-client picks multiprocess mode at import, from this variable: set it before
+    # the workers start, in a fresh directory (stale files would be summed in).
+    mp_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = mp_dir
+    os.environ["GATEWAY_CONFIG"] = str(config_path.resolve())
+    try:
+        uvicorn.run("gateway.runner:app_from_env", factory=True, workers=workers,
+                    **common)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(mp_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Use cases behind the HTTP edge: no Starlette types in here."""

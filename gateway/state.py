@@ -1,0 +1,33 @@
+"""AppState: the one object holding what the lifespan builds, closed in reverse order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.config import GatewayConfig
+from gateway.ledger.writer import LedgerWriter
+from gateway.metrics import GatewayMetrics
+from gateway.pricing.cost import Price
+from gateway.providers.transport import Transport
+from gateway.routing.router import Router
+from gateway.serving.proxy import ProxyService
+
+
+@dataclass(slots=True)
+class AppState:
+    config: GatewayConfig
+    prices: Mapping[str, Price]
+    router: Router
+    metrics: GatewayMetrics
+    transport: Transport
+    engine: AsyncEngine
+    writer: LedgerWriter
+    proxy: ProxyService
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()  # uvicorn has drained in-flight requests by now
+        await self.writer.aclose()
+        await self.engine.dispose()
