@@ -1,0 +1,86 @@
+"""Test helpers: real servers on 127.0.0.1 (uvicorn in a thread) and ledger reads."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from sqlalchemy import select
+
+from gateway.ledger.db import create_engine
+from gateway.ledger.tables import requests_table
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """uvicorn serving an ASGI app on a free loopback port, in a thread with its own loop."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, loop="asyncio",
+                                     log_level="warning", access_log=False, lifespan="on",
+                                     timeout_graceful_shutdown=10)
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[ServerThread]:
+    server = ServerThread(app).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fetch_rows(url: str, **where: Any) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        engine = create_engine(url)
+        try:
+            q = select(requests_table)
+            for k, v in where.items():
+                q = q.where(requests_table.c[k] == v)
+            async with engine.connect() as conn:
+                return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def wait_rows(url: str, n: int, timeout: float = 10.0, **where: Any) -> list[dict[str, Any]]:
+    """The writer flushes every ~100 ms: poll until `n` rows matching `where` are in."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = fetch_rows(url, **where)
+        if len(rows) >= n or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)

@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_config
+
+BASE = """
+providers:
+  - name: openai
+    kind: openai
+    api_base: https://api.openai.com/v1
+    api_key: ${OPENAI_API_KEY}
+models:
+  - name: gpt-4o-mini
+    provider: openai
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "gw.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_env_vars_are_expanded(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, BASE), environ={"OPENAI_API_KEY": "sk-x"})
+    assert cfg.providers[0].api_key == "sk-x"
+    assert cfg.database_url.startswith("sqlite+aiosqlite")
+
+
+def test_missing_env_var_names_key_and_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE)
+    with pytest.raises(ConfigError) as e:
+        load_config(path, environ={})
+    assert str(path) in str(e.value)
+    assert "providers[0].api_key" in str(e.value) and "OPENAI_API_KEY" in str(e.value)
+
+
+def test_default_in_var_reference(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, BASE.replace("${OPENAI_API_KEY}", "${K:-sk-d}")),
+                      environ={})
+    assert cfg.providers[0].api_key == "sk-d"
+
+
+def test_database_url_env_override(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, BASE), environ={"OPENAI_API_KEY": "k",
+                                                       "GATEWAY_DATABASE_URL": "sqlite+aiosqlite:///x.db"})
+    assert cfg.database_url == "sqlite+aiosqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    "mutation, message",
+    [
+        (lambda t: t.replace("kind: openai", "kind: azure"), "providers[0].kind"),
+        (lambda t: t.replace("    provider: openai", "    provider: nope"), "unknown provider 'nope'"),
+        (lambda t: t + "bogus_key: 1\n", "bogus_key: unknown key"),
+        (lambda t: t.replace("  - name: gpt-4o-mini", "  - name: gpt-4o-mini\n    colour: red"),
+         "models[0].colour: unknown key"),
+        (lambda t: t + "  - name: gpt-4o-mini\n    provider: openai\n", "used twice"),
+        (lambda t: "- a\n- b\n", "top level must be a mapping"),
+        (lambda t: t + "  bad: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_configs_name_the_problem(tmp_path: Path, mutation: object, message: str) -> None:
+    path = _write(tmp_path, mutation(BASE))  # type: ignore[operator]
+    with pytest.raises(ConfigError) as e:
+        load_config(path, environ={"OPENAI_API_KEY": "k"})
+    assert message in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_demo_config_loads_without_keys() -> None:
+    cfg = load_config(Path(__file__).parents[2] / "config" / "demo.yaml", environ={})
+    assert cfg.simulator is not None
+    assert all(p.simulated for p in cfg.providers)
