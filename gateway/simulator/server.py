@@ -1,0 +1,46 @@
+"""`run()`: serve the simulator with uvicorn (the `gateway simulate` command calls it).
+
+uvloop + httptools and no access log: the simulator must cost as little CPU as possible next
+to the gateway it stands behind. The `drop` fault works by raising inside the app after part of
+a response went out (uvicorn then closes the connection); the filter below keeps those
+intended drops out of uvicorn's error log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from gateway.simulator.app import create_app
+from gateway.simulator.engine import DropConnection
+
+
+class _HideSimulatedDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DropConnection)
+
+
+def hide_simulated_drops() -> None:
+    """Keep `drop` faults out of uvicorn's error log (idempotent)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideSimulatedDrops) for f in logger.filters):
+        logger.addFilter(_HideSimulatedDrops())
+
+
+def run(host: str, port: int, profile: str, log_level: str = "warning") -> None:
+    """Serve the simulator on host:port until interrupted; `profile` serves the root paths."""
+    config = uvicorn.Config(
+        create_app(profile),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        proxy_headers=False,  # nothing sits in front of the simulator: skip that middleware
+        log_level=log_level,
+        lifespan="on",
+    )  # Config sets up logging, so the filter goes on after it
+    hide_simulated_drops()
+    uvicorn.Server(config).run()
