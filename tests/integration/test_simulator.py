@@ -362,9 +362,12 @@ async def test_metrics_reflect_running_and_waiting_requests(base_url: str) -> No
                 pass
 
         tasks = [asyncio.create_task(one()) for _ in range(3)]
-        await asyncio.sleep(0.1)
         async with httpx.AsyncClient() as http:
-            during = _samples((await http.get(metrics_url)).text)
+            for _ in range(100):  # until all three arrived (each holds its slot ~230 ms)
+                await asyncio.sleep(0.01)
+                during = _samples((await http.get(metrics_url)).text)
+                if during["vllm:num_requests_running"] + during["vllm:num_requests_waiting"] == 3:
+                    break
             await asyncio.gather(*tasks)
             after = _samples((await http.get(metrics_url)).text)
     assert during["vllm:num_requests_running"] == 2  # max_num_seqs=2 ...
