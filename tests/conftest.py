@@ -63,6 +63,19 @@ def _pg_exec(sql: str) -> None:
     asyncio.run(run())
 
 
+def _pg_exec_on(url: str, sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     name = f"gw_test_{uuid.uuid4().hex[:10]}"
@@ -80,7 +93,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
         upgrade(url)
         return url
-    return str(request.getfixturevalue("pg_url"))
+    url = str(request.getfixturevalue("pg_url"))
+    _pg_exec_on(url, "TRUNCATE requests")  # the session's database is shared between tests
+    return url
 
 
 @pytest.fixture()
@@ -96,7 +111,7 @@ def sim_config(sim_url: str, db_url: str, **extra: Any) -> GatewayConfig:
         "database_url": db_url,
         "ledger": {"flush_interval_ms": 20},
         "providers": [
-            {"name": "openai", "kind": "openai", "api_base": f"{sim_url}/gpt-4o-mini/v1",
+            {"name": "openai", "kind": "openai", "api_base": f"{sim_url}/instant/v1",
              "api_key": "sk-test-secret-123", "timeout_s": 5},
             {"name": "local-llama", "kind": "vllm", "api_base": f"{sim_url}/v1",
              "gpu": {"name": "H100", "count": 1, "hourly_usd": 2.49}},

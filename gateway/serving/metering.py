@@ -55,7 +55,9 @@ class Meter:
 
     def finalize(self, o: Outcome) -> dict[str, Any]:
         usage, estimated = o.usage, False
-        if usage is None and o.request is not None and o.target is not None and o.status_code < 400:
+        # a stream cut short still cost the tokens it delivered: estimate those too
+        if usage is None and o.request is not None and o.target is not None and (
+                o.status_code < 400 or o.output_chunks > 0):
             estimated = True
             usage = Usage(prompt_tokens=estimate_prompt_tokens(o.request),
                           completion_tokens=o.output_chunks)

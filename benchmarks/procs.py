@@ -1,0 +1,56 @@
+"""Start and stop the processes a benchmark measures (all on 127.0.0.1; they stop with it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    def __init__(self, args: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.args, self.ready_url, self.log = args, ready_url, log
+        self.started = time.perf_counter()
+        self._log = log.open("wb")
+        self.p = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **(env or {})}, start_new_session=True)
+        self.cold_start_s = self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> float:
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.args[:3]} exited; see {self.log}")
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=1):
+                    return time.perf_counter() - self.started
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.ready_url} not ready in {timeout_s}s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGINT)  # graceful: the gateway flushes its ledger
+            try:
+                self.p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self._log.close()
+
+
+def gateway_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway", *args]

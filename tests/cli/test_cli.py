@@ -1,0 +1,112 @@
+"""`gateway …` through typer's CliRunner, and `gateway serve` on the demo config as a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from tests.support import fetch_rows, free_port, wait_rows
+
+ROOT = Path(__file__).parents[2]
+runner = CliRunner()
+
+
+def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("providers:\n  - name: p\n    kind: azure\n    api_base: x\nmodels: []\n")
+    r = runner.invoke(app, ["serve", "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert str(cfg) in r.output and "providers[0].kind" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_env_var_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("providers:\n  - name: p\n    kind: openai\n    api_base: http://127.0.0.1:1\n"
+                   "    api_key: ${NO_SUCH_KEY}\nmodels:\n  - name: gpt-4o-mini\n    provider: p\n")
+    r = runner.invoke(app, ["serve", "--config", str(cfg)])
+    assert r.exit_code == 2 and "providers[0].api_key" in r.output and "NO_SUCH_KEY" in r.output
+
+
+def test_unpriced_model_refuses_to_start(tmp_path: Path) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("providers:\n  - name: p\n    kind: vllm\n    api_base: http://127.0.0.1:1\n"
+                   "models:\n  - name: my-finetune\n    provider: p\n")
+    r = runner.invoke(app, ["serve", "--config", str(cfg)])
+    assert r.exit_code == 2 and "my-finetune" in r.output and "no price" in r.output
+
+
+def test_db_upgrade_creates_the_ledger(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(f"database_url: sqlite+aiosqlite:///{db}\nproviders:\n  - name: p\n"
+                   "    kind: openai\n    api_base: http://127.0.0.1:1\nmodels:\n"
+                   "  - name: gpt-4o-mini\n    provider: p\n")
+    r = runner.invoke(app, ["db", "upgrade", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert fetch_rows(f"sqlite+aiosqlite:///{db}") == []  # the table exists and is empty
+
+
+def test_serve_refuses_an_unmigrated_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import PG_ADMIN_DSN, _pg_exec
+
+    name = f"gw_cli_{os.getpid()}"
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}"')
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+        monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+        r = runner.invoke(app, ["serve", "--config", str(ROOT / "config" / "demo.yaml")])
+        assert r.exit_code == 2 and "gateway db upgrade" in r.output
+        r = runner.invoke(app, ["db", "upgrade", "--config", str(ROOT / "config" / "demo.yaml")])
+        assert r.exit_code == 0, r.output
+        assert fetch_rows(url) == []
+    finally:
+        _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) -> None:
+    """The README's first command, on free ports: serve the demo, call it, find the row."""
+    gw_port, sim_port = free_port(), free_port()
+    demo = (ROOT / "config" / "demo.yaml").read_text()
+    demo = demo.replace("port: 8001", f"port: {sim_port}").replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
+    db = tmp_path / "gateway.db"
+    demo = demo.replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}")
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(demo)
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
+                             "--port", str(gw_port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{gw_port}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()  # type: ignore[union-attr]
+            time.sleep(0.1)
+        r = httpx.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+                       json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})
+        assert r.status_code == 200, r.text
+        row = wait_rows(f"sqlite+aiosqlite:///{db}", 1)[0]
+        assert row["provider"] == "openai" and row["cost_usd"] > 0
+        assert httpx.get(f"http://127.0.0.1:{sim_port}/health").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, out
+    with pytest.raises(httpx.ConnectError):  # the simulator child stopped with the gateway
+        httpx.get(f"http://127.0.0.1:{sim_port}/health")

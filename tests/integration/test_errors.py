@@ -1,0 +1,129 @@
+"""Bad inputs get the documented 4xx and leave the gateway serving; upstream failures map to
+clear 4xx/5xx; nothing leaks the provider key."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import GatewayFactory, sim_config
+from tests.integration.test_chat import MSG, client
+from tests.support import ServerThread, free_port, wait_rows
+
+
+def _post(server: ServerThread, body: bytes | str, **kw: object) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/chat/completions", content=body,
+                      headers={"content-type": "application/json"}, **kw)  # type: ignore[arg-type]
+
+
+def _still_serving(server: ServerThread) -> None:
+    r = client(server).chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
+    assert r.choices[0].message.content
+
+
+@pytest.mark.parametrize(
+    "body, status, param",
+    [
+        ("{not json", 400, None),
+        ('{"model": "gpt-4o-mini"}', 400, "messages"),
+        ('{"model": "gpt-4o-mini", "messages": "hello"}', 400, "messages"),
+        ('{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"}', 400, "max_tokens"),
+        ('{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', 400, "temperature"),
+        ('{"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
+    ],
+)
+def test_bad_requests_get_openai_shaped_4xx(gateway: ServerThread, body: str, status: int,
+                                            param: str | None) -> None:
+    r = _post(gateway, body)
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"} and err["param"] == param
+    assert r.headers["x-request-id"]
+    _still_serving(gateway)
+
+
+def test_unknown_model_lists_the_available_ones(gateway: ServerThread) -> None:
+    with pytest.raises(openai.NotFoundError) as e:
+        client(gateway).chat.completions.create(model="gpt-9", messages=MSG)  # type: ignore[arg-type]
+    assert "gpt-9" in str(e.value) and "gpt-4o-mini" in str(e.value) and "llama-3.1-8b" in str(e.value)
+
+
+def test_oversize_body_is_413(sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory) -> None:
+    gw = gateway_factory(sim_config(sim.url, sqlite_url, max_request_body_mb=0.01))
+    big = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"' + "x" * 20_000 + '"}]}'
+    r = _post(gw, big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+    def chunked() -> object:  # no content-length: the limit is enforced while reading
+        yield big.encode()
+
+    r = httpx.post(f"{gw.url}/v1/chat/completions", content=chunked())  # type: ignore[arg-type]
+    assert r.status_code == 413
+    _still_serving(gw)
+
+
+def test_wrong_method_and_path(gateway: ServerThread) -> None:
+    assert httpx.get(f"{gateway.url}/v1/chat/completions").status_code == 405
+    r = httpx.get(f"{gateway.url}/v2/whatever")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_upstream_429_passes_through_with_retry_after(gateway: ServerThread, sim: ServerThread) -> None:
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "kind": "status",
+                                              "status": 429, "retry_after": 7, "count": 1})
+    r = _post(gateway, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}')
+    assert r.status_code == 429 and r.headers["retry-after"] == "7"
+    assert r.json()["error"]["type"] == "rate_limit_error"
+    _still_serving(gateway)
+
+
+def test_upstream_500_stream_also_fails_cleanly_before_first_byte(gateway: ServerThread,
+                                                                  sim: ServerThread) -> None:
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "status": 500, "count": 1})
+    with pytest.raises(openai.InternalServerError):
+        list(client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True))  # type: ignore[arg-type]
+
+
+def test_upstream_timeout_is_504(sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory) -> None:
+    cfg = sim_config(sim.url, sqlite_url)
+    raw = cfg.model_dump()
+    raw["providers"][0]["timeout_s"] = 0.3
+    from gateway.config import parse_config
+
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "kind": "timeout",
+                                              "delay_s": 2, "count": 1})
+    r = _post(gw, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}')
+    assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+    rows = wait_rows(sqlite_url, 1, status_code=504)
+    assert rows[0]["error_type"] == "upstream_timeout"
+
+
+def test_unreachable_upstream_is_502(sqlite_url: str, gateway_factory: GatewayFactory) -> None:
+    gw = gateway_factory(sim_config(f"http://127.0.0.1:{free_port()}", sqlite_url))
+    r = _post(gw, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}')
+    assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connection_error"
+
+
+def test_stream_dropped_midway_ends_with_an_error_event(gateway: ServerThread, sim: ServerThread,
+                                                        sqlite_url: str) -> None:
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "kind": "drop",
+                                              "drop_after_chunks": 3, "count": 1})
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions",
+                      json={"model": "gpt-4o-mini", "messages": MSG, "stream": True}) as r:
+        assert r.status_code == 200
+        body = r.read().decode()
+    assert '"upstream_connection_error"' in body and body.endswith("data: [DONE]\n\n")
+    row = wait_rows(sqlite_url, 1, stream=True)[0]
+    assert row["status_code"] == 502 and row["error_type"] == "upstream_connection_error"
+    assert row["usage_estimated"] is True
+
+
+def test_provider_key_never_leaks(gateway: ServerThread, sim: ServerThread, sqlite_url: str) -> None:
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "status": 401, "count": 1,
+                                              "message": "Incorrect API key provided"})
+    r = _post(gateway, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}')
+    assert r.status_code == 401 and "sk-test-secret-123" not in r.text
+    rows = wait_rows(sqlite_url, 1)
+    assert all("sk-test-secret-123" not in str(v) for row in rows for v in row.values())
