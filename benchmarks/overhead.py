@@ -46,7 +46,7 @@ def _body(model: str, **extra: Any) -> dict[str, Any]:
 
 def wrk(url: str, body: dict[str, Any], conc: int, duration: float) -> dict[str, Any]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{conc}", f"-d{duration}s", "--timeout", "10s", "-s",
+        ["wrk", "-t1", f"-c{conc}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s",
          str(HERE / "wrk_post.lua"), url],
         env={**os.environ, "BENCH_BODY": json.dumps(body)}, capture_output=True, text=True,
         timeout=duration + 60)

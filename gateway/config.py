@@ -15,7 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ProviderKind = Literal["openai", "vllm"]
+ProviderKind = Literal["openai", "vllm", "anthropic", "gemini"]
+
+DEFAULT_API_BASES: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
 
 
 class ConfigError(Exception):
@@ -35,13 +41,22 @@ class GPUConfig(_Strict):
 class ProviderConfig(_Strict):
     name: str = Field(min_length=1)
     kind: ProviderKind
-    api_base: str
+    api_base: str = ""  # defaults by kind (DEFAULT_API_BASES); required for vllm
     api_key: str | None = None
+    anthropic_version: str = "2023-06-01"  # kind: anthropic only
     timeout_s: float = Field(60.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
     max_connections: int = Field(1000, ge=1)
     simulated: bool = False  # shown in /v1/models and the startup log so nobody mistakes it
     gpu: GPUConfig | None = None
+
+    @model_validator(mode="after")
+    def _default_api_base(self) -> ProviderConfig:
+        if not self.api_base:
+            if self.kind not in DEFAULT_API_BASES:
+                raise ValueError(f"api_base is required for kind {self.kind!r}")
+            object.__setattr__(self, "api_base", DEFAULT_API_BASES[self.kind])
+        return self
 
 
 class PriceOverride(_Strict):
@@ -60,6 +75,11 @@ class ModelConfig(_Strict):
     price: PriceOverride | None = None
     # the price table key when it differs from upstream_model (e.g. "gemini/gemini-2.0-flash")
     price_key: str | None = None
+    # Anthropic requires max_tokens; used when the client sends neither max_tokens nor
+    # max_completion_tokens
+    default_max_tokens: int = Field(4096, ge=1)
+    # Anthropic: mark a long static system prompt as cacheable (cache_control: ephemeral)
+    auto_cache_system_prompt: bool = False
 
     @property
     def target_model(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from gateway.config import ProviderConfig
+from gateway.config import ModelConfig, ProviderConfig
 from gateway.errors import UpstreamHTTPError
 from gateway.pricing.cost import Price, Usage
 from gateway.sse import Event
@@ -27,6 +27,7 @@ class Target:
     upstream_model: str
     provider: ProviderConfig
     price: Price
+    config: ModelConfig | None = None  # per-model adapter settings (default_max_tokens, …)
 
 
 @dataclass(slots=True)
@@ -83,6 +84,8 @@ class StreamTranslator(Protocol):
 
 
 class Adapter(Protocol):
+    endpoints: frozenset[Endpoint]  # the OpenAI endpoints this family can serve
+
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest: ...
 
     def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result: ...

@@ -16,7 +16,14 @@ import orjson
 
 from gateway.errors import UpstreamHTTPError, UpstreamProtocolError
 from gateway.pricing.cost import Usage
-from gateway.providers.base import ClientRequest, Result, StreamState, Target, UpstreamRequest
+from gateway.providers.base import (
+    ClientRequest,
+    Endpoint,
+    Result,
+    StreamState,
+    Target,
+    UpstreamRequest,
+)
 from gateway.sse import DONE, Event
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
@@ -36,6 +43,8 @@ def usage_from_openai(u: Any) -> Usage | None:
 
 
 class OpenAIAdapter:
+    endpoints: frozenset[Endpoint] = frozenset({"chat", "completions", "embeddings"})
+
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest:
         body = dict(request.body)
         body["model"] = target.upstream_model

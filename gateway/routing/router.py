@@ -27,7 +27,7 @@ class Router:
         self._decisions: dict[str, Decision] = {}
         for m in config.models:
             provider = config.provider(m.provider)
-            target = Target(m.name, m.target_model, provider, prices[m.name])
+            target = Target(m.name, m.target_model, provider, prices[m.name], m)
             reason = f"pinned: {m.name} → {provider.name} ({m.target_model})"
             self._decisions[m.name] = Decision((target,), reason)
 

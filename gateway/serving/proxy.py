@@ -55,9 +55,10 @@ class ProxyService:
             self.reject(ctx, request.endpoint, request.model, e)
             raise
         target = decision.targets[0]
-        if request.endpoint == "embeddings" and target.provider.kind not in ("openai", "vllm"):
-            e = UnsupportedEndpoint(f"model `{request.model}` does not serve embeddings",
-                                    param="model")
+        if request.endpoint not in adapter_for(target.provider.kind).endpoints:
+            e = UnsupportedEndpoint(
+                f"model `{request.model}` ({target.provider.kind} provider "
+                f"{target.provider.name}) does not serve /v1/{request.endpoint}", param="model")
             self.reject(ctx, request.endpoint, request.model, e)
             raise e
         return decision, target
