@@ -5,7 +5,8 @@ One process simulates several independent upstreams. The root (`/v1/...`, `/metr
 `/{profile}/health`) is that profile's server, and `/{profile}@{replica}/...` another server
 with the same profile (two vLLM replicas, say). Each has its own batch, queue and metrics; the
 root and `/{default profile}` are the same server. `/sim/...` is the control API
-(`control.py`). Every error is OpenAI's envelope.
+(`control.py`). Every error is OpenAI's envelope, except on Gemini's endpoints
+(`gemini.py`), which answer in Google's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from gateway.simulator import handlers
+from gateway.simulator import gemini, handlers
 from gateway.simulator.asgi import Request, Scope, now, read_body, respond_error
 from gateway.simulator.control import CONTROL_ROUTES
 from gateway.simulator.engine import Receive, Send
@@ -32,6 +33,11 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/v1/models"): handlers.models,
     ("GET", "/metrics"): handlers.metrics,
     ("GET", "/health"): handlers.health,
+}
+# Endpoints whose path carries a parameter, matched by prefix: Gemini's
+# `/v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+PREFIX_ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", gemini.PATH_PREFIX): gemini.generate,
 }
 _PATHS = {path for _, path in ROUTES}
 _CONTROL_PATHS = {path for _, path in CONTROL_ROUTES}
@@ -67,7 +73,7 @@ class SimulatorApp:
             known = ", ".join(sorted(self.state.profiles))
             await respond_error(send, 404, f"no simulated upstream at {path!r}; profiles: {known}")
             return
-        handler = ROUTES.get((method, sub))
+        handler = ROUTES.get((method, sub)) or _prefix_route(method, sub)
         if handler is None:
             await _not_routed(send, method, path, sub in _PATHS)
             return
@@ -78,10 +84,17 @@ class SimulatorApp:
 
     def _split(self, path: str) -> tuple[Upstream | None, str]:
         """`/v1/x` → (default, `/v1/x`); `/name/v1/x` → (upstream `name`, `/v1/x`)."""
-        if path.startswith("/v1/") or path in ("/metrics", "/health"):
+        if path.startswith(("/v1/", "/v1beta/")) or path in ("/metrics", "/health"):
             return self.state.default, path
         segment, _, rest = path[1:].partition("/")
         return self.state.upstream(segment), "/" + rest
+
+
+def _prefix_route(method: str, sub: str) -> Handler | None:
+    for (m, prefix), handler in PREFIX_ROUTES.items():
+        if m == method and sub.startswith(prefix):
+            return handler
+    return None
 
 
 async def _not_routed(send: Send, method: str, path: str, path_exists: bool) -> None:
