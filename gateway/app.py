@@ -10,8 +10,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
+from gateway.api.dispatch import HotPathRouter
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.routes import ROUTES
@@ -49,7 +50,7 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     return AppState(config, prices, router, metrics, transport, engine, writer, proxy)
 
 
-def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None) -> Starlette:
+def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None) -> ASGIApp:
     # Prices are resolved here, not in the lifespan, so a missing price fails before binding.
     state = build_state(config, registry)
 
@@ -71,9 +72,8 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
 
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=config.max_body_bytes)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.gw = state  # for code that has the app but no request (tests, CLI)
-    return app
+    return RequestContextMiddleware(HotPathRouter(app, state), config.max_body_bytes)

@@ -92,7 +92,10 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     build_price_table(config)  # a model without a price stops us here, before anything starts
     prepare_database(config)
     sim = start_simulator(config.simulator) if config.simulator else None
+    # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
+    # wrapped every request in one more middleware
     common = dict(host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+                  proxy_headers=False,
                   log_level=config.log_level, timeout_graceful_shutdown=30, lifespan="on")
     try:
         if workers == 1:

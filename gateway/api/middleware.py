@@ -4,8 +4,8 @@ request body limit (413) before the body is read into memory."""
 
 from __future__ import annotations
 
+import random
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +22,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = uuid.uuid4().hex
+        rid = new_request_id()
         scope["gateway.request_id"] = rid
         scope["gateway.started"] = started
         rid_header = (b"x-request-id", rid.encode())
@@ -65,6 +65,14 @@ class RequestContextMiddleware:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def new_request_id() -> str:
+    """32 hex chars: 48 bits of milliseconds then 80 random bits (UUIDv7's layout, minus the
+    version bits). Time-ordered ids append to the ledger's primary-key index instead of
+    splitting random pages. Ids need to be unique, not secret: Python's PRNG (seeded from the
+    OS per process) avoids a getrandbits syscall per request that showed up in the profile."""
+    return f"{int(time.time() * 1000):012x}{random.getrandbits(80):020x}"
 
 
 def _too_large_error(limit: int) -> RequestTooLarge:

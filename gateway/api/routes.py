@@ -1,13 +1,14 @@
-"""The route table: path → handler, nothing else."""
+"""The route table: path → handler, nothing else.
+
+The generation endpoints (POST /v1/chat/completions, /v1/completions, /v1/embeddings) are
+served raw by `api/dispatch.py`'s `HOT_ROUTES`; these are the Starlette ones.
+"""
 
 from starlette.routing import Route
 
-from gateway.api import generate, info
+from gateway.api import info
 
 ROUTES = [
-    Route("/v1/chat/completions", generate.chat_completions, methods=["POST"]),
-    Route("/v1/completions", generate.completions, methods=["POST"]),
-    Route("/v1/embeddings", generate.embeddings, methods=["POST"]),
     Route("/v1/models", info.models, methods=["GET"]),
     Route("/health", info.health, methods=["GET"]),
     Route("/health/ready", info.ready, methods=["GET"]),

@@ -15,13 +15,51 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import DateTime, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.ledger.tables import requests_table
+from gateway.ledger.tables import Money, requests_table
 
 log = logging.getLogger("gateway.ledger")
 
 Row = dict[str, Any]
+
+
+class DriverInsert:
+    """The ledger INSERT as driver SQL, and rows as tuples in its parameter order.
+
+    Executing it with `exec_driver_sql` skips SQLAlchemy's per-row compilation and type
+    processing, which cost ~13 µs a row on the event loop — at 6,000 req/s an eighth of a core.
+    The conversions SQLAlchemy would have made are done here: on SQLite, money as decimal text
+    (see `Money`) and datetimes in SQLAlchemy's own SQLite format so ORM reads parse them.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        compiled = requests_table.insert().compile(dialect=dialect)
+        assert compiled.positiontup is not None, "positional paramstyles only (qmark, $n)"
+        self.sql = str(compiled)
+        self.columns = list(compiled.positiontup)
+        types = {c.name: c.type for c in requests_table.columns}
+        sqlite = dialect.name == "sqlite"
+        self._money = [i for i, c in enumerate(self.columns)
+                       if sqlite and isinstance(types[c], Money)]
+        self._datetimes = [i for i, c in enumerate(self.columns)
+                           if sqlite and isinstance(types[c], DateTime)]
+
+    def params(self, row: Row) -> tuple[Any, ...]:
+        values = [row[c] for c in self.columns]
+        for i in self._money:
+            v = values[i]
+            if v is not None:
+                values[i] = format(Decimal(v), "f")
+        for i in self._datetimes:
+            v = values[i]
+            if isinstance(v, datetime):
+                values[i] = v.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return tuple(values)
 
 
 class LedgerWriter:
@@ -37,6 +75,7 @@ class LedgerWriter:
         prepare: Callable[[Any], Row] | None = None,
     ) -> None:
         self._engine = engine
+        self._insert_sql = DriverInsert(engine.dialect)
         self._prepare = prepare or (lambda item: item)
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
         self._batch_size = batch_size
@@ -65,46 +104,42 @@ class LedgerWriter:
             t.add_done_callback(self._waiters.discard)
 
     async def _run(self) -> None:
-        while not (self._closing and self._queue.empty() and not self._waiters):
-            try:
-                first = await asyncio.wait_for(self._queue.get(), timeout=self._interval)
-            except asyncio.TimeoutError:
-                continue
-            batch = [first]
-            # Let a burst accumulate for up to one interval so inserts stay large.
-            deadline = asyncio.get_running_loop().time() + self._interval
+        # Sleep, then drain what arrived: waking per row (a wait_for per queue item) cost
+        # ~20 µs of event-loop time a request under load, a sixth of the throughput.
+        while True:
+            if self._queue.qsize() < self._batch_size and not self._closing:
+                await asyncio.sleep(self._interval)
+            batch = []
             while len(batch) < self._batch_size:
                 try:
                     batch.append(self._queue.get_nowait())
-                    continue
                 except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0 or self._closing:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
-            await self._insert(self._rows(batch))
+            if batch:
+                await self._insert(self._rows(batch))
+            elif self._closing and not self._waiters:
+                return
+            else:
+                await asyncio.sleep(0)  # let waiting puts land
 
-    def _rows(self, batch: list[Any]) -> list[Row]:
+    def _rows(self, batch: list[Any]) -> list[tuple[Any, ...]]:
         rows = []
+        params = self._insert_sql.params
         for item in batch:
             try:
-                rows.append(self._prepare(item))
+                rows.append(params(self._prepare(item)))
             except Exception:  # a bug in pricing/metrics must not take the batch down with it
                 log.exception("could not build a ledger row; item dropped: %r", item)
         return rows
 
-    async def _insert(self, batch: list[Row]) -> None:
+    async def _insert(self, batch: list[tuple[Any, ...]]) -> None:
         if not batch:
             return
         delay = 0.1
         while True:
             try:
                 async with self._engine.begin() as conn:
-                    await conn.execute(requests_table.insert(), batch)
+                    await conn.exec_driver_sql(self._insert_sql.sql, batch)
             except Exception as e:  # the database is away or refused: keep the rows, retry
                 self._on_error()
                 log.warning("ledger insert of %d rows failed (%s); retrying in %.1fs",

@@ -73,6 +73,13 @@ class Transport:
     def __init__(self, providers: list[ProviderConfig] | tuple[ProviderConfig, ...]) -> None:
         self._providers = {p.name: p for p in providers}
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # per provider: (timeout for a whole answer, timeout for a stream)
+        self._timeouts = {p.name: (
+            aiohttp.ClientTimeout(total=p.timeout_s, sock_connect=p.connect_timeout_s),
+            # a stream may legitimately run for minutes: bound each read, not the total
+            aiohttp.ClientTimeout(total=None, sock_connect=p.connect_timeout_s,
+                                  sock_read=p.timeout_s),
+        ) for p in providers}
 
     def _session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
         s = self._sessions.get(provider.name)
@@ -82,7 +89,9 @@ class Transport:
             )
             s = aiohttp.ClientSession(
                 connector=connector,
-                skip_auto_headers=("User-Agent",),
+                # fewer auto headers to compute per request; no Accept-Encoding means no
+                # compressed answers to inflate on the hot path
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
                 # the stream path and the body path set their own timeouts per request
                 timeout=aiohttp.ClientTimeout(total=None),
             )
@@ -90,8 +99,7 @@ class Transport:
         return s
 
     async def send(self, provider: ProviderConfig, req: UpstreamRequest) -> UpstreamResponse:
-        timeout = aiohttp.ClientTimeout(total=provider.timeout_s,
-                                        sock_connect=provider.connect_timeout_s)
+        timeout = self._timeouts[provider.name][0]
         with map_client_errors(provider.name, provider.timeout_s):
             async with self._session(provider).request(
                 req.method, req.url, data=req.body, headers=req.headers, timeout=timeout
@@ -103,9 +111,7 @@ class Transport:
     async def stream(
         self, provider: ProviderConfig, req: UpstreamRequest
     ) -> AsyncIterator[UpstreamStream]:
-        # A stream may legitimately run for minutes: bound the wait for each read, not the total.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=provider.connect_timeout_s,
-                                        sock_read=provider.timeout_s)
+        timeout = self._timeouts[provider.name][1]
         with map_client_errors(provider.name, provider.timeout_s):
             async with self._session(provider).request(
                 req.method, req.url, data=req.body, headers=req.headers, timeout=timeout

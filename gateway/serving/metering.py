@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from gateway.metrics import GatewayMetrics
@@ -20,7 +20,7 @@ from gateway.providers.base import ClientRequest, Target
 @dataclass(slots=True)
 class Outcome:
     request_id: str
-    created_at: datetime
+    created_at: float  # time.time()
     request: ClientRequest | None
     endpoint: str
     requested_model: str | None
@@ -76,7 +76,7 @@ class Meter:
             self.metrics.client_error(o.status_code)
         return {
             "id": o.request_id,
-            "created_at": o.created_at,
+            "created_at": datetime.fromtimestamp(o.created_at, timezone.utc),
             "endpoint": o.endpoint,
             "requested_model": o.requested_model,
             "provider": provider,

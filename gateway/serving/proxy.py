@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime
 
 from gateway.errors import GatewayError, UnsupportedEndpoint, UpstreamError
 from gateway.metrics import GatewayMetrics
@@ -30,7 +29,7 @@ from gateway.sse import SSEDecoder
 class RequestContext:
     request_id: str
     started: float  # perf_counter at the edge
-    created_at: datetime
+    created_at: float  # wall clock (time.time()); made a datetime off the request path
     api_key_id: str | None = None
     team: str | None = None
 

@@ -83,12 +83,12 @@ def test_completions_embeddings_and_models(gateway: ServerThread) -> None:
     assert ids == ["gpt-4o-mini", "llama-3.1-8b", "text-embedding-3-small"]
 
 
-def test_health_ready_and_metrics(gateway: ServerThread) -> None:
+def test_health_ready_and_metrics(gateway: ServerThread, sqlite_url: str) -> None:
     client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
     list(client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True))  # type: ignore[arg-type]
     assert httpx.get(f"{gateway.url}/health").json() == {"status": "ok"}
     assert httpx.get(f"{gateway.url}/health/ready").json()["database"] == "ok"
-    wait_rows(gateway.config.app.state.gw.config.database_url, 2)  # metrics follow the ledger
+    wait_rows(sqlite_url, 2)  # metrics follow the ledger
     text = httpx.get(f"{gateway.url}/metrics").text
     assert 'gateway_requests_total{model="gpt-4o-mini",provider="openai",status_class="2xx"} 2.0' in text
     assert 'gateway_time_to_first_token_seconds_count{model="gpt-4o-mini",provider="openai"} 1.0' in text

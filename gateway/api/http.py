@@ -1,0 +1,88 @@
+"""Raw-ASGI request and response helpers for the hot endpoints.
+
+The generation endpoints bypass Starlette's request/response objects, router and exception
+middleware: measured on a 2-core machine against the zero-delay simulator, that stack cost ~25%
+of the gateway's throughput (≈4,600 → ≈6,200 req/s at 50 concurrent, same run). Everything else
+(models, health, metrics, admin pages) stays on Starlette. These helpers are all the HTTP the
+hot path needs: read the body, send JSON, send an error, relay a stream and stop it when the
+client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import GatewayError
+
+log = logging.getLogger("gateway")
+
+Headers = list[tuple[bytes, bytes]]
+JSON = (b"content-type", b"application/json")
+SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+       (b"x-accel-buffering", b"no")]
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (the size limit is enforced by RequestContextMiddleware)."""
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body  # type: ignore[no-any-return]
+    parts = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        parts.append(message.get("body", b""))
+    return b"".join(parts)
+
+
+async def send_bytes(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, error: GatewayError) -> None:
+    headers = [JSON, *((k.encode(), v.encode()) for k, v in error.headers.items())]
+    await send_bytes(send, error.status_code, error.body(), headers)
+
+
+async def send_stream(scope: Scope, receive: Receive, send: Send,
+                      chunks: AsyncIterator[bytes], headers: Headers) -> None:
+    """Forward each chunk as it comes; if the client disconnects, stop pulling from upstream.
+
+    uvicorn drops writes to a closed connection silently, so a watcher task waits for the
+    `http.disconnect` message and cancels the relay — otherwise an abandoned stream would keep
+    generating (and billing) tokens upstream until it ended.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE, *headers]})
+    watcher = asyncio.create_task(watch())
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+    except Exception:  # headers are gone: say it in-band, as OpenAI does
+        log.exception("stream relay failed")
+        await send({"type": "http.response.body", "more_body": False, "body": GatewayError(
+            "The gateway failed while streaming this response; it has been logged.").sse_event()})
+    finally:
+        watcher.cancel()
+        await chunks.aclose()  # type: ignore[attr-defined]  # runs the relay's ledger record
