@@ -29,7 +29,7 @@ def configure_logging(level: str) -> None:
 
 
 def prepare_database(config: GatewayConfig) -> None:
-    from gateway.ledger.migrate import current_revision, head_revision, upgrade
+    from gateway.ledger.migrate import SCHEMA_HEAD, current_revision, upgrade
 
     url = config.database_url
     try:
@@ -37,13 +37,13 @@ def prepare_database(config: GatewayConfig) -> None:
     except Exception as e:
         raise ConfigError(f"database_url: cannot reach {redact_url(url)} "
                           f"({type(e).__name__}: {e})") from None
-    if current == head_revision():
+    if current == SCHEMA_HEAD:
         return
     if is_sqlite(url):
         upgrade(url)  # the embedded default migrates itself
         return
     raise ConfigError(f"the ledger at {redact_url(url)} is at schema {current or 'none'}, "
-                      f"expected {head_revision()}: run `gateway db upgrade` first")
+                      f"expected {SCHEMA_HEAD}: run `gateway db upgrade` first")
 
 
 def start_simulator(sim: SimulatorConfig) -> subprocess.Popen[bytes]:
@@ -87,9 +87,11 @@ def app_from_env() -> object:
 def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> None:
     config = load_config(config_path)
     configure_logging(config.log_level)
+    from gateway.app import create_app
     from gateway.pricing.table import build_price_table
 
-    build_price_table(config)  # a model without a price stops us here, before anything starts
+    # a model without a price stops us here, before anything starts
+    app = create_app(config) if workers == 1 else build_price_table(config)
     prepare_database(config)
     sim = start_simulator(config.simulator) if config.simulator else None
     # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
@@ -99,9 +101,7 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
                   log_level=config.log_level, timeout_graceful_shutdown=30, lifespan="on")
     try:
         if workers == 1:
-            from gateway.app import create_app
-
-            uvicorn.run(create_app(config), **common)  # type: ignore[arg-type]
+            uvicorn.run(app, **common)  # type: ignore[arg-type]
         else:
             _run_workers(config_path, workers, common)
     finally:
