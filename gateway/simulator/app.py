@@ -6,7 +6,7 @@ One process simulates several independent upstreams. The root (`/v1/...`, `/metr
 with the same profile (two vLLM replicas, say). Each has its own batch, queue and metrics; the
 root and `/{default profile}` are the same server. `/sim/...` is the control API
 (`control.py`). Every error is OpenAI's envelope, except on Gemini's endpoints
-(`gemini.py`), which answer in Google's.
+(`gemini.py`), which answer in Google's, and Anthropic's (`anthropic.py`), in Anthropic's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from gateway.simulator import gemini, handlers
+from gateway.simulator import anthropic, gemini, handlers
 from gateway.simulator.asgi import Request, Scope, now, read_body, respond_error
 from gateway.simulator.control import CONTROL_ROUTES
 from gateway.simulator.engine import Receive, Send
@@ -30,6 +30,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/v1/chat/completions"): handlers.chat_completions,
     ("POST", "/v1/completions"): handlers.completions,
     ("POST", "/v1/embeddings"): handlers.embeddings,
+    ("POST", anthropic.PATH): anthropic.messages,  # Anthropic's Messages API
     ("GET", "/v1/models"): handlers.models,
     ("GET", "/metrics"): handlers.metrics,
     ("GET", "/health"): handlers.health,

@@ -77,15 +77,22 @@ async def _body(send: Send, data: bytes, more: bool = True) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": more})
 
 
-async def _inject(send: Send, fault: FaultSpec) -> bool:
+def _error_event(frames: Frames, fault: FaultSpec) -> bytes:
+    """The in-stream error in the stream's own format when its frames have one (Anthropic's
+    `event: error`), else vLLM's `data: {"error": …}` then `[DONE]`."""
+    message = fault.message or "simulated error in the middle of the stream"
+    render = getattr(frames, "error_event", wire.stream_error_event)
+    return bytes(render(fault.status, message))
+
+
+async def _inject(send: Send, fault: FaultSpec, frames: Frames) -> bool:
     """Apply a mid-stream fault; True when the stream is over."""
     if fault.kind == "drop":
         raise DropConnection(f"simulated drop after {fault.drop_after_chunks} chunks")
     if fault.kind == "malformed":
         await _body(send, MALFORMED_EVENT)
         return False
-    message = fault.message or "simulated error in the middle of the stream"
-    await _body(send, wire.stream_error_event(fault.status, message), more=False)
+    await _body(send, _error_event(frames, fault), more=False)
     return True
 
 
@@ -103,8 +110,7 @@ async def _instant_stream(
             if fault.kind == "malformed":
                 parts.append(MALFORMED_EVENT)
             else:
-                message = fault.message or "simulated error in the middle of the stream"
-                parts.append(wire.stream_error_event(fault.status, message))
+                parts.append(_error_event(frames, fault))
                 await _body(send, b"".join(parts), more=False)
                 _record(up, plan, step, "abort")
                 return
@@ -137,7 +143,7 @@ async def stream(
         deadline = loop.time()
         head = frames.head()
         for step in range(frames.steps + 1):
-            if step == cut and fault is not None and await _inject(send, fault):
+            if step == cut and fault is not None and await _inject(send, fault, frames):
                 return
             if step == frames.steps:
                 break

@@ -84,6 +84,7 @@ class Upstream:
         self.kv_tokens = 0
         self._waiters: deque[tuple[int, int, asyncio.Future[None]]] = deque()
         self._prefixes: OrderedDict[int, None] = OrderedDict()
+        self._expiring: OrderedDict[int, float] = OrderedDict()  # explicit cache: key → expiry
         self.reset()
 
     def reset(self) -> None:
@@ -97,6 +98,7 @@ class Upstream:
         self.e2e = Histogram(LATENCY_BUCKETS)
         self.queue = Histogram(LATENCY_BUCKETS)
         self._prefixes.clear()
+        self._expiring.clear()
 
     @property
     def waiting(self) -> int:
@@ -158,6 +160,16 @@ class Upstream:
         if len(self._prefixes) > _PREFIX_MEMORY:
             self._prefixes.popitem(last=False)
         return False
+
+    def cache_hit(self, key: int, ttl_s: float, now: float) -> bool:
+        """Explicit prompt caching with a lifetime (Anthropic's cache_control): whether `key`
+        is cached at `now`; either way it is (re)written to expire `ttl_s` from now, since a
+        cache read refreshes the entry."""
+        expires = self._expiring.pop(key, None)
+        self._expiring[key] = now + ttl_s
+        if len(self._expiring) > _PREFIX_MEMORY:
+            self._expiring.popitem(last=False)
+        return expires is not None and expires > now
 
     def finish(
         self,
