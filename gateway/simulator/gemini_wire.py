@@ -9,7 +9,8 @@ the running `usageMetadata`; the last one carries each candidate's `finishReason
 empty text part, as the live API's last event does) and the final counts. There is no
 `[DONE]`. Events end with CRLF line breaks, which the SSE spec allows.
 Errors are Google's `{"error": {"code", "message", "status"}}` (google.rpc.Status), with a
-`google.rpc.RetryInfo` detail when the fault sets a retry delay.
+`google.rpc.RetryInfo` detail when the fault sets a retry delay; a mid-stream failure is one
+event carrying that same error object.
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ class GeminiFrames:
             return b""
         generated = sum(min(step + 1, c.steps) for c in self.gp.plan.choices)
         return self._event(candidates, generated)
+
+    def error_event(self, status: int, message: str) -> bytes:
+        """A mid-stream failure (the `stream_error` fault): one event carrying Google's error."""
+        return b"data: " + error_body(status, message) + _EVENT_END
 
     def tail(self) -> bytes:
         if self.gp.prompt_blocked:

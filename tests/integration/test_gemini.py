@@ -197,6 +197,25 @@ def test_stream_dropped_midway_ends_with_an_error_event(gw: ServerThread, sim: S
     assert row["status_code"] == 502 and row["provider"] == "gemini"
 
 
+def test_error_event_midway_keeps_the_text_so_far(gw: ServerThread, sim: ServerThread,
+                                                  sqlite_url: str) -> None:
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "kind": "stream_error",
+                                              "status": 503, "drop_after_chunks": 2,
+                                              "count": 1})
+    with httpx.stream("POST", f"{gw.url}/v1/chat/completions",
+                      json={"model": MODEL, "messages": MSG, "stream": True}) as r:
+        body = r.read().decode()
+    events = [json.loads(line[6:]) for line in body.splitlines()
+              if line.startswith("data: {")]
+    deltas = [e["choices"][0]["delta"] for e in events[:-1]]
+    assert deltas[0]["role"] == "assistant" and len(deltas) == 3  # role, then two tokens
+    assert all(d.get("content") for d in deltas[1:])
+    assert events[-1]["error"]["type"] == "service_unavailable_error"
+    assert body.endswith("data: [DONE]\n\n")
+    row = wait_rows(sqlite_url, 1, stream=True)[0]
+    assert (row["status_code"], row["error_type"]) == (502, "service_unavailable_error")
+
+
 def test_key_travels_in_the_header_only(sqlite_url: str, gateway_factory: GatewayFactory,
                                         sim: ServerThread) -> None:
     seen: list[dict[str, Any]] = []
