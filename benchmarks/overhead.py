@@ -35,9 +35,13 @@ from benchmarks.procs import Proc, free_port, gateway_cmd
 from benchmarks.ttft import closed_loop
 
 HERE = Path(__file__).parent
-BODY = {"model": "{model}", "messages": [
-    {"role": "system", "content": "You are a concise assistant."},
-    {"role": "user", "content": "Summarise why an LLM gateway should add almost no latency."}]}
+BODY = {
+    "model": "{model}",
+    "messages": [
+        {"role": "system", "content": "You are a concise assistant."},
+        {"role": "user", "content": "Summarise why an LLM gateway should add almost no latency."},
+    ],
+}
 
 
 def _body(model: str, **extra: Any) -> dict[str, Any]:
@@ -46,14 +50,26 @@ def _body(model: str, **extra: Any) -> dict[str, Any]:
 
 def wrk(url: str, body: dict[str, Any], conc: int, duration: float) -> dict[str, Any]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{conc}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s",
-         str(HERE / "wrk_post.lua"), url],
-        env={**os.environ, "BENCH_BODY": json.dumps(body)}, capture_output=True, text=True,
-        timeout=duration + 60)
+        [
+            "wrk",
+            "-t1",
+            f"-c{conc}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(HERE / "wrk_post.lua"),
+            url,
+        ],
+        env={**os.environ, "BENCH_BODY": json.dumps(body)},
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
-    r = json.loads(line[len("BENCH_JSON "):])
+    r = json.loads(line[len("BENCH_JSON ") :])
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     return r
 
@@ -105,6 +121,18 @@ def count_rows(database_url: str) -> int:
     return asyncio.run(run())
 
 
+def lost_rows(database_url: str, sim_url: str, timeout_s: float = 20.0) -> int:
+    """Requests the simulator received from the gateway minus rows in its ledger, once the
+    writer has caught up (it flushes every 100 ms; wait for the counts to meet)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        received = sum(_requests_by_upstream(_get_json(f"{sim_url}/sim/stats")).values())
+        rows = count_rows(database_url)
+        if rows >= received or time.monotonic() > deadline:
+            return received - rows
+        time.sleep(0.2)
+
+
 def write_config(path: Path, sim: str, database_url: str) -> None:
     path.write_text(f"""database_url: {database_url}
 log_level: warning
@@ -145,13 +173,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         subprocess.run(gateway_cmd("db", "upgrade", "--config", str(cfg)), check=True)
     # Two identical simulators: one behind the gateway, one for the direct runs, so the requests
     # the gateway forwarded can be counted exactly against its ledger.
-    sim = Proc(gateway_cmd("simulate", "--port", str(sim_port), "--profile", "instant"),
-               f"{sim_url}/health", work / "sim.log")
-    sim_direct = Proc(gateway_cmd("simulate", "--port", str(direct_port), "--profile", "instant"),
-                      f"{direct_url}/health", work / "sim-direct.log")
-    gw = Proc(gateway_cmd("serve", "--config", str(cfg), "--port", str(gw_port),
-                          "--workers", str(args.workers)), f"{gw_url}/health", work / "gw.log",
-              env={"GATEWAY_DATABASE_URL": ""})
+    sim = Proc(
+        gateway_cmd("simulate", "--port", str(sim_port), "--profile", "instant"),
+        f"{sim_url}/health",
+        work / "sim.log",
+    )
+    sim_direct = Proc(
+        gateway_cmd("simulate", "--port", str(direct_port), "--profile", "instant"),
+        f"{direct_url}/health",
+        work / "sim-direct.log",
+    )
+    gw = Proc(
+        gateway_cmd(
+            "serve", "--config", str(cfg), "--port", str(gw_port), "--workers", str(args.workers)
+        ),
+        f"{gw_url}/health",
+        work / "gw.log",
+        env={"GATEWAY_DATABASE_URL": ""},
+    )
     result: dict[str, Any] = {"cold_start_s": gw.cold_start_s, "nonstream": {}, "stream": {}}
     try:
         direct, proxy = f"{direct_url}/v1/chat/completions", f"{gw_url}/v1/chat/completions"
@@ -163,11 +202,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 cpu0 = sum(cpu_seconds(p) for p in tree_pids(gw.p.pid))
                 p = wrk(proxy, _body("bench-instant"), c, args.duration)
                 cpu = (sum(cpu_seconds(p_) for p_ in tree_pids(gw.p.pid)) - cpu0) / args.duration
-                raw[c].append({"direct": d, "proxy": p, "gateway_cpu": cpu})
-                print(f"  rep{rep} c={c:<3} direct {d['rps']:8.0f} rps p50 {d['p50_us']/1000:.3f} ms"
-                      f" | gateway {p['rps']:7.0f} rps p50 {p['p50_us']/1000:.3f} p99 "
-                      f"{p['p99_us']/1000:.3f} ms err {p['errors'] + p['non2xx']} "
-                      f"cpu {cpu*100:.0f}%", flush=True)
+                lost = lost_rows(db_url, sim_url)
+                raw[c].append({"direct": d, "proxy": p, "gateway_cpu": cpu, "lost_rows": lost})
+                print(
+                    f"  rep{rep} c={c:<3} direct {d['rps']:8.0f} rps "
+                    f"p50 {d['p50_us'] / 1000:.3f} ms"
+                    f" | gateway {p['rps']:7.0f} rps p50 {p['p50_us'] / 1000:.3f} p99 "
+                    f"{p['p99_us'] / 1000:.3f} ms err {p['errors'] + p['non2xx']} "
+                    f"cpu {cpu * 100:.0f}% lost rows {lost}",
+                    flush=True,
+                )
                 time.sleep(0.5)
         for c, runs in raw.items():
             result["nonstream"][c] = {
@@ -175,24 +219,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "gateway_rps": _median([r["proxy"]["rps"] for r in runs]),
                 "direct_p50_ms": _median([r["direct"]["p50_us"] / 1000 for r in runs]),
                 "gateway_p50_ms": _median([r["proxy"]["p50_us"] / 1000 for r in runs]),
-                "added_p50_ms": _median([(r["proxy"]["p50_us"] - r["direct"]["p50_us"]) / 1000
-                                         for r in runs]),
-                "added_p99_ms": _median([(r["proxy"]["p99_us"] - r["direct"]["p99_us"]) / 1000
-                                         for r in runs]),
+                "added_p50_ms": _median(
+                    [(r["proxy"]["p50_us"] - r["direct"]["p50_us"]) / 1000 for r in runs]
+                ),
+                "added_p99_ms": _median(
+                    [(r["proxy"]["p99_us"] - r["direct"]["p99_us"]) / 1000 for r in runs]
+                ),
                 "errors": sum(r["proxy"]["errors"] + r["proxy"]["non2xx"] for r in runs),
                 "gateway_cpu_pct": _median([r["gateway_cpu"] * 100 for r in runs]),
+                "lost_rows": max(r["lost_rows"] for r in runs),
                 "runs": runs,
             }
         for c in args.stream_conc:
             body = dict(stream=True, stream_options={"include_usage": True})
             ds, ps = [], []
             for _ in range(args.stream_repeats):
-                ds.append(asyncio.run(closed_loop(f"{direct_url}/realistic-small/v1/chat/completions",
-                                                  _body("gpt-4o-mini", **body), c,
-                                                  args.stream_duration)).summary())
-                ps.append(asyncio.run(closed_loop(proxy, _body("bench-delayed", **body), c,
-                                                  args.stream_duration)).summary())
-            added = _median([p["ttft_p50_ms"] - d["ttft_p50_ms"] for d, p in zip(ds, ps)])
+                ds.append(
+                    asyncio.run(
+                        closed_loop(
+                            f"{direct_url}/realistic-small/v1/chat/completions",
+                            _body("gpt-4o-mini", **body),
+                            c,
+                            args.stream_duration,
+                        )
+                    ).summary()
+                )
+                ps.append(
+                    asyncio.run(
+                        closed_loop(proxy, _body("bench-delayed", **body), c, args.stream_duration)
+                    ).summary()
+                )
+            added = _median([p["ttft_p50_ms"] - d["ttft_p50_ms"] for d, p in zip(ds, ps, strict=True)])
             result["stream"][c] = {
                 "direct_ttft_p50_ms": _median([d["ttft_p50_ms"] for d in ds]),
                 "gateway_ttft_p50_ms": _median([p["ttft_p50_ms"] for p in ps]),
@@ -202,9 +259,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "usage_fraction": min(p["usage_fraction"] for p in ps),
                 "runs": {"direct": ds, "gateway": ps},
             }
-            print(f"  stream c={c:<3} direct ttft p50 {result['stream'][c]['direct_ttft_p50_ms']:.2f}"
-                  f" | gateway {result['stream'][c]['gateway_ttft_p50_ms']:.2f} ms "
-                  f"(added {added:.2f}) usage {result['stream'][c]['usage_fraction']:.2f}", flush=True)
+            print(
+                f"  stream c={c:<3} direct ttft p50 {result['stream'][c]['direct_ttft_p50_ms']:.2f}"
+                f" | gateway {result['stream'][c]['gateway_ttft_p50_ms']:.2f} ms "
+                f"(added {added:.2f}) usage {result['stream'][c]['usage_fraction']:.2f}",
+                flush=True,
+            )
         result["peak_rss_mib"] = peak_rss_mib(gw.p.pid)
     finally:
         gw.stop()
@@ -214,10 +274,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     received = sum(_requests_by_upstream(stats).values())
     rows = count_rows(db_url)
     result["ledger"] = {"rows": rows, "upstream_requests": received, "lost": received - rows}
-    result["meta"] = {"command": " ".join(sys.argv), "python": platform.python_version(),
-                      "machine": f"{os.cpu_count()} cpu, {platform.machine()}",
-                      "database": "postgresql" if args.database_url else "sqlite",
-                      "workers": args.workers, "date": time.strftime("%Y-%m-%d %H:%M")}
+    result["meta"] = {
+        "command": " ".join(sys.argv),
+        "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} cpu, {platform.machine()}",
+        "database": "postgresql" if args.database_url else "sqlite",
+        "workers": args.workers,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -231,30 +295,47 @@ def _requests_by_upstream(stats: dict[str, Any]) -> dict[str, int]:
 
 
 def report(r: dict[str, Any]) -> str:
-    lines = ["| conc | direct RPS | gateway RPS | direct p50 ms | gateway p50 ms | added p50 ms "
-             "| added p99 ms | errors | gateway CPU % |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| conc | direct RPS | gateway RPS | direct p50 ms | gateway p50 ms | added p50 ms "
+        "| added p99 ms | errors | gateway CPU % | rows lost |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for c, x in r["nonstream"].items():
-        lines.append(f"| {c} | {x['direct_rps']:.0f} | {x['gateway_rps']:.0f} | "
-                     f"{x['direct_p50_ms']:.3f} | {x['gateway_p50_ms']:.3f} | "
-                     f"{x['added_p50_ms']:.3f} | {x['added_p99_ms']:.3f} | {x['errors']} | "
-                     f"{x['gateway_cpu_pct']:.0f} |")
-    lines += ["", "| stream conc | direct TTFT p50 ms | gateway TTFT p50 ms | added TTFT p50 ms "
-              "| gateway TTFT p99 ms | errors | usage chunk |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {c} | {x['direct_rps']:.0f} | {x['gateway_rps']:.0f} | "
+            f"{x['direct_p50_ms']:.3f} | {x['gateway_p50_ms']:.3f} | "
+            f"{x['added_p50_ms']:.3f} | {x['added_p99_ms']:.3f} | {x['errors']} | "
+            f"{x['gateway_cpu_pct']:.0f} | {x['lost_rows']} |"
+        )
+    lines += [
+        "",
+        "| stream conc | direct TTFT p50 ms | gateway TTFT p50 ms | added TTFT p50 ms "
+        "| gateway TTFT p99 ms | errors | usage chunk |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c, x in r["stream"].items():
-        lines.append(f"| {c} | {x['direct_ttft_p50_ms']:.2f} | {x['gateway_ttft_p50_ms']:.2f} | "
-                     f"{x['added_ttft_p50_ms']:.2f} | {x['gateway_ttft_p99_ms']:.2f} | "
-                     f"{x['errors']} | {x['usage_fraction']:.2f} |")
+        lines.append(
+            f"| {c} | {x['direct_ttft_p50_ms']:.2f} | {x['gateway_ttft_p50_ms']:.2f} | "
+            f"{x['added_ttft_p50_ms']:.2f} | {x['gateway_ttft_p99_ms']:.2f} | "
+            f"{x['errors']} | {x['usage_fraction']:.2f} |"
+        )
     led = r["ledger"]
-    lines += ["", f"ledger: {led['rows']} rows for {led['upstream_requests']} upstream requests "
-              f"(lost: {led['lost']}); peak RSS {r.get('peak_rss_mib', 0):.0f} MiB; "
-              f"cold start {r['cold_start_s']:.2f} s; {r['meta']['database']}, "
-              f"{r['meta']['workers']} worker(s)"]
+    lines += [
+        "",
+        f"ledger: {led['rows']} rows for {led['upstream_requests']} upstream requests "
+        f"(lost: {led['lost']}); peak RSS {r.get('peak_rss_mib', 0):.0f} MiB; "
+        f"cold start {r['cold_start_s']:.2f} s; {r['meta']['database']}, "
+        f"{r['meta']['workers']} worker(s)",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+
+    def ints(s: str) -> list[int]:
+        return [int(x) for x in s.split(",") if x]
+
     ap.add_argument("--conc", type=ints, default=[1, 10, 50])
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--direct-duration", type=float, default=3)

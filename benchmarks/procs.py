@@ -19,13 +19,24 @@ def free_port() -> int:
 
 
 class Proc:
-    def __init__(self, args: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        ready_url: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
         self.args, self.ready_url, self.log = args, ready_url, log
         self.started = time.perf_counter()
         self._log = log.open("wb")
-        self.p = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, **(env or {})}, start_new_session=True)
+        self.p = subprocess.Popen(
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
         self.cold_start_s = self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> float:

@@ -36,7 +36,8 @@ class StreamRun:
 
         n = len(self.ttft_s)
         return {
-            "streams": n, "errors": self.errors,
+            "streams": n,
+            "errors": self.errors,
             "ttft_p50_ms": statistics.median(self.ttft_s) * 1000 if n else None,
             "ttft_p99_ms": pct(self.ttft_s, 99),
             "total_p50_ms": statistics.median(self.total_s) * 1000 if n else None,
@@ -50,8 +51,7 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, run: Strea
     first: float | None = None
     usage = False
     try:
-        async with session.post(url, data=body,
-                                headers={"content-type": "application/json"}) as r:
+        async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
             if r.status != 200:
                 await r.read()
                 run.errors += 1
@@ -65,7 +65,7 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, run: Strea
                         first = time.perf_counter()
                     if b'"usage":{' in ev.data.replace(b" ", b""):
                         usage = bool(orjson.loads(ev.data).get("usage"))
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         run.errors += 1
         return
     if first is None:
@@ -76,12 +76,15 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, run: Strea
     run.with_usage += usage
 
 
-async def closed_loop(url: str, body: dict[str, Any], concurrency: int, duration_s: float) -> StreamRun:
+async def closed_loop(
+    url: str, body: dict[str, Any], concurrency: int, duration_s: float
+) -> StreamRun:
     run = StreamRun()
     raw = orjson.dumps(body)
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=60)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
         start = time.perf_counter()
         stop_at = start + duration_s
 

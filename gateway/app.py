@@ -72,7 +72,7 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
 
     app = Starlette(
         routes=ROUTES,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.gw = state  # for code that has the app but no request (tests, CLI)

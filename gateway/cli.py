@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -10,13 +9,18 @@ import typer
 
 from gateway.config import ConfigError
 
-app = typer.Typer(help="LLM cost and latency gateway.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="LLM cost and latency gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 db_app = typer.Typer(help="Ledger database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG",
-                                         help="Path to the YAML config.")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")
+]
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
 
@@ -28,10 +32,13 @@ def _fail(message: str) -> NoReturn:
 @app.command()
 def serve(
     config: ConfigOpt = DEFAULT_CONFIG,
-    host: Annotated[str, typer.Option(envvar="GATEWAY_HOST", help="Address to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(envvar="GATEWAY_HOST", help="Address to bind.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="GATEWAY_PORT", help="Port to bind.")] = 8080,
-    workers: Annotated[int, typer.Option(envvar="GATEWAY_WORKERS", min=1,
-                                         help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(envvar="GATEWAY_WORKERS", min=1, help="Worker processes.")
+    ] = 1,
 ) -> None:
     """Run the gateway (and the simulator, when the config has a `simulator:` section)."""
     from gateway.runner import run_gateway
@@ -79,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -104,7 +104,7 @@ class GatewayConfig(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     max_request_body_mb: float = Field(32, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    ledger: LedgerConfig = LedgerConfig()
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     simulator: SimulatorConfig | None = None
     providers: tuple[ProviderConfig, ...] = Field(min_length=1)
     models: tuple[ModelConfig, ...] = Field(min_length=1)

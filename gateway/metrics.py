@@ -25,15 +25,52 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
 from gateway.pricing.cost import Usage
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-                   20.0, 40.0, 80.0, 160.0, 640.0)
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
-                5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+)
+TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
 TOKEN_KINDS = ("prompt", "completion", "cached_prompt", "cache_write", "reasoning")
 
 
@@ -55,30 +92,62 @@ class GatewayMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         mp = multiprocess_dir() is not None
-        self.requests = Counter("gateway_requests", "Client requests by outcome",
-                                ["model", "provider", "status_class"], registry=r)
-        self.latency = Histogram("gateway_request_duration_seconds",
-                                 "Time from request received to response complete",
-                                 ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r)
-        self.ttft = Histogram("gateway_time_to_first_token_seconds",
-                              "Streaming: time from request received to the first chunk",
-                              ["model", "provider"], buckets=TTFT_BUCKETS, registry=r)
-        self.tokens = Counter("gateway_tokens", "Tokens as reported by the upstream",
-                              ["model", "provider", "kind"], registry=r)
-        self.cost = Counter("gateway_cost_usd", "Cost in USD priced from upstream usage",
-                            ["model", "provider"], registry=r)
-        self.upstream_errors = Counter("gateway_upstream_errors",
-                                       "Failed upstream attempts by error type",
-                                       ["model", "provider", "error_type"], registry=r)
-        self.in_flight = Gauge("gateway_requests_in_flight", "Requests being served",
-                               registry=r, multiprocess_mode="livesum")
-        self.ledger_rows = Counter("gateway_ledger_rows_written", "Ledger rows inserted",
-                                   registry=r)
-        self.ledger_errors = Counter("gateway_ledger_write_errors",
-                                     "Failed ledger batch inserts (retried)", registry=r)
-        self.ledger_backlog = Gauge("gateway_ledger_backlog_rows",
-                                    "Rows waiting for the ledger writer", registry=r,
-                                    multiprocess_mode="livesum")
+        self.requests = Counter(
+            "gateway_requests",
+            "Client requests by outcome",
+            ["model", "provider", "status_class"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from request received to response complete",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "gateway_time_to_first_token_seconds",
+            "Streaming: time from request received to the first chunk",
+            ["model", "provider"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "gateway_tokens",
+            "Tokens as reported by the upstream",
+            ["model", "provider", "kind"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "gateway_cost_usd",
+            "Cost in USD priced from upstream usage",
+            ["model", "provider"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors",
+            "Failed upstream attempts by error type",
+            ["model", "provider", "error_type"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "gateway_requests_in_flight",
+            "Requests being served",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.ledger_rows = Counter(
+            "gateway_ledger_rows_written", "Ledger rows inserted", registry=r
+        )
+        self.ledger_errors = Counter(
+            "gateway_ledger_write_errors", "Failed ledger batch inserts (retried)", registry=r
+        )
+        self.ledger_backlog = Gauge(
+            "gateway_ledger_backlog_rows",
+            "Rows waiting for the ledger writer",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self._children: dict[tuple[str, str], _Children] = {}
         self._multiprocess = mp
 
@@ -116,9 +185,17 @@ class GatewayMetrics:
         if ttft_s is not None:
             c.ttft.observe(ttft_s)
         if usage is not None:
-            for child, n in zip(c.tokens, (usage.prompt_tokens, usage.completion_tokens,
-                                            usage.cached_prompt_tokens, usage.cache_write_tokens,
-                                            usage.reasoning_tokens)):
+            for child, n in zip(
+                c.tokens,
+                (
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.cached_prompt_tokens,
+                    usage.cache_write_tokens,
+                    usage.reasoning_tokens,
+                ),
+                strict=True,
+            ):
                 if n:
                     child.inc(n)
         if cost_usd:
@@ -134,6 +211,6 @@ class GatewayMetrics:
     def render(self) -> tuple[bytes, str]:
         if self._multiprocess:
             reg = CollectorRegistry()
-            multiprocess.MultiProcessCollector(reg)
+            multiprocess.MultiProcessCollector(reg)  # type: ignore[no-untyped-call]
             return generate_latest(reg), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

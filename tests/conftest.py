@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.migrate import upgrade
-
 from tests.support import ServerThread
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -87,4 +88,4 @@ class RequestRow(Base):
     )
 
 
-requests_table = RequestRow.__table__
+requests_table: Table = RequestRow.__table__  # type: ignore[assignment]

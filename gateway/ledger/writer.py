@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
-
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -109,7 +108,7 @@ class LedgerWriter:
         while True:
             if self._queue.qsize() < self._batch_size and not self._closing:
                 await asyncio.sleep(self._interval)
-            batch = []
+            batch: list[Any] = []
             while len(batch) < self._batch_size:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -159,7 +158,7 @@ class LedgerWriter:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("ledger writer did not flush within %ss; %d rows unwritten",
                           timeout_s, self._queue.qsize())
                 self._task.cancel()

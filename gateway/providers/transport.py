@@ -8,7 +8,6 @@ subclasses here, once, so nothing above this module knows which client we use.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ def map_client_errors(provider: str, timeout_s: float) -> Iterator[None]:
         yield
     except UpstreamError:
         raise
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+    except (TimeoutError, aiohttp.ServerTimeoutError):
         raise UpstreamTimeout(
             f"{provider}: no answer from the upstream within {timeout_s:g} s"
         ) from None
@@ -56,15 +55,18 @@ def map_client_errors(provider: str, timeout_s: float) -> Iterator[None]:
         raise UpstreamConnectionError(
             f"{provider}: cannot connect to the upstream ({e.os_error.strerror or 'refused'})"
         ) from None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
-            aiohttp.ClientOSError):
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError):
         raise UpstreamConnectionError(
             f"{provider}: the upstream closed the connection before answering completely"
         ) from None
     except aiohttp.ClientResponseError as e:
-        raise UpstreamProtocolError(f"{provider}: unreadable upstream answer ({e.message})") from None
+        raise UpstreamProtocolError(
+            f"{provider}: unreadable upstream answer ({e.message})"
+        ) from None
     except aiohttp.ClientError as e:
-        raise UpstreamConnectionError(f"{provider}: upstream request failed ({type(e).__name__})") from None
+        raise UpstreamConnectionError(
+            f"{provider}: upstream request failed ({type(e).__name__})"
+        ) from None
 
 
 class Transport:
@@ -74,12 +76,16 @@ class Transport:
         self._providers = {p.name: p for p in providers}
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         # per provider: (timeout for a whole answer, timeout for a stream)
-        self._timeouts = {p.name: (
-            aiohttp.ClientTimeout(total=p.timeout_s, sock_connect=p.connect_timeout_s),
-            # a stream may legitimately run for minutes: bound each read, not the total
-            aiohttp.ClientTimeout(total=None, sock_connect=p.connect_timeout_s,
-                                  sock_read=p.timeout_s),
-        ) for p in providers}
+        self._timeouts = {
+            p.name: (
+                aiohttp.ClientTimeout(total=p.timeout_s, sock_connect=p.connect_timeout_s),
+                # a stream may legitimately run for minutes: bound each read, not the total
+                aiohttp.ClientTimeout(
+                    total=None, sock_connect=p.connect_timeout_s, sock_read=p.timeout_s
+                ),
+            )
+            for p in providers
+        }
 
     def _session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
         s = self._sessions.get(provider.name)

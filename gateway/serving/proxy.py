@@ -55,11 +55,11 @@ class ProxyService:
             raise
         target = decision.targets[0]
         if request.endpoint not in adapter_for(target.provider.kind).endpoints:
-            e = UnsupportedEndpoint(
+            unsupported = UnsupportedEndpoint(
                 f"model `{request.model}` ({target.provider.kind} provider "
                 f"{target.provider.name}) does not serve /v1/{request.endpoint}", param="model")
-            self.reject(ctx, request.endpoint, request.model, e)
-            raise e
+            self.reject(ctx, request.endpoint, request.model, unsupported)
+            raise unsupported
         return decision, target
 
     def _outcome(self, ctx: RequestContext, req: ClientRequest, decision: Decision | None,

@@ -1,7 +1,7 @@
 """The batched writer on a real SQLite file: batching, flush on close, retry after failure."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from gateway.ledger.writer import LedgerWriter
 
 def _row(i: int) -> dict[str, Any]:
     return {
-        "id": f"r{i}", "created_at": datetime.now(timezone.utc), "endpoint": "chat",
+        "id": f"r{i}", "created_at": datetime.now(UTC), "endpoint": "chat",
         "requested_model": "m", "provider": "p", "upstream_model": "m", "stream": False,
         "status_code": 200, "error_type": None, "prompt_tokens": 1, "completion_tokens": 2,
         "cached_prompt_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
