@@ -7,6 +7,7 @@ import atexit
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,9 +47,20 @@ def prepare_database(config: GatewayConfig) -> None:
                       f"expected {SCHEMA_HEAD}: run `gateway db upgrade` first")
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM us when the gateway dies. uvicorn re-raises a
+    SIGTERM after its graceful shutdown, which ends the gateway before `finally` or atexit
+    could stop the simulator."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_simulator(sim: SimulatorConfig) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "simulate", "--host", sim.host,
-                             "--port", str(sim.port), "--profile", sim.profile])
+                             "--port", str(sim.port), "--profile", sim.profile],
+                            preexec_fn=_die_with_parent)
     atexit.register(_stop, proc)
     url = f"http://{sim.host}:{sim.port}/health"
     deadline = time.monotonic() + 15

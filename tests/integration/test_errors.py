@@ -127,3 +127,24 @@ def test_provider_key_never_leaks(gateway: ServerThread, sim: ServerThread, sqli
     assert r.status_code == 401 and "sk-test-secret-123" not in r.text
     rows = wait_rows(sqlite_url, 1)
     assert all("sk-test-secret-123" not in str(v) for row in rows for v in row.values())
+
+
+def test_client_disconnect_stops_the_upstream_stream(sim: ServerThread, sqlite_url: str,
+                                                     gateway_factory: GatewayFactory) -> None:
+    cfg = sim_config(sim.url, sqlite_url)
+    raw = cfg.model_dump()
+    raw["providers"][1]["api_base"] = f"{sim.url}/llama-3.1-8b-h100/v1"  # ~6.5 ms a token
+    from gateway.config import parse_config
+
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    body = {"model": "llama-3.1-8b", "messages": MSG, "stream": True, "max_tokens": 2000,
+            "ignore_eos": True}
+    with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body) as r:
+        first = next(r.iter_raw())
+        assert first.startswith(b"data: ")
+    # the client is gone: the gateway must abort the upstream call and record what happened
+    row = wait_rows(sqlite_url, 1, stream=True)[0]
+    assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
+    assert row["latency_ms"] < 5000  # 2,000 tokens would take ~13 s upstream
+    stats = httpx.get(f"{sim.url}/sim/stats").json()["upstreams"]["llama-3.1-8b-h100"]
+    assert stats["running"] == 0 and stats["finished"].get("abort") == 1
