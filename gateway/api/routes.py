@@ -6,9 +6,10 @@ served raw by `api/dispatch.py`'s `HOT_ROUTES`; these are the Starlette ones.
 
 from starlette.routing import Route
 
-from gateway.api import info
+from gateway.api import info, messages
 
 ROUTES = [
+    Route("/v1/messages", messages.messages, methods=["POST"]),
     Route("/v1/models", info.models, methods=["GET"]),
     Route("/health", info.health, methods=["GET"]),
     Route("/health/ready", info.ready, methods=["GET"]),
