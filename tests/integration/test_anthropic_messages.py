@@ -10,7 +10,15 @@ import anthropic
 import httpx
 import pytest
 
-from tests.integration.test_anthropic_chat import MODEL, UPSTREAM, Gateway, claude_gateway
+from gateway.config import parse_config
+from tests.conftest import GatewayFactory
+from tests.integration.test_anthropic_chat import (
+    MODEL,
+    UPSTREAM,
+    Gateway,
+    claude_config,
+    claude_gateway,
+)
 from tests.integration.test_chat import client
 from tests.support import ServerThread, wait_rows
 
@@ -122,3 +130,22 @@ def test_anthropic_beta_header_reaches_the_native_upstream(shared: Gateway,
                    headers={"anthropic-beta": "prompt-caching-2024-07-31"},
                    json={"model": MODEL, "max_tokens": 5, "messages": USER})
     assert r.status_code == 200 and r.json()["type"] == "message"
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "local-llama"])
+def test_client_disconnect_is_recorded_as_499(sim: ServerThread, sqlite_url: str,
+                                              gateway_factory: GatewayFactory,
+                                              provider: str) -> None:
+    raw = claude_config(sim.url, sqlite_url).model_dump()
+    for p in raw["providers"]:  # a slow upstream (~6.5 ms a token) so that the stream is long
+        p["api_base"] = p["api_base"].replace("/instant", "/llama-3.1-8b-h100")
+        if p["kind"] == "vllm":
+            p["api_base"] = f"{sim.url}/llama-3.1-8b-h100/v1"
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    model = MODEL if provider == "anthropic" else "llama-3.1-8b"
+    with httpx.stream("POST", f"{gw.url}/v1/messages", json={
+            "model": model, "max_tokens": 2000, "messages": USER, "stream": True}) as r:
+        assert next(r.iter_raw()).startswith(b"event: message_start")
+    row = wait_rows(sqlite_url, 1, endpoint="messages")[0]
+    assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
+    assert row["provider"] == provider
