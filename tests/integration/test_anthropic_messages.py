@@ -149,3 +149,19 @@ def test_client_disconnect_is_recorded_as_499(sim: ServerThread, sqlite_url: str
     row = wait_rows(sqlite_url, 1, endpoint="messages")[0]
     assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
     assert row["provider"] == provider
+
+
+def test_a_gemini_model_answers_through_its_own_adapter(sim: ServerThread, sqlite_url: str,
+                                                        gateway_factory: GatewayFactory) -> None:
+    from tests.integration.test_gemini import gemini_config
+
+    gw = gateway_factory(gemini_config(sim.url, sqlite_url))
+    ac = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+    whole = ac.messages.create(model="gemini-flash", max_tokens=64, messages=ASK, tools=[WEATHER])
+    with ac.messages.stream(model="gemini-flash", max_tokens=64, messages=ASK,
+                            tools=[WEATHER]) as s:
+        streamed = s.get_final_message()
+    assert whole.stop_reason == streamed.stop_reason == "tool_use"
+    assert blocks(streamed.content) == blocks(whole.content)
+    rows = wait_rows(sqlite_url, 2, endpoint="messages")
+    assert {r["provider"] for r in rows} == {"gemini"} and all(r["cost_usd"] > 0 for r in rows)
