@@ -191,8 +191,8 @@ class ChatToMessagesStream:
     def feed(self, event: Event) -> list[bytes]:
         if self.done:
             return []
-        if event.data == DONE:
-            return self._end()
+        if event.data == DONE:  # complete only if a finish_reason came before it
+            return self.finish()
         try:
             chunk = orjson.loads(event.data)
         except orjson.JSONDecodeError:
@@ -212,7 +212,7 @@ class ChatToMessagesStream:
         return out
 
     def finish(self) -> list[bytes]:
-        """The upstream closed: fine after a finish_reason, an error otherwise."""
+        """The upstream stream ended: fine after a finish_reason, an error otherwise."""
         if self.done:
             return []
         if self._stop is not None:

@@ -170,8 +170,9 @@ def test_stream_errors_and_truncation() -> None:
     assert events[-1][0] == "error" and tr.error == {"type": "server_error", "message": "boom"}
     ErrorResponse.model_validate({**events[-1][1], "error": {**events[-1][1]["error"],
                                                              "type": "api_error"}})
-    events, tr = _translate(_chunk({"content": "cut"}))  # closed with no finish_reason
-    assert events[-1][0] == "error" and tr.error is not None
+    for raw in (_chunk({"content": "cut"}), _chunk({"content": "cut"}) + b"data: [DONE]\n\n"):
+        events, tr = _translate(raw)  # ended with no finish_reason: incomplete
+        assert events[-1][0] == "error" and tr.error is not None
     events, tr = _translate(_chunk({"content": "ok"}, finish="stop"))  # no [DONE]: fine
     assert events[-1][0] == "message_stop" and tr.error is None
 
