@@ -98,8 +98,8 @@ class MessagesService:
     @staticmethod
     def _native(req: MessagesRequest, target: Target) -> tuple[ClientRequest, UpstreamRequest]:
         body = {**req.body, "model": target.upstream_model}
-        if target.config is not None and target.config.auto_cache_system_prompt:
-            body["system"] = cache_system_prompt(body.get("system"))
+        if body.get("system") and target.config and target.config.auto_cache_system_prompt:
+            body["system"] = cache_system_prompt(body["system"])
         headers = anthropic_headers(target)
         if req.beta:
             headers["anthropic-beta"] = req.beta

@@ -18,8 +18,10 @@ from pydantic import TypeAdapter
 from gateway.errors import InvalidRequest, ModelNotFound, UpstreamHTTPError, UpstreamTimeout
 from gateway.protocol.anthropic import error_body, error_type, parse_messages_request
 from gateway.providers.openai import usage_from_openai
+from gateway.serving.messages import MessagesService
 from gateway.serving.messages_bridge import ChatToMessagesStream, to_chat_body, to_message
 from gateway.sse import SSEDecoder
+from tests.unit.test_anthropic_adapter import _target
 
 EVENTS: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 USAGE = CompletionUsage(prompt_tokens=120, completion_tokens=9, total_tokens=129,
@@ -217,3 +219,19 @@ def test_error_envelope() -> None:
         assert error_type(err) == kind
         body = ErrorResponse.model_validate_json(error_body(err))
         assert body.error.type == kind and body.error.message == err.message
+
+
+def test_native_body_gets_the_upstream_model_and_auto_cache_only_with_a_system() -> None:
+    target = _target(auto_cache_system_prompt=True)
+    plain = parse_messages_request(b'{"model": "claude", "max_tokens": 5, '
+                                   b'"messages": [{"role": "user", "content": "x"}]}', beta="b")
+    _, up = MessagesService._native(plain, target)
+    body = orjson.loads(up.body)
+    assert body["model"] == "claude-3-5-haiku-20241022" and "system" not in body
+    assert up.headers["anthropic-beta"] == "b" and up.url.endswith("/v1/messages")
+    with_system = parse_messages_request(b'{"model": "claude", "max_tokens": 5, "system": "S", '
+                                         b'"messages": [{"role": "user", "content": "x"}]}')
+    _, up = MessagesService._native(with_system, target)
+    assert orjson.loads(up.body)["system"] == [
+        {"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]
+    assert with_system.body["system"] == "S"  # the client's body is not mutated
