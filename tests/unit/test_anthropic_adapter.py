@@ -57,7 +57,7 @@ def test_url_headers_model_and_defaults() -> None:
     ({"max_tokens": 50}, 50),
     ({"max_completion_tokens": 70, "max_tokens": 50}, 70),
 ])
-def test_max_tokens_is_always_set(fields: dict[str, int], expected: int) -> None:
+def test_max_tokens_is_always_set(fields: dict[str, Any], expected: int) -> None:
     assert _build(**fields)["max_tokens"] == expected
 
 
@@ -188,7 +188,7 @@ def test_untranslatable_requests_are_400(extra: dict[str, Any], param: str) -> N
 
 def _message(content: list[Any], stop: str, usage: Usage) -> bytes:
     return Message(id="msg_01", type="message", role="assistant", model="claude-3-5-haiku-20241022",
-                   content=content, stop_reason=stop, stop_sequence=None,  # type: ignore[arg-type]
+                   content=content, stop_reason=stop, stop_sequence=None,
                    usage=usage).model_dump_json().encode()
 
 

@@ -34,7 +34,7 @@ from tests.unit.test_anthropic_adapter import TARGET
 def sse(ev: BaseModel | dict[str, Any]) -> bytes:
     """One event as Anthropic frames it: its type on the `event:` line, its JSON as data."""
     data = ev.model_dump_json().encode() if isinstance(ev, BaseModel) else orjson.dumps(ev)
-    kind = orjson.loads(data)["type"]
+    kind: str = orjson.loads(data)["type"]
     return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
 
@@ -70,7 +70,7 @@ def tool_block(index: int, tool_id: str, name: str, *pieces: str) -> list[bytes]
 
 def end(stop: str, output_tokens: int) -> list[bytes]:
     return [sse(RawMessageDeltaEvent(type="message_delta",
-                                     delta=Delta(stop_reason=stop, stop_sequence=None),  # type: ignore[arg-type]
+                                     delta=Delta(stop_reason=stop, stop_sequence=None),
                                      usage=MessageDeltaUsage(output_tokens=output_tokens))),
             sse(RawMessageStopEvent(type="message_stop"))]
 
