@@ -29,7 +29,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         return render(MethodNotAllowed(f"Method {request.method} is not allowed on "
                                        f"{request.url.path}."))
     return render(NotFound(f"Unknown path {request.url.path}. The gateway serves "
-                           "/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models."))
+                           "/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages and /v1/models."))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,8 @@ error — never a silent zero.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -35,6 +36,29 @@ def load_litellm_table(path: Path | None = None) -> dict[str, Any]:
     data = orjson.loads((path or litellm_table_path()).read_bytes())
     data.pop("sample_spec", None)
     return data  # type: ignore[no-any-return]
+
+
+def load_litellm_entries(keys: Iterable[str], path: Path | None = None) -> dict[str, Any]:
+    """Only the entries named by `keys`, without materialising the whole 4,900-entry table.
+
+    Parsing all of it costs ~15 MiB at start-up, which every worker then carries as peak RSS
+    (the performance budget is 120 MiB a worker). The file is pretty-printed with each model
+    at the top level as `\n    "name": {`: find that, decode just the value. Should the
+    layout ever change so that no key is found this way, fall back to the full parse.
+    """
+    text = (path or litellm_table_path()).read_text(encoding="utf-8")
+    decoder = json.JSONDecoder()
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, Any] = {}
+    for key in wanted:
+        needle = "\n    " + json.dumps(key) + ": "
+        at = text.find(needle)
+        if at >= 0:
+            found[key], _ = decoder.raw_decode(text, at + len(needle))
+    if found or not wanted:
+        return found
+    full = orjson.loads(text)
+    return {k: full[k] for k in wanted if k in full}
 
 
 def _dec(x: Any) -> Decimal | None:
@@ -83,5 +107,6 @@ def build_price_table(
 ) -> Mapping[str, Price]:
     """Model name → Price for every configured model. Reads the litellm file only if needed."""
     if table is None and any(m.price is None for m in config.models):
-        table = load_litellm_table()
+        table = load_litellm_entries(k for m in config.models if m.price is None
+                                     for k in _lookup_keys(m))
     return MappingProxyType({m.name: resolve_price(m, table or {}) for m in config.models})

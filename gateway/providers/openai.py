@@ -89,7 +89,7 @@ class OpenAIAdapter:
 class OpenAIStream:
     """Forwards each event's bytes as received; reads usage and ids without re-encoding."""
 
-    __slots__ = ("state", "_forward_usage")
+    __slots__ = ("_forward_usage", "state")
 
     def __init__(self, forward_usage: bool) -> None:
         self.state = StreamState()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.metrics import GatewayMetrics
@@ -76,7 +76,7 @@ class Meter:
             self.metrics.client_error(o.status_code)
         return {
             "id": o.request_id,
-            "created_at": datetime.fromtimestamp(o.created_at, timezone.utc),
+            "created_at": datetime.fromtimestamp(o.created_at, UTC),
             "endpoint": o.endpoint,
             "requested_model": o.requested_model,
             "provider": provider,

@@ -45,3 +45,20 @@ def test_override_wins_for_retired_models() -> None:
 def test_a_model_with_no_price_is_a_startup_error_not_zero() -> None:
     with pytest.raises(ConfigError, match="no-such-model.*no price"):
         build_price_table(_config([{"name": "no-such-model", "provider": "p"}]))  # type: ignore[arg-type]
+
+
+def test_partial_lookup_matches_the_full_table() -> None:
+    from gateway.pricing.table import load_litellm_entries
+
+    full = load_litellm_table()
+    keys = ["gpt-4o-mini", "claude-haiku-4-5", "text-embedding-3-small", "not-a-model"]
+    assert load_litellm_entries(keys) == {k: full[k] for k in keys if k in full}
+
+
+def test_partial_lookup_falls_back_when_the_layout_changes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gateway.pricing.table import load_litellm_entries
+
+    p = tmp_path / "t.json"
+    p.write_text('{"m": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}}')
+    assert load_litellm_entries(["m"], p) == {"m": {"input_cost_per_token": 1e-06,
+                                                   "output_cost_per_token": 2e-06}}
