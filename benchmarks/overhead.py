@@ -89,13 +89,22 @@ def tree_pids(pid: int) -> list[int]:
     return pids
 
 
-def peak_rss_mib(pid: int) -> float:
-    total = 0
+def peak_rss_mib(pid: int) -> tuple[float, float]:
+    """(sum of VmHWM over the process tree, largest VmHWM of one serving process).
+
+    With --workers N the tree is uvicorn's supervisor, N workers and multiprocessing's
+    resource tracker; the per-worker figure is the largest worker's own high-water mark."""
+    per_proc: dict[int, float] = {}
     for p in tree_pids(pid):
         for line in Path(f"/proc/{p}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                total += int(line.split()[1])
-    return total / 1024
+                per_proc[p] = int(line.split()[1]) / 1024
+    workers = [
+        v
+        for p, v in per_proc.items()
+        if p != pid and b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
+    return sum(per_proc.values()), max(workers or [per_proc[pid]])
 
 
 def _get_json(url: str) -> Any:
@@ -249,7 +258,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         closed_loop(proxy, _body("bench-delayed", **body), c, args.stream_duration)
                     ).summary()
                 )
-            added = _median([p["ttft_p50_ms"] - d["ttft_p50_ms"] for d, p in zip(ds, ps, strict=True)])
+            added = _median(
+                [p["ttft_p50_ms"] - d["ttft_p50_ms"] for d, p in zip(ds, ps, strict=True)]
+            )
             result["stream"][c] = {
                 "direct_ttft_p50_ms": _median([d["ttft_p50_ms"] for d in ds]),
                 "gateway_ttft_p50_ms": _median([p["ttft_p50_ms"] for p in ps]),
@@ -265,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"(added {added:.2f}) usage {result['stream'][c]['usage_fraction']:.2f}",
                 flush=True,
             )
-        result["peak_rss_mib"] = peak_rss_mib(gw.p.pid)
+        result["peak_rss_mib"], result["peak_rss_worker_mib"] = peak_rss_mib(gw.p.pid)
     finally:
         gw.stop()
         stats = _get_json(f"{sim_url}/sim/stats")
@@ -323,7 +334,8 @@ def report(r: dict[str, Any]) -> str:
     lines += [
         "",
         f"ledger: {led['rows']} rows for {led['upstream_requests']} upstream requests "
-        f"(lost: {led['lost']}); peak RSS {r.get('peak_rss_mib', 0):.0f} MiB; "
+        f"(lost: {led['lost']}); peak RSS {r.get('peak_rss_mib', 0):.0f} MiB "
+        f"(largest worker {r.get('peak_rss_worker_mib', 0):.0f} MiB); "
         f"cold start {r['cold_start_s']:.2f} s; {r['meta']['database']}, "
         f"{r['meta']['workers']} worker(s)",
     ]
