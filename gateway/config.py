@@ -33,9 +33,26 @@ class _Strict(BaseModel):
 
 
 class GPUConfig(_Strict):
+    """The self-hosted GPUs behind a provider: a fixed cost, amortised per token."""
+
     name: str
     count: int = Field(1, ge=1)
     hourly_usd: float = Field(ge=0)
+    # Aggregate tokens/s (input + output) the pool sustains within its SLO: what amortises the
+    # hourly price into $/token. `gateway bench calibrate` measures it; until then this value.
+    throughput_tokens_per_s: float = Field(1500.0, gt=0)
+    # Concurrent requests the pool serves within its SLO (calibrated the same way).
+    max_concurrency: int | None = Field(None, ge=1)
+
+
+class CapacityConfig(_Strict):
+    """When a vLLM replica counts as full, and how it is watched (its /metrics, /health)."""
+
+    scrape_interval_s: float = Field(1.0, gt=0)
+    max_waiting: int = Field(0, ge=0)  # full when vLLM reports more queued requests than this
+    max_predicted_ttft_ms: float | None = Field(None, gt=0)
+    max_in_flight: int | None = Field(None, ge=1)  # the gateway's own outstanding requests
+    unhealthy_after: int = Field(3, ge=1)  # consecutive failed scrapes take a replica out
 
 
 class ProviderConfig(_Strict):
@@ -49,6 +66,18 @@ class ProviderConfig(_Strict):
     max_connections: int = Field(1000, ge=1)
     simulated: bool = False  # shown in /v1/models and the startup log so nobody mistakes it
     gpu: GPUConfig | None = None
+    # More replicas of the same server (vLLM): api_base is the first; requests go to the least
+    # loaded healthy one.
+    replicas: tuple[str, ...] = ()
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+
+    @property
+    def api_bases(self) -> tuple[str, ...]:
+        return (self.api_base, *self.replicas)
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.gpu is not None
 
     @model_validator(mode="after")
     def _default_api_base(self) -> ProviderConfig:
@@ -68,6 +97,44 @@ class PriceOverride(_Strict):
     cache_write_per_mtok: float | None = Field(None, ge=0)
 
 
+class Capabilities(_Strict):
+    context_window: int = Field(128_000, ge=1)
+    tools: bool = True
+    vision: bool = False
+    json_mode: bool = True
+
+
+class PromptCacheConfig(_Strict):
+    ttl_s: float = Field(300.0, ge=0)
+    min_tokens: int = Field(1024, ge=0)
+
+
+class SLOConfig(_Strict):
+    ttft_p95_ms: float | None = Field(None, gt=0)
+
+
+class RouteConfig(_Strict):
+    """A client-facing model name whose requests a policy spreads over candidate models."""
+
+    name: str = Field(min_length=1)
+    policy: Literal["cost", "local-first", "latency", "ordered"] = "local-first"
+    candidates: tuple[str, ...] = Field(min_length=1)
+    slo: SLOConfig = Field(default_factory=lambda: SLOConfig())
+    # marginal: an owned GPU with headroom costs nothing more per request; amortized: charge its
+    # share of the hourly price. The ledger always records the amortized cost.
+    local_cost_mode: Literal["marginal", "amortized"] = "marginal"
+
+
+class ReliabilityConfig(_Strict):
+    max_attempts: int = Field(3, ge=1)  # across candidates, per request
+    backoff_s: float = Field(0.05, ge=0)  # before a retry; doubled each time, capped below
+    max_backoff_s: float = Field(2.0, ge=0)
+    max_retry_after_s: float = Field(5.0, ge=0)  # honour Retry-After up to this, else move on
+    total_timeout_s: float = Field(300.0, gt=0)
+    cooldown_failures: int = Field(3, ge=1)  # consecutive failures that open the breaker
+    cooldown_s: float = Field(30.0, gt=0)  # then one probe request is let through
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
     provider: str
@@ -80,6 +147,12 @@ class ModelConfig(_Strict):
     default_max_tokens: int = Field(4096, ge=1)
     # Anthropic: mark a long static system prompt as cacheable (cache_control: ephemeral)
     auto_cache_system_prompt: bool = False
+    # routing: what the model can do and how good it is
+    quality_tier: int = Field(1, ge=0)
+    capabilities: Capabilities = Field(default_factory=lambda: Capabilities())
+    # the provider's prompt cache, for expected-cost estimates: a prefix of at least
+    # `min_tokens` seen within `ttl_s` is expected to be read from cache
+    prompt_cache: PromptCacheConfig = Field(default_factory=lambda: PromptCacheConfig())
 
     @property
     def target_model(self) -> str:
@@ -106,8 +179,10 @@ class GatewayConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     simulator: SimulatorConfig | None = None
+    reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     providers: tuple[ProviderConfig, ...] = Field(min_length=1)
     models: tuple[ModelConfig, ...] = Field(min_length=1)
+    routes: tuple[RouteConfig, ...] = ()
 
     @model_validator(mode="after")
     def _cross_check(self) -> GatewayConfig:
@@ -120,6 +195,15 @@ class GatewayConfig(_Strict):
                     f"models[{i}].provider: unknown provider {m.provider!r} "
                     f"(configured: {', '.join(sorted(names))})"
                 )
+        _unique("routes", [r.name for r in self.routes])
+        models = {m.name for m in self.models}
+        for i, r in enumerate(self.routes):
+            if r.name in models:
+                raise ValueError(f"routes[{i}].name: {r.name!r} is already a model name")
+            for c in r.candidates:
+                if c not in models:
+                    raise ValueError(f"routes[{i}].candidates: unknown model {c!r} "
+                                     f"(configured: {', '.join(sorted(models))})")
         return self
 
     def provider(self, name: str) -> ProviderConfig:
