@@ -6,7 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -22,19 +22,38 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
 from gateway.providers.transport import Transport
+from gateway.providers.base import Target
+from gateway.routing.executor import Executor
 from gateway.routing.router import Router
 from gateway.serving.metering import Meter
 from gateway.serving.proxy import ProxyService
 from gateway.state import AppState
+
+if TYPE_CHECKING:
+    from gateway.routing.capacity import CapacityMonitor
 
 log = logging.getLogger("gateway")
 
 
 def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None) -> AppState:
     prices = build_price_table(config)
-    router = Router(config, prices)
+    pools = [p for p in config.providers if p.self_hosted]
+    capacity = None
+    if pools:  # only self-hosted (gpu:) providers are watched
+        from gateway.routing.capacity import CapacityMonitor
+
+        capacity = CapacityMonitor(pools)
+    router = Router(config, prices, capacity=capacity.snapshot if capacity else None)
+    executor = Executor(config.reliability)
+    if capacity is not None:
+        executor = Executor(
+            config.reliability,
+            pick_replica=lambda t: _replica(capacity, t),
+            on_start=lambda t, base: capacity.acquire(t.provider.name, base),
+            on_end=lambda t, base, ok: capacity.release(t.provider.name, base, ok),
+        )
     metrics = GatewayMetrics(registry)
-    meter = Meter(metrics)
+    meter = Meter(metrics, learn=router.observe)
     engine = create_engine(config.database_url)
     writer = LedgerWriter(
         engine,
@@ -46,8 +65,16 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         on_error=metrics.ledger_errors.inc,
     )
     transport = Transport(config.providers)
-    proxy = ProxyService(router, transport, metrics, writer.submit)
-    return AppState(config, prices, router, metrics, transport, engine, writer, proxy)
+    proxy = ProxyService(router, transport, metrics, writer.submit, executor)
+    return AppState(config, prices, router, metrics, transport, engine, writer, proxy, capacity)
+
+
+def _replica(capacity: CapacityMonitor, target: Target) -> str:
+    """The least loaded healthy replica of a self-hosted pool; the provider's base otherwise."""
+    if not target.provider.self_hosted:
+        return target.provider.api_base
+    replica = capacity.snapshot().pick(target.provider.name)
+    return replica.api_base if replica is not None else target.provider.api_base
 
 
 def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None) -> ASGIApp:
@@ -57,6 +84,8 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         state.writer.start()
+        if state.capacity is not None:
+            await state.capacity.start()
         # Everything allocated so far lives as long as the process: move it out of the
         # collector's sight so full collections stop scanning it (they paused the loop for
         # tens of ms under load and set the p99).

@@ -30,6 +30,9 @@ class GatewayError(Exception):
     type = "api_error"
     code: str | None = None
     retryable = False
+    # set by the routing executor on the error it finally raises
+    attempts = 1
+    target: Any = None
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,9 @@ from gateway.pricing.cost import Price
 from gateway.providers.transport import Transport
 from gateway.routing.router import Router
 from gateway.serving.proxy import ProxyService
+
+if TYPE_CHECKING:
+    from gateway.routing.capacity import CapacityMonitor
 
 
 @dataclass(slots=True)
@@ -26,8 +30,11 @@ class AppState:
     engine: AsyncEngine
     writer: LedgerWriter
     proxy: ProxyService
+    capacity: CapacityMonitor | None = None
 
     async def aclose(self) -> None:
+        if self.capacity is not None:
+            await self.capacity.aclose()
         await self.transport.aclose()  # uvicorn has drained in-flight requests by now
         await self.writer.aclose()
         await self.engine.dispose()

@@ -29,6 +29,10 @@ async def models(request: Request) -> Response:
             "simulated": t.provider.simulated,
         }
         for t in gw.router.targets()
+    ] + [
+        {"id": r.name, "object": "model", "created": 0, "owned_by": "gateway",
+         "route_policy": r.policy, "candidates": list(r.candidates)}
+        for r in gw.router.routes
     ]
     return _json({"object": "list", "data": data})
 

@@ -6,10 +6,11 @@ served raw by `api/dispatch.py`'s `HOT_ROUTES`; these are the Starlette ones.
 
 from starlette.routing import Route
 
-from gateway.api import info, messages
+from gateway.api import explain, info, messages
 
 ROUTES = [
     Route("/v1/messages", messages.messages, methods=["POST"]),
+    Route("/v1/route/explain", explain.explain, methods=["POST"]),
     Route("/v1/models", info.models, methods=["GET"]),
     Route("/health", info.health, methods=["GET"]),
     Route("/health/ready", info.ready, methods=["GET"]),

@@ -105,8 +105,14 @@ def resolve_price(model: ModelConfig, table: Mapping[str, Any]) -> Price:
 def build_price_table(
     config: GatewayConfig, table: Mapping[str, Any] | None = None
 ) -> Mapping[str, Price]:
-    """Model name → Price for every configured model. Reads the litellm file only if needed."""
-    if table is None and any(m.price is None for m in config.models):
-        table = load_litellm_entries(k for m in config.models if m.price is None
+    """Model name → Price for every configured model that needs one from config or the table.
+
+    A self-hosted model (its provider has `gpu:`) without `price:` is priced by its GPU's
+    amortised cost instead (see routing.router.model_price), so it is not looked up here.
+    """
+    models = [m for m in config.models
+              if m.price is not None or config.provider(m.provider).gpu is None]
+    if table is None and any(m.price is None for m in models):
+        table = load_litellm_entries(k for m in models if m.price is None
                                      for k in _lookup_keys(m))
-    return MappingProxyType({m.name: resolve_price(m, table or {}) for m in config.models})
+    return MappingProxyType({m.name: resolve_price(m, table or {}) for m in models})

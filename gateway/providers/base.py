@@ -39,6 +39,7 @@ class ClientRequest:
     model: str
     stream: bool = False
     include_usage: bool = False  # the client asked for the final usage chunk
+    min_tier: int | None = None  # x-gateway-min-tier: routes skip models below it
 
 
 @dataclass(frozen=True, slots=True)

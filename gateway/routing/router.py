@@ -1,45 +1,169 @@
 """Turn the model name a client sent into a `Decision`: ordered targets plus the reason.
 
-Today a name resolves to exactly one configured model (`pinned`); routes with policies over
-several candidates (cost, local-first, latency, ordered) plug in here without the serving layer
-changing, because it only ever executes a `Decision`.
+A configured model's own name pins it. A route name (`auto`, `fast`, …) runs the route's policy
+over its candidates: each is checked for eligibility, given an expected cost (its price, or for a
+self-hosted pool the GPU's amortised or marginal cost; a likely prompt-cache hit at the cache-read
+rate; output tokens from max_tokens capped by the route's recent average) and a predicted time
+to first token (live vLLM capacity for self-hosted pools, observed TTFTs otherwise). The router
+learns from outcomes in `observe`, which the ledger writer calls off the request path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol
 
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ModelConfig, RouteConfig
 from gateway.errors import ModelNotFound
-from gateway.pricing.cost import Price
-from gateway.providers.base import Target
+from gateway.pricing.cost import Price, Usage, cost
+from gateway.pricing.gpu import amortized_price, routing_cost
+from gateway.providers.base import ClientRequest, Target
+from gateway.routing.candidates import RequestFacts, ineligibility, request_facts
+from gateway.routing.policies import CandidateView, Decision, rank
+
+DEFAULT_OUTPUT_TOKENS = 256  # expected output before a route has seen any
+EWMA = 0.2  # weight of the newest observation in running averages
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    targets: tuple[Target, ...]
-    reason: str
+class _Replica(Protocol):
+    predicted_ttft_s: float | None
+
+
+class CapacityView(Protocol):
+    """What the router reads from live capacity (gateway.routing.capacity.CapacitySnapshot)."""
+
+    def has_headroom(self, provider: str) -> bool: ...
+
+    def describe(self, provider: str) -> str: ...
+
+    def pick(self, provider: str) -> _Replica | None: ...
+
+
+class NoCapacity:
+    """No self-hosted pools monitored: everything has headroom, nothing is predicted."""
+
+    def has_headroom(self, provider: str) -> bool:
+        return True
+
+    def describe(self, provider: str) -> str:
+        return ""
+
+    def pick(self, provider: str) -> None:
+        return None
+
+
+def model_price(model: ModelConfig, config: GatewayConfig, prices: Mapping[str, Price]) -> Price:
+    """A self-hosted model without an explicit price costs its GPU's amortised share."""
+    gpu = config.provider(model.provider).gpu
+    if gpu is not None and model.price is None:
+        return amortized_price(gpu.hourly_usd, gpu.count, gpu.throughput_tokens_per_s)
+    return prices[model.name]
 
 
 class Router:
-    def __init__(self, config: GatewayConfig, prices: Mapping[str, Price]) -> None:
-        self._decisions: dict[str, Decision] = {}
+    def __init__(self, config: GatewayConfig, prices: Mapping[str, Price],
+                 capacity: Callable[[], CapacityView] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._models = {m.name: m for m in config.models}
+        self._targets: dict[str, Target] = {}
+        self._pinned: dict[str, Decision] = {}
         for m in config.models:
             provider = config.provider(m.provider)
-            target = Target(m.name, m.target_model, provider, prices[m.name], m)
-            reason = f"pinned: {m.name} → {provider.name} ({m.target_model})"
-            self._decisions[m.name] = Decision((target,), reason)
+            t = Target(m.name, m.target_model, provider, model_price(m, config, prices), m)
+            self._targets[m.name] = t
+            self._pinned[m.name] = Decision(
+                (t,), f"pinned: {m.name} → {provider.name} ({m.target_model})")
+        self._routes = {r.name: r for r in config.routes}
+        self._capacity: Callable[[], CapacityView] = capacity or NoCapacity
+        self._clock = clock
+        self._output_avg: dict[str, float] = {}  # route → recent completion tokens
+        self._ttft: dict[str, float] = {}  # model → recent streaming TTFT (s)
+        self._prefix_seen: dict[tuple[str, int], float] = {}  # (provider, prefix) → last seen
 
     @property
     def model_names(self) -> list[str]:
-        return list(self._decisions)
+        return [*self._targets, *self._routes]
+
+    def is_route(self, name: str) -> bool:
+        return name in self._routes
 
     def targets(self) -> list[Target]:
-        return [d.targets[0] for d in self._decisions.values()]
+        return list(self._targets.values())
 
-    def decide(self, model: str) -> Decision:
-        d = self._decisions.get(model)
-        if d is None:
-            raise ModelNotFound(model, self.model_names)
-        return d
+    @property
+    def routes(self) -> list[RouteConfig]:
+        return list(self._routes.values())
+
+    def decide(self, req: ClientRequest) -> Decision:
+        pinned = self._pinned.get(req.model)
+        if pinned is not None:
+            return pinned
+        route = self._routes.get(req.model)
+        if route is None:
+            raise ModelNotFound(req.model, self.model_names)
+        facts = request_facts(req, req.min_tier)
+        views = self._views(route, facts)
+        slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
+        return rank(route.policy, route.name, views, slo, prefix_key=facts.prefix_key,
+                    prefix_tokens=facts.prefix_tokens)
+
+    def _views(self, route: RouteConfig, facts: RequestFacts) -> list[CandidateView]:
+        cap = self._capacity()
+        now = self._clock()
+        expected_out = facts.max_output_tokens or DEFAULT_OUTPUT_TOKENS
+        if route.name in self._output_avg:
+            expected_out = min(expected_out, round(self._output_avg[route.name]))
+        views = []
+        for name in route.candidates:
+            t = self._targets[name]
+            model = self._models[name]
+            local = t.provider.self_hosted
+            headroom = cap.has_headroom(t.provider.name) if local else True
+            cached = 0
+            if facts.prefix_key is not None and facts.prefix_tokens >= model.prompt_cache.min_tokens:
+                seen = self._prefix_seen.get((t.provider.name, facts.prefix_key))
+                if seen is not None and now - seen <= model.prompt_cache.ttl_s:
+                    cached = facts.prefix_tokens
+            usage = Usage(facts.prompt_tokens, expected_out, cached_prompt_tokens=cached)
+            est = cost(usage, t.price).total_usd
+            if local:
+                est = routing_cost(est, route.local_cost_mode, headroom)
+            replica = cap.pick(t.provider.name) if local else None
+            ttft = (replica.predicted_ttft_s if replica else None) or self._ttft.get(name)
+            views.append(CandidateView(
+                target=t, local=local, headroom=headroom, expected_cost_usd=est,
+                predicted_ttft_s=ttft,
+                capacity_note=cap.describe(t.provider.name) if local else "",
+                ineligible=ineligibility(model, facts)))
+        return views
+
+    def observe(self, route: str | None, target: Target | None, *, completion_tokens: int,
+                ttft_s: float | None, prefix_key: int | None, ok: bool) -> None:
+        """Learn from a finished request (called from the ledger writer, off the hot path)."""
+        if not ok or target is None:
+            return
+        if route is not None:
+            prev = self._output_avg.get(route)
+            self._output_avg[route] = (completion_tokens if prev is None
+                                       else prev + EWMA * (completion_tokens - prev))
+        if ttft_s is not None:
+            prev = self._ttft.get(target.model)
+            self._ttft[target.model] = ttft_s if prev is None else prev + EWMA * (ttft_s - prev)
+        if prefix_key is not None:
+            self._prefix_seen[(target.provider.name, prefix_key)] = self._clock()
+
+    def explain(self, req: ClientRequest) -> dict[str, Any]:
+        decision = self.decide(req)
+        def view(v: CandidateView) -> dict[str, Any]:
+            return {"model": v.target.model, "provider": v.target.provider.name,
+                    "self_hosted": v.local, "eligible": v.ineligible is None,
+                    "ineligible_because": v.ineligible, "headroom": v.headroom,
+                    "capacity": v.capacity_note or None,
+                    "expected_cost_usd": str(v.expected_cost_usd.quantize(Decimal("1e-9"))),
+                    "predicted_ttft_ms": None if v.predicted_ttft_s is None
+                    else round(v.predicted_ttft_s * 1000, 1)}
+        return {"model": req.model, "route": decision.route, "reason": decision.reason,
+                "order": [t.model for t in decision.targets],
+                "candidates": [view(v) for v in decision.views]}

@@ -81,7 +81,9 @@ class MessagesService:
 
     def _decide(self, req: MessagesRequest) -> tuple[Decision, Target]:
         try:
-            decision = self.proxy.router.decide(req.model)
+            # a route's policy reads the request (tokens, tools, images): give it the chat view
+            decision = self.proxy.router.decide(
+                ClientRequest("chat", to_chat_body(req.body, req.stream), req.model, req.stream))
             target = decision.targets[0]
             kind = target.provider.kind
             if kind != "anthropic" and "chat" not in adapter_for(kind).endpoints:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from gateway.metrics import GatewayMetrics
@@ -32,6 +33,8 @@ class Outcome:
     error_type: str | None = None
     upstream_request_id: str | None = None
     route_reason: str | None = None
+    route: str | None = None  # the route name when a policy chose the model
+    prefix_key: int | None = None  # the request's cacheable prefix, for the router to learn
     attempts: int = 1
     output_chunks: int = 0  # streams: choice chunks seen, for the estimate when usage is absent
     api_key_id: str | None = None
@@ -50,8 +53,9 @@ def estimate_prompt_tokens(request: ClientRequest) -> int:
 
 
 class Meter:
-    def __init__(self, metrics: GatewayMetrics) -> None:
+    def __init__(self, metrics: GatewayMetrics, learn: Callable[..., None] | None = None) -> None:
         self.metrics = metrics
+        self._learn = learn  # Router.observe
 
     def finalize(self, o: Outcome) -> dict[str, Any]:
         usage, estimated = o.usage, False
@@ -68,6 +72,9 @@ class Meter:
         total = input_usd + output_usd
         u = usage or Usage()
         provider = o.target.provider.name if o.target else None
+        if self._learn is not None and o.target is not None:
+            self._learn(o.route, o.target, completion_tokens=u.completion_tokens,
+                        ttft_s=o.ttft_s, prefix_key=o.prefix_key, ok=o.status_code < 400)
         if o.target is not None:
             self.metrics.observe(model=o.target.model, provider=o.target.provider.name,
                                  status=o.status_code, latency_s=o.latency_s, ttft_s=o.ttft_s,

@@ -10,17 +10,27 @@ mid-stream failure and client disconnect alike.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from gateway.errors import GatewayError, UnsupportedEndpoint, UpstreamError
+from gateway.errors import GatewayError, InvalidRequest, UnsupportedEndpoint
 from gateway.metrics import GatewayMetrics
-from gateway.providers.base import ClientRequest, Endpoint, Result, StreamTranslator, Target
+from gateway.providers.base import (
+    ClientRequest,
+    Endpoint,
+    Result,
+    StreamTranslator,
+    Target,
+    UpstreamRequest,
+)
 from gateway.providers.registry import adapter_for
-from gateway.providers.transport import Transport
-from gateway.routing.router import Decision, Router
+from gateway.providers.transport import Transport, UpstreamStream
+from gateway.routing.executor import Executor
+from gateway.routing.policies import Decision
+from gateway.routing.router import Router
 from gateway.serving.metering import Outcome
 from gateway.sse import SSEDecoder
 
@@ -41,26 +51,31 @@ class ProxyService:
         transport: Transport,
         metrics: GatewayMetrics,
         record: Callable[[Outcome], None],
+        executor: Executor,
     ) -> None:
         self.router = router
         self.transport = transport
         self.metrics = metrics
         self.record = record
+        self.executor = executor
 
-    def decide(self, request: ClientRequest, ctx: RequestContext) -> tuple[Decision, Target]:
+    def decide(self, request: ClientRequest, ctx: RequestContext) -> Decision:
         try:
-            decision = self.router.decide(request.model)
+            decision = self.router.decide(request)
+            if not decision.targets:
+                raise InvalidRequest(f"No model behind `{request.model}` can serve this "
+                                     f"request ({decision.reason}).", param="model",
+                                     code="no_eligible_model")
+            for target in decision.targets:
+                if request.endpoint not in adapter_for(target.provider.kind).endpoints:
+                    raise UnsupportedEndpoint(
+                        f"model `{target.model}` ({target.provider.kind} provider "
+                        f"{target.provider.name}) does not serve /v1/{request.endpoint}",
+                        param="model")
         except GatewayError as e:
             self.reject(ctx, request.endpoint, request.model, e)
             raise
-        target = decision.targets[0]
-        if request.endpoint not in adapter_for(target.provider.kind).endpoints:
-            unsupported = UnsupportedEndpoint(
-                f"model `{request.model}` ({target.provider.kind} provider "
-                f"{target.provider.name}) does not serve /v1/{request.endpoint}", param="model")
-            self.reject(ctx, request.endpoint, request.model, unsupported)
-            raise unsupported
-        return decision, target
+        return decision
 
     def _outcome(self, ctx: RequestContext, req: ClientRequest, decision: Decision | None,
                  target: Target | None, status: int, **kw: object) -> Outcome:
@@ -69,6 +84,8 @@ class ProxyService:
             endpoint=req.endpoint, requested_model=req.model, target=target,
             status_code=status, latency_s=time.perf_counter() - ctx.started,
             route_reason=decision.reason if decision else None,
+            route=decision.route if decision else None,
+            prefix_key=decision.prefix_key if decision else None,
             api_key_id=ctx.api_key_id, team=ctx.team, **kw,  # type: ignore[arg-type]
         )
 
@@ -81,54 +98,74 @@ class ProxyService:
             status_code=error.status_code, latency_s=time.perf_counter() - ctx.started,
             error_type=error.error_type, api_key_id=ctx.api_key_id, team=ctx.team))
 
+    def _attempt_failed(self, target: Target, error: GatewayError) -> None:
+        self.metrics.upstream_error(target.model, target.provider.name, error.error_type)
+
     def _failed(self, ctx: RequestContext, req: ClientRequest, decision: Decision,
-                target: Target, error: GatewayError) -> None:
-        if isinstance(error, UpstreamError):
-            self.metrics.upstream_error(target.model, target.provider.name, error.error_type)
+                error: GatewayError) -> None:
+        target = error.target or decision.targets[0]
         self.record(self._outcome(ctx, req, decision, target, error.status_code,
-                                  error_type=error.error_type))
+                                  error_type=error.error_type, attempts=error.attempts))
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> tuple[Result, Target]:
-        decision, target = self.decide(req, ctx)
-        adapter = adapter_for(target.provider.kind)
-        try:
-            up = adapter.build_request(req, target)
+        decision = self.decide(req, ctx)
+
+        async def attempt(target: Target, api_base: str) -> Result:
+            adapter = adapter_for(target.provider.kind)
+            up = _at(adapter.build_request(req, target), target, api_base)
             resp = await self.transport.send(target.provider, up)
             if resp.status >= 400:
                 raise adapter.parse_error(resp.status, resp.body, resp.headers, target)
-            result = adapter.parse_response(resp.body, req, target)
+            return adapter.parse_response(resp.body, req, target)
+
+        try:
+            done = await self.executor.run(decision.targets, attempt, self._attempt_failed)
         except GatewayError as e:
-            self._failed(ctx, req, decision, target, e)
+            self._failed(ctx, req, decision, e)
             raise
-        self.record(self._outcome(ctx, req, decision, target, 200, usage=result.usage,
-                                  upstream_request_id=result.upstream_request_id))
-        return result, target
+        result = done.result
+        self.record(self._outcome(ctx, req, decision, done.target, 200, usage=result.usage,
+                                  upstream_request_id=result.upstream_request_id,
+                                  attempts=done.attempts))
+        return result, done.target
 
     async def open_stream(
         self, req: ClientRequest, ctx: RequestContext
     ) -> tuple[AsyncIterator[bytes], Target]:
-        decision, target = self.decide(req, ctx)
-        adapter = adapter_for(target.provider.kind)
-        stack = AsyncExitStack()
+        decision = self.decide(req, ctx)
+
+        async def attempt(target: Target, api_base: str) -> tuple[UpstreamStream, AsyncExitStack]:
+            adapter = adapter_for(target.provider.kind)
+            stack = AsyncExitStack()
+            try:
+                up = _at(adapter.build_request(req, target), target, api_base)
+                upstream = await stack.enter_async_context(
+                    self.transport.stream(target.provider, up))
+                if upstream.status >= 400:
+                    body = await upstream.read_all()
+                    raise adapter.parse_error(upstream.status, body, upstream.headers, target)
+            except BaseException:
+                await stack.aclose()
+                raise
+            return upstream, stack
+
         try:
-            up = adapter.build_request(req, target)
-            upstream = await stack.enter_async_context(self.transport.stream(target.provider, up))
-            if upstream.status >= 400:
-                body = await upstream.read_all()
-                raise adapter.parse_error(upstream.status, body, upstream.headers, target)
+            done = await self.executor.run(decision.targets, attempt, self._attempt_failed,
+                                           hold=True)
         except GatewayError as e:
-            await stack.aclose()
-            self._failed(ctx, req, decision, target, e)
+            self._failed(ctx, req, decision, e)
             raise
-        except BaseException:
-            await stack.aclose()
-            raise
-        translator = adapter.stream_translator(req, target)
-        return self._relay(req, ctx, decision, target, upstream.chunks, translator, stack), target
+        upstream, stack = done.result
+        target = done.target
+        stack.callback(self.executor.end, target, done.api_base, True)
+        translator = adapter_for(target.provider.kind).stream_translator(req, target)
+        relay = self._relay(req, ctx, decision, target, upstream.chunks, translator, stack,
+                            done.attempts)
+        return relay, target
 
     async def _relay(self, req: ClientRequest, ctx: RequestContext, decision: Decision,
                      target: Target, chunks: AsyncIterator[bytes], tr: StreamTranslator,
-                     stack: AsyncExitStack) -> AsyncIterator[bytes]:
+                     stack: AsyncExitStack, attempts: int) -> AsyncIterator[bytes]:
         decoder = SSEDecoder()
         ttft: float | None = None
         status, error_type = 200, None
@@ -160,4 +197,12 @@ class ProxyService:
             self.record(self._outcome(
                 ctx, req, decision, target, status, ttft_s=ttft, usage=st.usage,
                 error_type=error_type, upstream_request_id=st.upstream_request_id,
-                output_chunks=st.chunks))
+                output_chunks=st.chunks, attempts=attempts))
+
+
+def _at(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
+    """The same request sent to another replica of the target's provider."""
+    if api_base == target.provider.api_base:
+        return up
+    return dataclasses.replace(up, url=api_base + up.url[len(target.provider.api_base):])
+

@@ -1,0 +1,18 @@
+"""POST /v1/route/explain: the routing decision for a request body, without calling upstream."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.generate import min_tier
+from gateway.protocol.openai import parse_request
+from gateway.state import AppState
+
+
+async def explain(request: Request) -> Response:
+    gw: AppState = request.state.gw
+    req = parse_request("chat", await request.body())
+    req.min_tier = min_tier(request.scope)
+    return Response(orjson.dumps(gw.router.explain(req)), media_type="application/json")
