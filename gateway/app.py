@@ -51,6 +51,7 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
             pick_replica=lambda t: _replica(capacity, t),
             on_start=lambda t, base: capacity.acquire(t.provider.name, base),
             on_end=lambda t, base, ok: capacity.release(t.provider.name, base, ok),
+            on_unreachable=lambda t, base: capacity.record_failure(t.provider.name, base),
         )
     metrics = GatewayMetrics(registry)
     meter = Meter(metrics, learn=router.observe)

@@ -214,6 +214,21 @@ class GatewayConfig(_Strict):
         return int(self.max_request_body_mb * 1024 * 1024)
 
 
+def with_calibrations(config: GatewayConfig,
+                      measured: Mapping[str, tuple[float, int | None]]) -> GatewayConfig:
+    """The config with measured GPU throughput (tokens/s) and concurrency per provider name,
+    as `gateway bench calibrate` recorded them, in place of the configured guesses."""
+    providers = []
+    for p in config.providers:
+        if p.gpu is not None and p.name in measured:
+            tps, conc = measured[p.name]
+            gpu = p.gpu.model_copy(update={"throughput_tokens_per_s": tps,
+                                           "max_concurrency": conc or p.gpu.max_concurrency})
+            p = p.model_copy(update={"gpu": gpu})
+        providers.append(p)
+    return config.model_copy(update={"providers": tuple(providers)})
+
+
 def _unique(section: str, names: list[str]) -> None:
     seen: set[str] = set()
     for n in names:

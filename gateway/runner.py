@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import os
 import shutil
@@ -17,7 +18,13 @@ from pathlib import Path
 
 import uvicorn
 
-from gateway.config import ConfigError, GatewayConfig, SimulatorConfig, load_config
+from gateway.config import (
+    ConfigError,
+    GatewayConfig,
+    SimulatorConfig,
+    load_config,
+    with_calibrations,
+)
 from gateway.ledger.db import is_sqlite, redact_url
 
 log = logging.getLogger("gateway")
@@ -57,6 +64,31 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def read_calibrations(config: GatewayConfig) -> dict[str, tuple[float, int | None]]:
+    """The newest `gateway bench calibrate` result of each self-hosted provider."""
+    pools = [p.name for p in config.providers if p.self_hosted]
+    if not pools:
+        return {}
+    from gateway.ledger.calibration import latest_calibration
+    from gateway.ledger.db import create_engine
+
+    async def read() -> dict[str, tuple[float, int | None]]:
+        engine = create_engine(config.database_url)
+        try:
+            found = {}
+            for name in pools:
+                cal = await latest_calibration(engine, name)
+                if cal is not None:
+                    log.info("%s: calibrated by bench run %s: %.0f tokens/s, max concurrency %s",
+                             name, cal.run_id, cal.total_tokens_per_s, cal.max_concurrency)
+                    found[name] = (cal.total_tokens_per_s, cal.max_concurrency)
+            return found
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def start_simulator(sim: SimulatorConfig) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "simulate", "--host", sim.host,
                              "--port", str(sim.port), "--profile", sim.profile],
@@ -93,7 +125,8 @@ def app_from_env() -> object:
 
     config = load_config(os.environ["GATEWAY_CONFIG"])
     configure_logging(config.log_level)
-    return create_app(config)
+    measured = json.loads(os.environ.get("GATEWAY_CALIBRATIONS", "{}"))
+    return create_app(with_calibrations(config, {k: tuple(v) for k, v in measured.items()}))
 
 
 def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> None:
@@ -102,9 +135,12 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     from gateway.app import create_app
     from gateway.pricing.table import build_price_table
 
-    # a model without a price stops us here, before anything starts
-    app = create_app(config) if workers == 1 else build_price_table(config)
+    build_price_table(config)  # a model without a price stops us here, before anything starts
     prepare_database(config)
+    measured = read_calibrations(config)
+    config = with_calibrations(config, measured)
+    os.environ["GATEWAY_CALIBRATIONS"] = json.dumps(measured)  # for worker processes
+    app = create_app(config) if workers == 1 else None
     sim = start_simulator(config.simulator) if config.simulator else None
     # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
     # wrapped every request in one more middleware

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from gateway.config import ReliabilityConfig
-from gateway.errors import GatewayError, UpstreamError
+from gateway.errors import GatewayError, UpstreamConnectionError, UpstreamError
 from gateway.providers.base import Target
 
 T = TypeVar("T")
@@ -101,12 +101,14 @@ class Executor:
                  pick_replica: Callable[[Target], str] | None = None,
                  on_start: Callable[[Target, str], None] | None = None,
                  on_end: Callable[[Target, str, bool], None] | None = None,
+                 on_unreachable: Callable[[Target, str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = reliability
         self.breakers = Breakers(reliability.cooldown_failures, reliability.cooldown_s, clock)
         self._pick = pick_replica or (lambda t: t.provider.api_base)
         self._on_start = on_start or (lambda t, b: None)
         self._on_end = on_end or (lambda t, b, ok: None)
+        self._on_unreachable = on_unreachable or (lambda t, b: None)
         self._clock = clock
 
     def end(self, target: Target, api_base: str, ok: bool) -> None:
@@ -136,6 +138,8 @@ class Executor:
                 result = await attempt(target, base)
             except GatewayError as e:
                 self._on_end(target, base, False)
+                if isinstance(e, UpstreamConnectionError):
+                    self._on_unreachable(target, base)  # counts toward taking a replica out
                 on_failure(target, e)
                 errors.append((target, e))
                 hint = retry_after_s(e)

@@ -28,7 +28,8 @@ EWMA = 0.2  # weight of the newest observation in running averages
 
 
 class _Replica(Protocol):
-    predicted_ttft_s: float | None
+    @property
+    def predicted_ttft_s(self) -> float | None: ...
 
 
 class CapacityView(Protocol):

@@ -36,7 +36,7 @@ from gateway.providers.anthropic import (
 from gateway.providers.base import ClientRequest, StreamState, Target, UpstreamRequest
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import UpstreamStream
-from gateway.routing.router import Decision
+from gateway.routing.policies import Decision
 from gateway.serving.messages_bridge import ChatToMessagesStream, to_chat_body, to_message
 from gateway.serving.metering import Outcome
 from gateway.serving.proxy import ProxyService, RequestContext
