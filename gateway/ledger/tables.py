@@ -7,9 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     Dialect,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     Numeric,
@@ -89,3 +92,41 @@ class RequestRow(Base):
 
 
 requests_table: Table = RequestRow.__table__  # type: ignore[assignment]
+
+
+class BenchRunRow(Base):
+    """One `gateway bench` run: what was run against what, and every point's results."""
+
+    __tablename__ = "bench_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    command: Mapped[str] = mapped_column(Text)
+    target_url: Mapped[str] = mapped_column(String(500))
+    workload: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON)
+    versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_bench_runs_created_at", "created_at"),)
+
+
+class GpuCalibrationRow(Base):
+    """A provider's measured capacity (`gateway bench calibrate`); the newest one applies."""
+
+    __tablename__ = "gpu_calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    provider: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[str] = mapped_column(String(40), ForeignKey("bench_runs.id"))
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    output_tokens_per_s: Mapped[float] = mapped_column(Float)
+    total_tokens_per_s: Mapped[float] = mapped_column(Float)
+    slo: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_gpu_calibrations_provider_created", "provider", "created_at"),)
+
+
+bench_runs_table: Table = BenchRunRow.__table__  # type: ignore[assignment]
+gpu_calibrations_table: Table = GpuCalibrationRow.__table__  # type: ignore[assignment]
