@@ -1,0 +1,104 @@
+"""Request functions and arrivals against the simulator on loopback (small and quick)."""
+
+import asyncio
+import math
+import random
+
+import aiohttp
+import httpx
+import orjson
+import pytest
+
+from benchmarks.loadgen import (
+    LoadShape,
+    RequestInput,
+    Window,
+    arrival_offsets,
+    run_point,
+    send_json,
+    send_streaming,
+)
+from tests.support import free_port
+
+
+def test_arrivals_follow_vllms_get_request() -> None:
+    rng = random.Random(1)
+    offs = arrival_offsets(100, rate=20.0, burstiness=1.0, rng=rng)
+    assert len(offs) == 100 and offs == sorted(offs)
+    assert offs[-1] == pytest.approx(100 / 20.0, abs=1e-12)  # rescaled to exactly n / rate
+    assert arrival_offsets(3, math.inf, 1.0, rng) == [0.0, 0.0, 0.0]
+    even = arrival_offsets(4, 2.0, math.inf, rng)
+    assert even == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    gaps = [b - a for a, b in zip([0.0, *offs], offs, strict=False)]
+    bursty = arrival_offsets(100, 20.0, 0.2, random.Random(1))
+    bgaps = [b - a for a, b in zip([0.0, *bursty], bursty, strict=False)]
+    assert max(bgaps) > max(gaps)  # burstiness < 1: longer lulls, tighter bursts
+    with pytest.raises(ValueError):
+        LoadShape()  # an infinite rate needs a concurrency
+
+
+def _inp(url: str, stream: bool, out: int = 6, model: str = "m") -> RequestInput:
+    body = {"model": model, "messages": [{"role": "user", "content": "hello there"}],
+            "max_completion_tokens": out, "ignore_eos": True, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return RequestInput(url + "/v1/chat/completions", orjson.dumps(body), 3, out, stream)
+
+
+async def _send(func, inp: RequestInput):  # type: ignore[no-untyped-def]
+    async with aiohttp.ClientSession(headers={"content-type": "application/json"}) as s:
+        return await func(s, inp)
+
+
+def test_streamed_request_is_timed_and_counted_from_usage(sim_url: str) -> None:
+    r = asyncio.run(_send(send_streaming, _inp(sim_url + "/tiny-gpu", True, out=6)))
+    assert r.success, r.error
+    assert r.output_tokens == 6 and r.usage_reported and r.prompt_len > 3
+    assert r.chunks == 1 + 6 + 1  # role chunk, 6 tokens, the finish chunk
+    assert len(r.itl) == r.chunks - 1
+    assert 0 < r.ttft < r.latency
+    assert r.latency == pytest.approx(r.ttft + sum(r.itl))
+
+
+def test_non_streamed_request(sim_url: str) -> None:
+    r = asyncio.run(_send(send_json, _inp(sim_url, False, out=4)))
+    assert r.success and not r.streamed and r.output_tokens == 4 and r.latency > 0
+
+
+def test_failures_are_results_never_exceptions(sim_url: str) -> None:
+    httpx.post(f"{sim_url}/sim/faults", json={"kind": "status", "status": 503, "count": 1})
+    r = asyncio.run(_send(send_streaming, _inp(sim_url, True)))
+    assert not r.success and r.status == 503 and r.error.startswith("HTTP 503")
+    httpx.post(f"{sim_url}/sim/faults", json={"kind": "stream_error", "count": 1})
+    r = asyncio.run(_send(send_streaming, _inp(sim_url, True)))
+    assert not r.success and "error event" in r.error
+    httpx.post(f"{sim_url}/sim/faults", json={"kind": "malformed", "count": 1})
+    r = asyncio.run(_send(send_streaming, _inp(sim_url, True)))
+    assert not r.success and "JSONDecodeError" in r.error
+    dead = f"http://127.0.0.1:{free_port()}"
+    for func, stream in ((send_streaming, True), (send_json, False)):
+        r = asyncio.run(_send(func, _inp(dead, stream)))
+        assert not r.success and "ClientConnectorError" in r.error
+
+
+def _run(url: str, shape: LoadShape, window: Window):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        async with aiohttp.ClientSession(headers={"content-type": "application/json"}) as s:
+            return await run_point(s, [_inp(url, True, out=4)], shape, window)
+    return asyncio.run(go())
+
+
+def test_duration_window_excludes_warmup_and_reports_client_load(sim_url: str) -> None:
+    run = _run(sim_url + "/tiny-gpu", LoadShape(concurrency=2),
+               Window(duration_s=0.5, warmup_s=0.2))
+    assert run.duration_s == 0.5 and run.warmup > 0 and len(run.results) > 10
+    assert all(r.success for r in run.results)
+    assert run.client.wall_s >= 0.7 and run.client.cpu_s > 0
+
+
+def test_count_mode_with_a_poisson_rate_and_a_cap(sim_url: str) -> None:
+    run = _run(sim_url, LoadShape(concurrency=2, rate=200.0),
+               Window(duration_s=None, num_requests=20, warmup_requests=3))
+    assert len(run.results) == 20 and run.warmup == 3
+    assert all(r.success and r.queue_time >= 0 for r in run.results)
+    assert run.duration_s >= 20 / 200.0 * 0.9  # the arrivals alone take n / rate
