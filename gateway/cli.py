@@ -1,4 +1,4 @@
-"""`gateway` command line: serve, db upgrade, simulate. Commands parse options and delegate."""
+"""`gateway` command line: serve, db upgrade, simulate, bench. Commands parse and delegate."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Ledger database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+# `gateway bench …` lives with the load generator; its module imports only Typer
+from benchmarks.cli import bench_app  # noqa: E402
+
+app.add_typer(bench_app, name="bench")
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")
