@@ -230,3 +230,27 @@ def runs(
         typer.echo(
             f"{r['id']}  {r['created_at']:%Y-%m-%d %H:%M}  {r['workload']:<15} {r['target_url']}"
         )
+
+
+@bench_app.command("selftest")
+def selftest(
+    duration: Annotated[float, typer.Option(help="Measured seconds per mode.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(min=2, help="Closed-loop clients.")] = 64,
+) -> None:
+    """How much load this machine's load generator produces against the instant simulator."""
+    from benchmarks.selftest import selftest as run_selftest
+
+    failed = False
+    for r in run_selftest(duration, concurrency):
+        figure = r.chunks_per_s if r.mode == "streamed" else r.requests_per_s
+        unit = "chunks/s" if r.mode == "streamed" else "req/s"
+        typer.echo(
+            f"{r.mode:>13}: {figure:,.0f} {unit} (target {r.target:,.0f}: "
+            f"{'ok' if r.passed else 'MISSED'}), {r.requests_per_s:,.0f} req/s at "
+            f"concurrency {r.concurrency}, {r.failed} failed; client CPU {r.client_cpu:.0%} "
+            f"of a core, loop lag p99 {r.client_lag_p99_ms:.1f} ms; simulator CPU "
+            f"{r.server_cpu:.0%}" + ("  [load generator saturated]" if r.saturated else "")
+        )
+        failed |= not r.passed
+    if failed:
+        raise typer.Exit(1)

@@ -14,7 +14,6 @@ to `--out/<run id>/` as JSON, CSV, Markdown and PNG, and into the ledger databas
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import platform
@@ -39,6 +38,7 @@ from benchmarks.loadgen import (
     RequestInput,
     RequestResult,
     Window,
+    run_fast,
     run_point,
 )
 from benchmarks.metrics import Slo, summarize
@@ -406,14 +406,7 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, A
     """Blocking entry point: runs on uvloop when it is installed."""
     progress = progress or Progress()
     try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover — uvloop is a dependency off Windows
-        factory = None
-    try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(execute(cfg, progress))
+        return run_fast(execute(cfg, progress))
     finally:
         progress.close()
 
