@@ -26,7 +26,9 @@ Measurement windows (`run_point`):
   measured requests are those that *finished* inside the window after the warm-up, and the
   duration is the window. This keeps the load steady across the window (no drain tail) so
   throughput is the steady-state figure; requests still in flight when it closes are cancelled
-  and counted in `cancelled`, not in the results.
+  and counted in `cancelled`, not in the results. Closed-loop clients start one after another
+  over the first half of the warm-up: started together, equal-length requests would finish in
+  waves, and a window would count a whole number of waves instead of the steady rate.
 """
 
 from __future__ import annotations
@@ -430,11 +432,15 @@ class _Driver:
             self._finish(await self._send(inp, arrival), w_start, w_end)
 
         if math.isinf(self.shape.rate):
-            async def worker() -> None:
+            clients = self.shape.concurrency or 1
+            ramp = self.window.warmup_s / 2 / clients
+
+            async def worker(i: int) -> None:
+                await asyncio.sleep(i * ramp)  # staggered starts: see the module docstring
                 while time.perf_counter() < w_end:
                     await one(self._take(), time.perf_counter())
 
-            pending = {asyncio.ensure_future(worker()) for _ in range(self.shape.concurrency or 1)}
+            pending = {asyncio.ensure_future(worker(i)) for i in range(clients)}
         else:
             n = max(1, math.ceil(self.shape.rate * (w_end - t0)))
             for offset in arrival_offsets(n, self.shape.rate, self.shape.burstiness, self.rng):

@@ -100,7 +100,7 @@ def _volume(x: float | None) -> str:
     return f"{x:,.0f}"
 
 
-POINT_COLUMNS = ("point", "req/s", "out tok/s", "total tok/s", "TTFT p50", "TTFT p99",
+POINT_COLUMNS = ("point", "ok/failed", "req/s", "out tok/s", "total tok/s", "TTFT p50", "TTFT p99",
                  "TPOT p50", "TPOT p99", "ITL p99", "E2EL p99", "SLO met", "$/1M out",
                  "$/1M total")
 
@@ -112,7 +112,7 @@ def point_rows(run: dict[str, Any]) -> list[list[str]]:
         att = s.get("slo_attainment")
         mark = " ★" if run.get("best_point") == i else ""
         rows.append([
-            p["label"] + mark,
+            p["label"] + mark, f"{s['completed']}/{s['failed']}",
             _fmt(s["request_throughput"], 2), _fmt(s["output_throughput"], 0),
             _fmt(s["total_token_throughput"], 0),
             _fmt(_ms(s["ttft"], "median")), _fmt(_ms(s["ttft"], "p99")),
@@ -157,8 +157,25 @@ def print_tables(run: dict[str, Any], console: Console | None = None) -> None:
         for row in api_rows(run):
             a.add_row(*row)
         console.print(a)
+    overheads = overhead_rows(run)
+    if overheads:
+        o = Table(title="Gateway overhead: target − direct at the same load (ms)")
+        for col in OVERHEAD_COLUMNS:
+            o.add_column(col, justify="left" if col == "point" else "right")
+        for row in overheads:
+            o.add_row(*row)
+        console.print(o)
     for w in run["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+OVERHEAD_COLUMNS = ("point", "TTFT p50", "TTFT p99", "E2EL p50", "E2EL p99")
+
+
+def overhead_rows(run: dict[str, Any]) -> list[list[str]]:
+    return [[p["label"], _fmt(o["ttft_median_ms"], 2), _fmt(o["ttft_p99_ms"], 2),
+             _fmt(o["e2el_median_ms"], 2), _fmt(o["e2el_p99_ms"], 2)]
+            for p in run["points"] if (o := p.get("gateway_overhead_ms"))]
 
 
 def _api_title(run: dict[str, Any]) -> str:
@@ -242,14 +259,9 @@ def markdown(run: dict[str, Any], plots: list[str]) -> str:
         _md_table(POINT_COLUMNS, point_rows(run)),
         "",
     ]
-    overheads = [(p["label"], p["gateway_overhead_ms"]) for p in run["points"]
-                 if p.get("gateway_overhead_ms")]
-    if overheads:
-        lines += ["## Gateway overhead (target − direct, ms)", "",
-                  _md_table(("point", "TTFT p50", "TTFT p99", "E2EL p50", "E2EL p99"),
-                            [[label, _fmt(o["ttft_median_ms"], 2), _fmt(o["ttft_p99_ms"], 2),
-                              _fmt(o["e2el_median_ms"], 2), _fmt(o["e2el_p99_ms"], 2)]
-                             for label, o in overheads]), ""]
+    if overhead_rows(run):
+        lines += ["## Gateway overhead (target − direct at the same load, ms)", "",
+                  _md_table(OVERHEAD_COLUMNS, overhead_rows(run)), ""]
     if run["apis"]:
         lines += ["## " + _api_title(run), "", _md_table(API_COLUMNS, api_rows(run)), "",
                   "Blended $/1M out = the API's price of one request of this mix (input and "

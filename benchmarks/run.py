@@ -359,6 +359,13 @@ def assemble(cfg: BenchConfig, created: datetime, workload: Workload, model: str
                 f"{p['client']['cpu_fraction']:.0%} of a core, loop lag p99 "
                 f"{p['client']['loop_lag_p99_ms']:.0f} ms) — its figures understate the server"
                 for p in points if p["client"]["saturated"]]
+    short = [p["label"] for p in points
+             if cfg.window.duration_s and p["summary"]["e2el"]
+             and cfg.window.duration_s < 3 * p["summary"]["e2el"]["median"] / 1000]
+    if short:
+        warnings.append(f"{', '.join(short)}: the window is shorter than 3× the median E2E "
+                        "latency, so few requests finish inside it and the throughput is noisy; "
+                        "use a longer --duration")
     if not workload.tokenizer_exact:
         warnings.append("no tokenizer could be loaded: prompts were sized at 4 characters a "
                         "token (token counts in the results still come from the server)")
