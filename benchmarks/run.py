@@ -41,7 +41,7 @@ from benchmarks.loadgen import (
     run_fast,
     run_point,
 )
-from benchmarks.metrics import Slo, summarize
+from benchmarks.metrics import BenchmarkSummary, Slo, summarize
 from benchmarks.tokenizer import load_tokenizer
 from benchmarks.workloads import Sample, Workload, WorkloadSpec, build_workload
 from gateway.pricing.cost import Price
@@ -246,8 +246,8 @@ def _shape_dict(shape: LoadShape) -> dict[str, Any]:
             "burstiness": shape.burstiness}
 
 
-def _point_record(shape: LoadShape, run: PointRun, cfg: BenchConfig) -> dict[str, Any]:
-    summary = summarize(run.results, run.duration_s, cfg.slo)
+def _point_record(shape: LoadShape, run: PointRun, summary: BenchmarkSummary,
+                  cfg: BenchConfig) -> dict[str, Any]:
     client = run.client
     return {
         "label": shape.label,
@@ -282,7 +282,7 @@ def _overhead(target: dict[str, Any], direct: dict[str, Any]) -> dict[str, float
 
 async def _measure(session: aiohttp.ClientSession, inputs: list[RequestInput],
                    shape: LoadShape, cfg: BenchConfig, progress: Progress,
-                   label: str) -> PointRun:
+                   label: str) -> tuple[PointRun, BenchmarkSummary]:
     w = cfg.window
     expected_s = (w.warmup_s + w.duration_s) if w.duration_s is not None else None
     expected_n = (w.num_requests or 0) + w.warmup_requests if w.num_requests else None
@@ -291,7 +291,7 @@ async def _measure(session: aiohttp.ClientSession, inputs: list[RequestInput],
     s = summarize(run.results, run.duration_s, cfg.slo)
     progress.end_point(f"{label}: {s.completed} ok, {s.failed} failed, "
                        f"{s.request_throughput:.1f} req/s, {s.output_throughput:.0f} tok/s out")
-    return run
+    return run, s
 
 
 async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
@@ -329,11 +329,11 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         for shape in cfg.shapes:
             record_direct = None
             if direct_inputs is not None:
-                drun = await _measure(session, direct_inputs, shape, cfg, progress,
-                                      f"{shape.label} (direct)")
-                record_direct = _point_record(shape, drun, cfg)
-            run = await _measure(session, inputs, shape, cfg, progress, shape.label)
-            record = _point_record(shape, run, cfg)
+                drun, dsummary = await _measure(session, direct_inputs, shape, cfg, progress,
+                                                f"{shape.label} (direct)")
+                record_direct = _point_record(shape, drun, dsummary, cfg)
+            run, summary = await _measure(session, inputs, shape, cfg, progress, shape.label)
+            record = _point_record(shape, run, summary, cfg)
             if record_direct is not None:
                 record["direct"] = record_direct
                 record["gateway_overhead_ms"] = _overhead(record, record_direct)
