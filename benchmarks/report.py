@@ -85,6 +85,10 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
 def _money(x: float | None) -> str:
     if x is None:
         return "–"
@@ -209,7 +213,7 @@ def csv_text(run: dict[str, Any]) -> str:
                                "best": run.get("best_point") == i, "within_slo": p["within_slo"]}
         _flat("", {"shape": p["shape"], "summary": {k: v for k, v in p["summary"].items()
                                                     if k != "errors"},
-                   "client": p["client"]}, row)
+                   "client": p["client"], "server": p.get("server") or {}}, row)
         row["gpu_usd_per_mtok_output"] = p.get("gpu_usd_per_mtok_output")
         row["gpu_usd_per_mtok_total"] = p.get("gpu_usd_per_mtok_total")
         for k, v in (p.get("gateway_overhead_ms") or {}).items():
@@ -259,6 +263,17 @@ def markdown(run: dict[str, Any], plots: list[str]) -> str:
         _md_table(POINT_COLUMNS, point_rows(run)),
         "",
     ]
+    servers = [(p["label"], p["server"]) for p in run["points"] if p.get("server")]
+    if servers:
+        lines += ["## What the server reported (vLLM /metrics over each point, warm-up "
+                  "included)", "",
+                  _md_table(("point", "generated tokens", "max running", "max waiting",
+                             "max KV cache", "prefix-cache hit rate"),
+                            [[label, _fmt(v.get("generation_tokens"), 0),
+                              _fmt(v.get("max_running"), 0), _fmt(v.get("max_waiting"), 0),
+                              _pct(v.get("max_kv_cache_usage")),
+                              _pct(v.get("prefix_cache_hit_rate"))] for label, v in servers]),
+                  ""]
     if overhead_rows(run):
         lines += ["## Gateway overhead (target − direct at the same load, ms)", "",
                   _md_table(OVERHEAD_COLUMNS, overhead_rows(run)), ""]

@@ -42,6 +42,7 @@ from benchmarks.loadgen import (
     run_point,
 )
 from benchmarks.metrics import BenchmarkSummary, Slo, summarize
+from benchmarks.server_metrics import ServerWatch
 from benchmarks.tokenizer import load_tokenizer
 from benchmarks.workloads import Sample, Workload, WorkloadSpec, build_workload
 from gateway.pricing.cost import Price
@@ -280,18 +281,24 @@ def _overhead(target: dict[str, Any], direct: dict[str, Any]) -> dict[str, float
     return out
 
 
-async def _measure(session: aiohttp.ClientSession, inputs: list[RequestInput],
+async def _measure(session: aiohttp.ClientSession, base: str, inputs: list[RequestInput],
                    shape: LoadShape, cfg: BenchConfig, progress: Progress,
-                   label: str) -> tuple[PointRun, BenchmarkSummary]:
+                   label: str) -> tuple[PointRun, BenchmarkSummary, dict[str, float] | None]:
     w = cfg.window
     expected_s = (w.warmup_s + w.duration_s) if w.duration_s is not None else None
     expected_n = (w.num_requests or 0) + w.warmup_requests if w.num_requests else None
     progress.start_point(label, expected_s, expected_n)
-    run = await run_point(session, inputs, shape, w, seed=cfg.seed, on_result=progress.on_result)
+    watch = ServerWatch(session, base)
+    await watch.start()
+    try:
+        run = await run_point(session, inputs, shape, w, seed=cfg.seed,
+                              on_result=progress.on_result)
+    finally:
+        server = await watch.stop()
     s = summarize(run.results, run.duration_s, cfg.slo)
     progress.end_point(f"{label}: {s.completed} ok, {s.failed} failed, "
                        f"{s.request_throughput:.1f} req/s, {s.output_throughput:.0f} tok/s out")
-    return run, s
+    return run, s, server
 
 
 async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
@@ -313,6 +320,7 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         model = cfg.model or await discover_model(session, base)
         inputs = build_inputs(workload, base, cfg.endpoint, model, cfg.stream, cfg.ignore_eos)
         direct_inputs: list[RequestInput] | None = None
+        dbase = ""
         if cfg.direct_url:
             dbase = openai_base(cfg.direct_url)
             dmodel = cfg.direct_model or await discover_model(session, dbase)
@@ -329,11 +337,14 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         for shape in cfg.shapes:
             record_direct = None
             if direct_inputs is not None:
-                drun, dsummary = await _measure(session, direct_inputs, shape, cfg, progress,
-                                                f"{shape.label} (direct)")
+                drun, dsummary, dserver = await _measure(
+                    session, dbase, direct_inputs, shape, cfg, progress, f"{shape.label} (direct)")
                 record_direct = _point_record(shape, drun, dsummary, cfg)
-            run, summary = await _measure(session, inputs, shape, cfg, progress, shape.label)
+                record_direct["server"] = dserver
+            run, summary, seen = await _measure(session, base, inputs, shape, cfg, progress,
+                                                shape.label)
             record = _point_record(shape, run, summary, cfg)
+            record["server"] = seen
             if record_direct is not None:
                 record["direct"] = record_direct
                 record["gateway_overhead_ms"] = _overhead(record, record_direct)

@@ -51,6 +51,9 @@ def test_sweep_writes_every_file_saves_the_run_and_calibrates(sim_url: str,
         assert set(p["gateway_overhead_ms"]) == {"ttft_median_ms", "ttft_p99_ms",
                                                  "e2el_median_ms", "e2el_p99_ms"}
         assert p["client"]["cpu_fraction"] > 0
+        # the simulator serves vLLM's /metrics: the server's own count of generated tokens
+        assert p["server"]["generation_tokens"] >= s["total_output"]
+        assert p["server"]["max_running"] >= 0  # sampled: c=1 can be caught between requests
     assert run["best_point"] in (0, 1)
     assert {a["api"] for a in run["apis"]} == {"claude-3.5-haiku", "gpt-4o-mini",
                                                "gemini-1.5-flash"}
