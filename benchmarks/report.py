@@ -36,7 +36,6 @@ class LiveProgress(ProgressBase):
         self.ok = self.failed = self.measured = 0
         self.t0 = 0.0
         self.expected_s: float | None = None
-        self.last = 0.0
 
     def start_point(self, label: str, expected_s: float | None, expected_n: int | None) -> None:
         self.ok = self.failed = self.measured = 0
@@ -52,15 +51,15 @@ class LiveProgress(ProgressBase):
         else:
             self.failed += 1
         self.measured += measured
-        now = time.perf_counter()
-        if now - self.last < 0.25:  # redraw at most 4 times a second: drawing costs CPU
+
+    def tick(self) -> None:
+        if self.task is None:
             return
-        self.last = now
-        done = now - self.t0 if self.expected_s is not None else float(self.ok + self.failed)
-        elapsed = now - self.t0
+        elapsed = time.perf_counter() - self.t0
+        done = elapsed if self.expected_s is not None else float(self.ok + self.failed)
+        rate = (self.ok + self.failed) / elapsed if elapsed else 0.0
         self.bar.update(self.task, completed=done,
-                        stats=f"{self.ok} ok  {self.failed} failed  "
-                              f"{(self.ok + self.failed) / elapsed if elapsed else 0:.0f} req/s")
+                        stats=f"{self.ok} ok  {self.failed} failed  {rate:.0f} req/s")
         self.bar.refresh()
 
     def end_point(self, line: str) -> None:
@@ -141,7 +140,8 @@ def api_rows(run: dict[str, Any]) -> list[list[str]]:
             _money(a["output_per_mtok"]), _money(a["usd_per_mtok_output"]),
             _money(a["usd_per_mtok_total"]), _volume(a.get("break_even_requests_per_month")),
             _volume(a.get("break_even_total_tokens_per_month")),
-            "–" if util is None else f"{util:.0%}" + ("" if util <= 1 else " (never)"),
+            "–" if util is None else (f"{util:.1%}" if util < 0.1 else f"{util:.0%}")
+            + ("" if util <= 1 else " (never)"),
         ])
     return rows
 

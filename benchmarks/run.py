@@ -14,6 +14,7 @@ to `--out/<run id>/` as JSON, CSV, Markdown and PNG, and into the ledger databas
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import platform
@@ -234,6 +235,9 @@ class Progress:
     def on_result(self, result: RequestResult, measured: bool) -> None:
         pass
 
+    def tick(self) -> None:
+        """Called twice a second while a point runs (redraw here, not per result)."""
+
     def end_point(self, line: str) -> None:
         pass
 
@@ -290,10 +294,18 @@ async def _measure(session: aiohttp.ClientSession, base: str, inputs: list[Reque
     progress.start_point(label, expected_s, expected_n)
     watch = ServerWatch(session, base)
     await watch.start()
+
+    async def ticker() -> None:
+        while True:
+            progress.tick()
+            await asyncio.sleep(0.5)
+
+    ticking = asyncio.ensure_future(ticker())
     try:
         run = await run_point(session, inputs, shape, w, seed=cfg.seed,
                               on_result=progress.on_result)
     finally:
+        ticking.cancel()
         server = await watch.stop()
     s = summarize(run.results, run.duration_s, cfg.slo)
     progress.end_point(f"{label}: {s.completed} ok, {s.failed} failed, "
