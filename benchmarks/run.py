@@ -16,199 +16,42 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import platform
 import secrets
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 
-from benchmarks.analysis import DEFAULT_ATTAINMENT, best_point, compare_apis, point_costs
-from benchmarks.economics import Gpu, TokenMix
+from benchmarks.analysis import best_point, compare_apis, point_costs
+from benchmarks.economics import TokenMix
 from benchmarks.loadgen import (
     REQUEST_FUNCS,
     LoadShape,
     PointRun,
     RequestInput,
     RequestResult,
-    Window,
     run_fast,
     run_point,
 )
-from benchmarks.metrics import BenchmarkSummary, Slo, summarize
-from benchmarks.server_metrics import ServerWatch
-from benchmarks.tokenizer import load_tokenizer
-from benchmarks.workloads import Sample, Workload, WorkloadSpec, build_workload
-from gateway.pricing.cost import Price
-
-# Hosted APIs to compare with, by default: the three the project's users weigh. Haiku 3.5 and
-# Gemini 1.5 Flash are no longer in litellm's table, so their published rates are given here
-# (USD per 1M: input/output/cache read/cache write; shared/reference/ECONOMICS.md §5.1).
-DEFAULT_APIS = (
-    "claude-3.5-haiku=0.80/4.00/0.08/1.00",
-    "gpt-4o-mini",
-    "gemini-1.5-flash=0.075/0.30/0.01875",
+from benchmarks.metrics import BenchmarkSummary, summarize
+from benchmarks.options import (
+    DEFAULT_APIS,
+    BenchConfig,
+    BenchError,
+    config_from_options,
+    default_db_url,
+    resolve_apis,
 )
+from benchmarks.server_metrics import ServerWatch
+from benchmarks.targets import build_inputs, discover_model, openai_base, server_version
+from benchmarks.tokenizer import load_tokenizer
+from benchmarks.workloads import Workload, build_workload
 
-
-class BenchError(Exception):
-    """A benchmark that cannot run as asked (bad option, unreachable target, failed test)."""
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    base_url: str
-    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
-    shapes: tuple[LoadShape, ...] = (LoadShape(concurrency=1),)
-    sweep: str | None = None  # "concurrency" | "rate" | None
-    window: Window = field(default_factory=Window)
-    model: str | None = None
-    direct_url: str | None = None
-    direct_model: str | None = None
-    endpoint: str = "chat"
-    stream: bool = True
-    ignore_eos: bool = True
-    tokenizer: str = "auto"
-    slo: Slo = field(default_factory=Slo)
-    attainment: float = DEFAULT_ATTAINMENT
-    gpu: Gpu | None = None
-    apis: tuple[str, ...] = DEFAULT_APIS
-    out_dir: Path = Path("bench-results")
-    db_url: str | None = None
-    timeout_s: float = 600.0
-    seed: int = 0
-    label: str | None = None
-    command: str = ""
-    api_key: str | None = None  # sent as a bearer token; never written anywhere
-
-
-def parse_sweep(spec: str) -> tuple[str, tuple[float, ...]]:
-    """`concurrency=1,2,4` or `rate=1,2,inf` → ("concurrency", (1, 2, 4))."""
-    var, _, values = spec.partition("=")
-    var = {"c": "concurrency", "concurrency": "concurrency", "rate": "rate",
-           "request-rate": "rate", "qps": "rate"}.get(var.strip().lower(), "")
-    if not var or not values:
-        raise BenchError(f"--sweep {spec!r}: use concurrency=1,2,4 or rate=1,2,4")
-    try:
-        nums = tuple(float(v) for v in values.split(",") if v.strip())
-    except ValueError:
-        raise BenchError(f"--sweep {spec!r}: the values must be numbers (or inf)") from None
-    if not nums or any(n <= 0 for n in nums):
-        raise BenchError(f"--sweep {spec!r}: the values must be positive")
-    return var, nums
-
-
-def make_shapes(
-    sweep: str | None, concurrency: int | None, rate: float, burstiness: float
-) -> tuple[str | None, tuple[LoadShape, ...]]:
-    """The points: one shape, or one per sweep value (the other knob stays as given)."""
-    try:
-        if sweep is None:
-            return None, (LoadShape(concurrency or (None if math.isfinite(rate) else 1), rate,
-                                    burstiness),)
-        var, values = parse_sweep(sweep)
-        if var == "concurrency":
-            return var, tuple(LoadShape(int(v), rate, burstiness) for v in values)
-        return var, tuple(LoadShape(concurrency, v, burstiness) for v in values)
-    except ValueError as e:
-        raise BenchError(str(e)) from None
-
-
-def parse_api(spec: str, table: dict[str, Any] | None = None) -> tuple[str, Price]:
-    """`name=in/out[/cache_read[/cache_write]]` (USD per 1M) or a litellm price-table key."""
-    from gateway.pricing.table import load_litellm_entries, price_from_entry
-
-    name, eq, rates = spec.partition("=")
-    if eq:
-        try:
-            parts = [float(x) for x in rates.split("/")]
-        except ValueError:
-            raise BenchError(f"--api {spec!r}: rates must be numbers: in/out[/read[/write]]"
-                             ) from None
-        if len(parts) < 2 or len(parts) > 4 or any(x < 0 for x in parts):
-            raise BenchError(f"--api {spec!r}: give in/out[/cache_read[/cache_write]] per 1M")
-        read = parts[2] if len(parts) > 2 else None
-        write = parts[3] if len(parts) > 3 else None
-        return name.strip(), Price.per_mtok(parts[0], parts[1], read, write, source="option")
-    entries = table if table is not None else load_litellm_entries([spec])
-    price = price_from_entry(entries[spec]) if spec in entries else None
-    if price is None:
-        raise BenchError(f"--api {spec!r}: not in litellm's price table; give its rates as "
-                         f"{spec}=IN/OUT[/CACHE_READ[/CACHE_WRITE]] (USD per 1M tokens)")
-    return spec, price
-
-
-def resolve_apis(specs: Sequence[str]) -> dict[str, Price]:
-    from gateway.pricing.table import load_litellm_entries
-
-    keys = [s for s in specs if "=" not in s]
-    table = load_litellm_entries(keys) if keys else {}
-    return dict(parse_api(s, table) for s in specs)
-
-
-def openai_base(url: str) -> str:
-    """The OpenAI base URL (…/v1): `http://host:8000` and `http://host:8000/v1` both work."""
-    url = url.rstrip("/")
-    return url if url.endswith("/v1") else url + "/v1"
-
-
-ENDPOINT_PATHS = {"chat": "/chat/completions", "completions": "/completions"}
-
-
-def request_body(sample: Sample, endpoint: str, model: str, stream: bool,
-                 ignore_eos: bool) -> dict[str, Any]:
-    """vLLM's openai-chat / openai-completions payloads (endpoint_request_func.py)."""
-    if endpoint == "chat":
-        body: dict[str, Any] = {"model": model, "messages": sample.chat_messages(),
-                                "max_completion_tokens": sample.output_tokens}
-    else:
-        body = {"model": model, "prompt": sample.prompt, "max_tokens": sample.output_tokens}
-    body["stream"] = stream
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    if ignore_eos:
-        body["ignore_eos"] = True  # vLLM's sampling extension: exactly max_tokens come out
-    return body
-
-
-def build_inputs(workload: Workload, base: str, endpoint: str, model: str, stream: bool,
-                 ignore_eos: bool) -> list[RequestInput]:
-    if endpoint not in ENDPOINT_PATHS:
-        raise BenchError(f"unknown endpoint {endpoint!r}; use {' or '.join(ENDPOINT_PATHS)}")
-    url = base + ENDPOINT_PATHS[endpoint]
-    return [RequestInput(url, orjson.dumps(request_body(s, endpoint, model, stream, ignore_eos)),
-                         s.prompt_tokens, s.output_tokens, stream) for s in workload.samples]
-
-
-async def discover_model(session: aiohttp.ClientSession, base: str) -> str:
-    """The first model the server lists (vLLM bench's default)."""
-    try:
-        async with session.get(base + "/models") as r:
-            data = await r.json(content_type=None) if r.status == 200 else None
-    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-        raise BenchError(f"cannot list models at {base}/models: {type(e).__name__}: {e}") from None
-    if not isinstance(data, dict) or not data.get("data"):
-        raise BenchError(f"{base}/models lists no model; pass --model")
-    return str(data["data"][0]["id"])
-
-
-async def server_version(session: aiohttp.ClientSession, base: str) -> str | None:
-    """vLLM serves GET /version at its root; other servers may not."""
-    try:
-        async with session.get(base.removesuffix("/v1") + "/version") as r:
-            if r.status == 200:
-                data = await r.json(content_type=None)
-                return str(data.get("version")) if isinstance(data, dict) else None
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return None
-    return None
+__all__ = ["DEFAULT_APIS", "BenchConfig", "BenchError", "default_db_url", "execute",
+           "run_bench", "run_from_options"]
 
 
 def versions() -> dict[str, str | None]:
@@ -439,39 +282,6 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, A
         return run_fast(execute(cfg, progress))
     finally:
         progress.close()
-
-
-def default_db_url() -> str:
-    return os.environ.get("GATEWAY_DATABASE_URL", "sqlite+aiosqlite:///./gateway.db")
-
-
-def config_from_options(o: dict[str, Any], command: str) -> BenchConfig:
-    """`gateway bench run`'s options → BenchConfig (the CLI's whole translation)."""
-    sweep, shapes = make_shapes(o["sweep"], o["concurrency"], o["request_rate"], o["burstiness"])
-    try:
-        window = Window(duration_s=None if o["num_requests"] else o["duration"],
-                        num_requests=o["num_requests"], warmup_s=o["warmup"],
-                        warmup_requests=o["warmup_requests"])
-    except ValueError as e:
-        raise BenchError(str(e)) from None
-    gpu = (Gpu.of(o["gpu_hourly_usd"], o["gpu_count"], o["gpu_name"])
-           if o["gpu_hourly_usd"] is not None else None)
-    spec = WorkloadSpec(name=o["workload"], num_prompts=o["num_prompts"],
-                        input_len=o["input_len"], output_len=o["output_len"],
-                        range_ratio=o["range_ratio"], dist=o["dist"],
-                        prefix_len=o["prefix_len"], dataset_path=o["dataset_path"],
-                        seed=o["seed"])
-    return BenchConfig(
-        base_url=o["base_url"], workload=spec, shapes=shapes, sweep=sweep, window=window,
-        model=o["model"], direct_url=o["direct_url"], direct_model=o["direct_model"],
-        endpoint=o["endpoint"], stream=o["stream"], ignore_eos=o["ignore_eos"],
-        tokenizer=o["tokenizer"],
-        slo=Slo(o["slo_ttft_ms"], o["slo_tpot_ms"], o["slo_e2el_ms"]),
-        attainment=o["slo_attainment"], gpu=gpu, apis=tuple(o["api"] or DEFAULT_APIS),
-        out_dir=o["out"], db_url=(o["database_url"] or default_db_url()) if o["save"] else None,
-        timeout_s=o["timeout"], seed=o["seed"], label=o["label"], command=command,
-        api_key=o["api_key"],
-    )
 
 
 def run_from_options(o: dict[str, Any], command: str) -> dict[str, Any]:
