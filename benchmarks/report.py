@@ -234,6 +234,13 @@ def _md_table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _slo(slo: dict[str, float]) -> str:
+    if not slo:
+        return "none (every point qualifies)"
+    names = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "e2el_ms": "E2EL"}
+    return ", ".join(f"{names[k]} ≤ {v:g} ms" for k, v in slo.items())
+
+
 def _window(w: dict[str, Any]) -> str:
     if w.get("num_requests"):
         return f"{w['num_requests']} measured requests after {w['warmup_requests']} warm-up"
@@ -253,7 +260,8 @@ def markdown(run: dict[str, Any], plots: list[str]) -> str:
         + ("" if wl["tokenizer_exact"] else " (approximate)"),
         f"- endpoint: {run['endpoint']}, {'streamed' if run['stream'] else 'not streamed'}; "
         f"each point: {_window(st['window'])}",
-        f"- SLO: {st['slo'] or 'none'} for at least {st['slo_attainment']:.0%} of requests",
+        f"- SLO: {_slo(st['slo'])}, for at least {st['slo_attainment']:.0%} of a point's "
+        "requests",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if v),
         "",
         "Metrics follow vLLM's `calculate_metrics` (vllm/benchmarks/serve.py): TTFT, TPOT "
