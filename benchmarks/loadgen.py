@@ -27,8 +27,9 @@ Measurement windows (`run_point`):
   duration is the window. This keeps the load steady across the window (no drain tail) so
   throughput is the steady-state figure; requests still in flight when it closes are cancelled
   and counted in `cancelled`, not in the results. Closed-loop clients start one after another
-  over the first half of the warm-up: started together, equal-length requests would finish in
-  waves, and a window would count a whole number of waves instead of the steady rate.
+  across the warm-up: started together, equal-length requests would finish in waves, and a
+  window would count a whole number of waves instead of the steady rate. So the warm-up should
+  last about one E2E latency of the loaded server (and the window several).
 """
 
 from __future__ import annotations
@@ -433,7 +434,7 @@ class _Driver:
 
         if math.isinf(self.shape.rate):
             clients = self.shape.concurrency or 1
-            ramp = self.window.warmup_s / 2 / clients
+            ramp = self.window.warmup_s / clients
 
             async def worker(i: int) -> None:
                 await asyncio.sleep(i * ramp)  # staggered starts: see the module docstring
