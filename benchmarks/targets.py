@@ -8,6 +8,8 @@ Bodies follow vLLM's `openai-chat` and `openai-completions` request functions
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -24,17 +26,31 @@ def openai_base(url: str) -> str:
     return url if url.endswith("/v1") else url + "/v1"
 
 
-ENDPOINT_PATHS = {"chat": "/chat/completions", "completions": "/completions"}
+def _chat(sample: Sample, model: str) -> dict[str, Any]:
+    return {"model": model, "messages": sample.chat_messages(),
+            "max_completion_tokens": sample.output_tokens}
+
+
+def _completions(sample: Sample, model: str) -> dict[str, Any]:
+    return {"model": model, "prompt": sample.prompt, "max_tokens": sample.output_tokens}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    body: Callable[[Sample, str], dict[str, Any]]
+
+
+# vLLM's `openai-chat` and `openai-completions` backends (rule R3: one entry per endpoint style)
+ENDPOINTS = {
+    "chat": Endpoint("/chat/completions", _chat),
+    "completions": Endpoint("/completions", _completions),
+}
 
 
 def request_body(sample: Sample, endpoint: str, model: str, stream: bool,
                  ignore_eos: bool) -> dict[str, Any]:
-    """vLLM's openai-chat / openai-completions payloads (endpoint_request_func.py)."""
-    if endpoint == "chat":
-        body: dict[str, Any] = {"model": model, "messages": sample.chat_messages(),
-                                "max_completion_tokens": sample.output_tokens}
-    else:
-        body = {"model": model, "prompt": sample.prompt, "max_tokens": sample.output_tokens}
+    body = ENDPOINTS[endpoint].body(sample, model)
     body["stream"] = stream
     if stream:
         body["stream_options"] = {"include_usage": True}
@@ -45,9 +61,9 @@ def request_body(sample: Sample, endpoint: str, model: str, stream: bool,
 
 def build_inputs(workload: Workload, base: str, endpoint: str, model: str, stream: bool,
                  ignore_eos: bool) -> list[RequestInput]:
-    if endpoint not in ENDPOINT_PATHS:
-        raise BenchError(f"unknown endpoint {endpoint!r}; use {' or '.join(ENDPOINT_PATHS)}")
-    url = base + ENDPOINT_PATHS[endpoint]
+    if endpoint not in ENDPOINTS:
+        raise BenchError(f"unknown endpoint {endpoint!r}; use {' or '.join(ENDPOINTS)}")
+    url = base + ENDPOINTS[endpoint].path
     return [RequestInput(url, orjson.dumps(request_body(s, endpoint, model, stream, ignore_eos)),
                          s.prompt_tokens, s.output_tokens, stream) for s in workload.samples]
 

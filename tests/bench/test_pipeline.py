@@ -105,3 +105,15 @@ def test_bad_options_are_clear_errors(sim_url: str, tmp_path: Path) -> None:
     r = runner.invoke(app, ["bench", "calibrate", "nope", "--database-url",
                             f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"])
     assert r.exit_code == 2 and "no benchmark run" in r.output
+
+
+def test_the_completions_endpoint_and_non_streamed_runs(sim_url: str, tmp_path: Path) -> None:
+    code, out = _bench(sim_url, tmp_path, "--endpoint", "completions", "--no-stream",
+                       "--concurrency", "2", "--no-save")
+    assert code == 0, out
+    (run_dir,) = (tmp_path / "out").iterdir()
+    run = orjson.loads((run_dir / "run.json").read_bytes())
+    s = run["points"][0]["summary"]
+    assert s["completed"] > 0 and s["ttft"] is None and s["e2el"]["median"] > 0
+    assert s["total_output"] == 8 * s["completed"]
+    assert not (tmp_path / "l.db").exists()  # --no-save
