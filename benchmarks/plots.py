@@ -91,7 +91,7 @@ def _latency(run: dict[str, Any], path: Path, plt: Any) -> Path:
 def _cost(run: dict[str, Any], path: Path, plt: Any) -> Path:
     xs, xlabel = _x_load(run)
     gpu = run["settings"]["gpu"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, key, api_key, title in (
         (axes[0], "gpu_usd_per_mtok_output", "usd_per_mtok_output", "$ per 1M output tokens"),
@@ -121,8 +121,8 @@ def _cost(run: dict[str, Any], path: Path, plt: Any) -> Path:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
         ax.set_title(title)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"{run['workload']['description']}: GPU at 100 % busy vs API list prices",
                  fontsize=10)
     fig.tight_layout()
