@@ -144,12 +144,7 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     sim = start_simulator(config.simulator) if config.simulator else None
     # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
     # wrapped every request in one more middleware
-    # uvloop, except with the SQLite ledger: there, uvloop with aiosqlite's worker thread grew
-    # the process by ~1 MB/s at ~7,000 req/s without bound (measured 2026-11-25: 105 → 133 MiB
-    # in 30 s; the stdlib loop stayed at 97 MiB, PostgreSQL on uvloop at 88 MiB), for ~5% less
-    # throughput. Cause not found; revisit with a newer uvloop.
-    loop = "asyncio" if is_sqlite(config.database_url) else "uvloop"
-    common = dict(host=host, port=port, loop=loop, http="httptools", access_log=False,
+    common = dict(host=host, port=port, loop="uvloop", http="httptools", access_log=False,
                   proxy_headers=False,
                   log_level=config.log_level, timeout_graceful_shutdown=30, lifespan="on")
     try:
