@@ -38,10 +38,20 @@ def write_plots(run: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def _plain(prefix: str = "") -> Any:
+def _plain(prefix: str = "", minor: bool = False) -> Any:
+    """Tick labels as plain numbers; on a log axis's minor ticks only at 2× and 5×."""
+    import math
+
     from matplotlib.ticker import FuncFormatter
 
-    return FuncFormatter(lambda v, _pos: f"{prefix}{v:g}")
+    def label(v: float, _pos: int) -> str:
+        if minor and v > 0:
+            mantissa = v / 10 ** math.floor(math.log10(v))
+            if min(abs(mantissa - 2), abs(mantissa - 5)) > 1e-6:
+                return ""
+        return f"{prefix}{v:g}"
+
+    return FuncFormatter(label)
 
 
 def _series(run: dict[str, Any], metric: str, key: str) -> list[float | None]:
@@ -78,6 +88,7 @@ def _latency(run: dict[str, Any], path: Path, plt: Any) -> Path:
         ax.set_ylabel(f"{title} (ms)")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(_plain())
+        ax.yaxis.set_minor_formatter(_plain(minor=True))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         ax.set_title(f"{title} vs throughput")
@@ -118,6 +129,7 @@ def _cost(run: dict[str, Any], path: Path, plt: Any) -> Path:
         ax.xaxis.set_major_formatter(_plain())
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(_plain("$"))
+        ax.yaxis.set_minor_formatter(_plain("$", minor=True))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(title)
         ax.grid(True, which="both", alpha=0.3)

@@ -102,3 +102,12 @@ def test_count_mode_with_a_poisson_rate_and_a_cap(sim_url: str) -> None:
     assert len(run.results) == 20 and run.warmup == 3
     assert all(r.success and r.queue_time >= 0 for r in run.results)
     assert run.duration_s >= 20 / 200.0 * 0.9  # the arrivals alone take n / rate
+
+
+def test_client_saturation_is_flagged() -> None:
+    from benchmarks.loadgen import ClientLoad
+
+    assert not ClientLoad(cpu_s=5.0, wall_s=10.0, loop_lag_p99_ms=3.0).saturated
+    assert ClientLoad(cpu_s=9.5, wall_s=10.0).saturated  # ≥ 90 % of the event loop's core
+    assert ClientLoad(cpu_s=1.0, wall_s=10.0, loop_lag_p99_ms=80.0).saturated
+    assert ClientLoad().cpu_fraction == 0.0
