@@ -91,7 +91,9 @@ def _pct(x: float | None) -> str:
 def _money(x: float | None) -> str:
     if x is None:
         return "–"
-    return f"${x:,.3f}" if x < 100 else f"${x:,.0f}"
+    if x >= 100:
+        return f"${x:,.0f}"
+    return f"${x:,.3f}" if x >= 0.01 or x == 0 else f"${x:.2g}"
 
 
 def _volume(x: float | None) -> str:
