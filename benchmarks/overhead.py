@@ -69,7 +69,7 @@ def wrk(url: str, body: dict[str, Any], conc: int, duration: float) -> dict[str,
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
-    r = json.loads(line[len("BENCH_JSON ") :])
+    r: dict[str, Any] = json.loads(line[len("BENCH_JSON ") :])
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     return r
 

@@ -85,10 +85,12 @@ def evaluate(results: dict[str, dict[str, Any]], ref: str) -> list[dict[str, Any
     checks: list[dict[str, Any]] = []
 
     def ns(name: str, conc: int) -> dict[str, Any]:
-        return results[name]["phases"]["nonstream_zero_delay"][str(conc)]
+        found: dict[str, Any] = results[name]["phases"]["nonstream_zero_delay"][str(conc)]
+        return found
 
     def st(name: str, conc: int) -> dict[str, Any] | None:
-        return results[name]["phases"]["stream_delayed"].get(str(conc))
+        found: dict[str, Any] | None = results[name]["phases"]["stream_delayed"].get(str(conc))
+        return found
 
     def check(what: str, value: float, target: str, ok: bool) -> None:
         checks.append({"target": what, "value": round(value, 3), "goal": target, "ok": ok})
@@ -110,10 +112,10 @@ def evaluate(results: dict[str, dict[str, Any]], ref: str) -> list[dict[str, Any
                 added = x["proxy"]["p50_ms"] - x["direct"]["p50_ms"]
                 check(f"{name}: added p50 ms at c={conc}", added, f"<= {goal}", added <= goal)
             for conc, goal in ((10, 1.5), (50, 3.0)):
-                x, f = st(name, conc), st(ref, conc)
-                if x is None or f is None:
+                sx, f = st(name, conc), st(ref, conc)
+                if sx is None or f is None:
                     continue
-                added = x["proxy"]["ttft_p50_ms"] - x["direct"]["ttft_p50_ms"]
+                added = sx["proxy"]["ttft_p50_ms"] - sx["direct"]["ttft_p50_ms"]
                 floor_added = f["proxy"]["ttft_p50_ms"] - f["direct"]["ttft_p50_ms"]
                 ok = added <= goal or (conc == 50 and floor_added > 1 and added <= floor_added + 2)
                 check(
@@ -124,9 +126,9 @@ def evaluate(results: dict[str, dict[str, Any]], ref: str) -> list[dict[str, Any
                 )
                 check(
                     f"{name}: usage chunk at c={conc}",
-                    x["proxy"]["usage_frac"],
+                    sx["proxy"]["usage_frac"],
                     "== 1.0",
-                    x["proxy"]["usage_frac"] == 1.0,
+                    sx["proxy"]["usage_frac"] == 1.0,
                 )
         if not w2:  # with workers the harness sums the tree; benchmarks.overhead splits it
             rss = results[name]["peak_rss_mb"]
