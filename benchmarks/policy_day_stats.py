@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 
 SECONDS_PER_HOUR = 3600
+# H100 $/h for the sensitivity line (shared/reference/ECONOMICS.md §5.2): RunPod Community
+# PCIe, the demo config's figure, RunPod Community SXM, Lambda 8× / RunPod Secure SXM
+GPU_PRICES = (1.99, 2.49, 2.69, 3.99)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class Record:
     workload: str
     ok: bool
     ttft_s: float | None = None
+    latency_s: float | None = None  # to the end of the stream
     provider: str | None = None
     local: bool = False  # served by a self-hosted (gpu:) provider
     prompt_tokens: int = 0
@@ -56,14 +60,15 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         return {"i": self.index, "h": self.hour, "w": self.workload, "ok": self.ok,
-                "ttft": self.ttft_s, "p": self.provider, "local": self.local,
+                "ttft": self.ttft_s, "lat": self.latency_s, "p": self.provider,
+                "local": self.local,
                 "pt": self.prompt_tokens, "ct": self.completion_tokens,
                 "in": str(self.input_usd), "out": str(self.output_usd), "err": self.error}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Record:
-        return cls(d["i"], d["h"], d["w"], d["ok"], d["ttft"], d["p"], d["local"], d["pt"],
-                   d["ct"], Decimal(d["in"]), Decimal(d["out"]), d["err"])
+        return cls(d["i"], d["h"], d["w"], d["ok"], d["ttft"], d.get("lat"), d["p"], d["local"],
+                   d["pt"], d["ct"], Decimal(d["in"]), Decimal(d["out"]), d["err"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,27 @@ def _ttft_ms(records: Iterable[Record]) -> list[float]:
     return [r.ttft_s * 1000 for r in records if r.ok and r.ttft_s is not None]
 
 
+def tpot_ms(r: Record, output_scale: int) -> float | None:
+    """Time per real output token after the first (vLLM's TPOT): the replayed stream's gaps
+    stand for `output_scale` real tokens each."""
+    if not r.ok or r.ttft_s is None or r.latency_s is None or r.completion_tokens < 2:
+        return None
+    return (r.latency_s - r.ttft_s) * 1000 / ((r.completion_tokens - 1) * output_scale)
+
+
+def peak_phase(records: Sequence[Record], slo_ms: float) -> dict[str, Any]:
+    """The sustained-peak phase: TTFT only. Requests still running when it was cut off count
+    as they stand: within the SLO if their first token came in time, else a miss (they had
+    waited longer than the SLO when they were cancelled)."""
+    ttft = [r.ttft_s * 1000 for r in records if r.ttft_s is not None]
+    within = sum(1 for t in ttft if t <= slo_ms)
+    return {"requests": len(records), "no_first_token": len(records) - len(ttft),
+            "share_local": sum(r.local for r in records) / len(records) if records else None,
+            "ttft_p50_ms": percentile(ttft, 50), "ttft_p95_ms": percentile(ttft, 95),
+            "ttft_p99_ms": percentile(ttft, 99),
+            "slo_attainment": within / len(records) if records else None}
+
+
 def hourly(records: Sequence[Record], day: Day) -> list[dict[str, Any]]:
     """Per replayed hour: offered rate, requests, share local, TTFT p95, SLO attainment, API $."""
     out = []
@@ -143,6 +169,7 @@ def summarize(records: Sequence[Record], day: Day, *, uses_gpu: bool) -> dict[st
     rented = Decimal(str(day.gpu_usd_per_hour)) * len(day.hours) if uses_gpu else Decimal(0)
     tokens = sum(represented_tokens(r, day) for r in ok) * day.scale
     ttft = _ttft_ms(records)
+    tpot = [t for t in (tpot_ms(r, day.output_scale) for r in records) if t is not None]
     peak = [r for r in records if r.hour in day.peak_hours]
     total_amortised, total_rented = api + amortised, api + rented
 
@@ -157,6 +184,8 @@ def summarize(records: Sequence[Record], day: Day, *, uses_gpu: bool) -> dict[st
         "ttft_p50_ms": percentile(ttft, 50),
         "ttft_p95_ms": percentile(ttft, 95),
         "ttft_p99_ms": percentile(ttft, 99),
+        "tpot_p50_ms": percentile(tpot, 50),
+        "tpot_p95_ms": percentile(tpot, 95),
         "slo_attainment": slo_attainment(records, day.slo_ms),
         "peak_slo_attainment": slo_attainment(peak, day.slo_ms),
         "peak_ttft_p95_ms": percentile(_ttft_ms(peak), 95),
@@ -212,5 +241,8 @@ def compare(summaries: Mapping[str, Mapping[str, Any]],
         # the best case: traffic exactly filling the GPU every hour, nothing spilled
         "max_saving_gpu_full_all_day": (1 - day.gpu_usd_per_hour * hours / full_day_value
                                         if full_day_value else None),
+        # local-first's saving (rented) at other GPU prices, same traffic and spill
+        "saving_at_gpu_usd_per_hour": {
+            str(p): 1 - (lf["api_usd"] + p * hours) / all_api for p in GPU_PRICES},
     })
     return out

@@ -109,9 +109,9 @@ def _day(**kw: object) -> Day:
 
 def _rec(i: int, hour: int, *, local: bool, ttft: float | None = 0.1, ok: bool = True,
          usd_in: str = "0.001", usd_out: str = "0.0001") -> Record:
-    return Record(i, hour, "chat", ok, ttft if ok else None, "local-llama" if local else "gemini",
-                  local and ok, 500, 100, Decimal(usd_in), Decimal(usd_out),
-                  None if ok else "HTTP 502")
+    return Record(i, hour, "chat", ok, ttft if ok else None, (ttft or 0) + 4.95 if ok else None,
+                  "local-llama" if local else "gemini", local and ok, 500, 100, Decimal(usd_in),
+                  Decimal(usd_out), None if ok else "HTTP 502")
 
 
 def test_summary_scales_a_replayed_hour_to_a_real_one_and_rents_the_gpu_all_day() -> None:
@@ -150,6 +150,8 @@ def test_compare_prices_what_the_gpu_served_at_all_api_rates() -> None:
     assert c["gpu_usd_per_hour_break_even"] == pytest.approx((all_api - 0.002 * 900) / 2)
     assert c["max_saving_gpu_full_all_day"] == pytest.approx(
         1 - 2.0 * 2 / (5.0 * 3600 * 2 * 0.002))
+    assert c["saving_at_gpu_usd_per_hour"]["1.99"] == pytest.approx(
+        1 - (0.002 * 900 + 1.99 * 2) / all_api)
 
 
 def test_percentile_is_numpys_linear_one() -> None:
@@ -158,7 +160,7 @@ def test_percentile_is_numpys_linear_one() -> None:
 
 
 def test_report_renders_a_table_targets_and_a_plot(tmp_path: Path) -> None:
-    day = _day()
+    day = _day(rates=tuple(10.0 if h == 12 else 1.0 for h in range(24)))
     records = {"all-api": [_rec(0, 12, local=False), _rec(1, 12, local=False)],
                "all-local": [_rec(0, 12, local=True, ttft=2.0), _rec(1, 12, local=True)],
                "local-first": [_rec(0, 12, local=True), _rec(1, 12, local=False)]}
@@ -169,7 +171,27 @@ def test_report_renders_a_table_targets_and_a_plot(tmp_path: Path) -> None:
               "summaries": summaries, "comparison": compare(summaries, records, day)}
     md = policy_day_report.markdown(result)
     assert "| local-first |" in md and "| all-local |" in md
-    assert "local-first ≥ 99% within TTFT ≤ 800 ms: 100.00%" in md and "→ PASS" in md
+    assert "local-first ≥ 99% within TTFT ≤ 800 ms, all-local not at the peak: local-first " \
+           "100.00% of the day, 100.00% at the peak; all-local 50.00% of the day, 50.00% at " \
+           "the peak → PASS" in md
+    assert "TPOT p50 ms" in md and "| 10.0 |" in md  # 4.95 s / (99 gaps × 5 real tokens)
     paths = policy_day_report.write(result, tmp_path)
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(paths[0].read_text())["summaries"]["all-api"]["errors"] == 0
+
+
+def test_calibration_window_counts_streamed_tokens_and_prefills_inside_it() -> None:
+    from benchmarks.policy_day_client import Outcome
+    from benchmarks.policy_day_measure import window_point
+
+    a = Arrival(0, 0.0, 0, "chat")
+    inside = Outcome(a, sent_s=10.0, ok=True, ttft_s=0.5, latency_s=3.0, prompt_tokens=500,
+                     completion_tokens=4, token_times=[10.5, 11.0, 12.0, 13.0])
+    early = Outcome(a, sent_s=5.0, ok=True, ttft_s=0.1, latency_s=6.0, prompt_tokens=900,
+                    completion_tokens=3, token_times=[5.1, 9.0, 11.0])  # prefilled before
+    failed = Outcome(a, sent_s=12.0, error="HTTP 500")
+    p = window_point([inside, early, failed], 8, t0=10.0, seconds=4.0, output_scale=5)
+    assert p["output_tok_s"] == pytest.approx(5 * 5 / 4.0)  # 4 + 1 chunks inside, × 5
+    assert p["total_tok_s"] == pytest.approx(5 * 5 / 4.0 + 500 / 4.0)
+    assert p["req_s"] == pytest.approx(2 / 4.0) and p["errors"] == 1
+    assert p["ttft_p50_ms"] == pytest.approx(500.0)
