@@ -3,7 +3,8 @@ the simulator, under three routing policies — all-API, all-local, local-first.
 
     python -m benchmarks.policy_day run [--policies all-api,all-local,local-first]
         [--hour-s 5] [--peak-factor 2] [--capacity-rps 8.6] [--mix classification=0.6,...]
-        [--output-scale 5] [--seed 0] [--hours 0-23] [--out bench-results/policy_day]
+        [--output-scale 5] [--seed 0] [--hours 0-23] [--peak-s 60] [--drain-s 120]
+        [--out bench-results/policy_day]
     python -m benchmarks.policy_day report      # combine the policies' JSON: table, MD, PNG
     python -m benchmarks.policy_day calibrate   # the simulated H100's capacity under the mix
     python -m benchmarks.policy_day decide      # Router.decide microbenchmark
@@ -15,8 +16,11 @@ each workload must succeed first (warm-up, not counted). Then the day's schedule
 (`policy_day_traffic.py`: 24 hours, each `hour_s` replay seconds of Poisson arrivals at that
 hour's real rate, the same seeded requests for every policy) is sent open-loop as streaming
 chat requests; the client measures TTFT; the ledger gives each request's provider, tokens and
-cost (joined on `x-request-id`). The gateway is stopped gracefully so the ledger is complete.
-The policies are separate `run`s if need be (each about `24 × hour_s` seconds plus the drain).
+cost (joined on `x-request-id`). Once the day has drained, the peak hour's rate is held for
+`peak_s` seconds (the *sustained peak*, TTFT only: requests still without a first token a
+second past the SLO after the last one are cut off and count as misses). The gateway is
+stopped gracefully so the ledger is complete. Each policy takes about `24 × hour_s` + drain +
+`peak_s` seconds (~3–3.5 min by default): run them one by one if need be, then `report`.
 
 Policies (one entry each, rule R3): all-API = the `day-api` route (cost policy over GPT-4o mini,
 Claude Haiku 3.5 and Gemini 1.5 Flash: the cheapest eligible per request); all-local = the
@@ -33,7 +37,8 @@ GPU's calibrated throughput, i.e. only the share of the GPU the traffic used.
 The peak is `--peak-factor` × the GPU's capacity (`calibrate` measures it: req/s at the decode
 ceiling under the mix with `max_in_flight` concurrent requests). Compressed time understates
 what an overloaded GPU does: a real peak hour piles its excess up for 3,600 s, the replay for
-`hour_s`; all-local's queue at the peak is therefore a lower bound of the real one.
+`hour_s` — hence the sustained peak, which starts from a drained GPU (the kindest start for
+all-local, so its queue there is still a lower bound of the real one).
 """
 
 from __future__ import annotations
