@@ -28,6 +28,7 @@ from gateway.providers.base import (
     StreamTranslator,
     Target,
     UpstreamRequest,
+    usage_to_openai,
 )
 
 MESSAGES_PATH = "/v1/messages"
@@ -61,17 +62,6 @@ def usage_from_anthropic(u: Any) -> Usage | None:
         cache_write_tokens=write,
         reasoning_tokens=int(thinking or 0),
     )
-
-
-def openai_usage(u: Usage) -> dict[str, Any]:
-    """Our Usage → OpenAI's `usage` object (openai-python `CompletionUsage`)."""
-    return {
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    }
 
 
 def cache_system_prompt(system: Any) -> Any:
@@ -329,7 +319,7 @@ def chat_completion(data: dict[str, Any], usage: Usage | None, model: str) -> di
         "model": data.get("model") or model,
         "choices": [{"index": 0, "message": message, "logprobs": None,
                      "finish_reason": FINISH_REASONS.get(str(data.get("stop_reason")), "stop")}],
-        "usage": openai_usage(usage or Usage()),
+        "usage": usage_to_openai(usage or Usage()),
     }
 
 

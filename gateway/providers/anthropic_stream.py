@@ -24,11 +24,10 @@ import orjson
 
 from gateway.providers.anthropic import (
     FINISH_REASONS,
-    openai_usage,
     scrub,
     usage_from_anthropic,
 )
-from gateway.providers.base import StreamState, Target
+from gateway.providers.base import StreamState, Target, usage_to_openai
 from gateway.sse import Event
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -126,7 +125,7 @@ class AnthropicStream:
         if self._include_usage and self.state.usage is not None:
             body = {"id": self._id, "object": "chat.completion.chunk",
                     "created": self._created, "model": self._model, "choices": [],
-                    "usage": openai_usage(self.state.usage)}
+                    "usage": usage_to_openai(self.state.usage)}
             out.append(b"data: " + orjson.dumps(body) + b"\n\n")
         out.append(DONE_EVENT)
         return out

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from gateway.config import ModelConfig, ProviderConfig
-from gateway.errors import UpstreamHTTPError
+from gateway.errors import UpstreamHTTPError, UpstreamProtocolError
 from gateway.pricing.cost import Price, Usage
 from gateway.sse import Event
 
@@ -70,6 +72,30 @@ class StreamState:
     chunks: int = 0  # events carrying choices: the fallback token estimate when usage is absent
     error: dict[str, Any] | None = field(default=None)
     done: bool = False
+
+
+def json_object(body: bytes, target: Target) -> dict[str, Any]:
+    """An upstream's JSON body as a dict, or the protocol error every adapter raises."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(
+            f"{target.provider.name}: the upstream answered with a body that is not JSON"
+        ) from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError(f"{target.provider.name}: unexpected upstream answer")
+    return data
+
+
+def usage_to_openai(u: Usage) -> dict[str, Any]:
+    """Our Usage → OpenAI's `usage` object (openai-python `CompletionUsage`, details included)."""
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
 
 
 class StreamTranslator(Protocol):

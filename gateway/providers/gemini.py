@@ -15,8 +15,15 @@ import time
 
 import orjson
 
-from gateway.errors import UpstreamHTTPError, UpstreamProtocolError
-from gateway.providers.base import ClientRequest, Endpoint, Result, Target, UpstreamRequest
+from gateway.errors import UpstreamHTTPError
+from gateway.providers.base import (
+    ClientRequest,
+    Endpoint,
+    Result,
+    Target,
+    UpstreamRequest,
+    json_object,
+)
 from gateway.providers.gemini_request import to_gemini
 from gateway.providers.gemini_response import completion, error_from_gemini, usage_from_gemini
 from gateway.providers.gemini_stream import GeminiStream
@@ -51,14 +58,7 @@ class GeminiAdapter:
         )
 
     def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError(
-                f"{target.provider.name}: the upstream answered with a body that is not JSON"
-            ) from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError(f"{target.provider.name}: unexpected upstream answer")
+        data = json_object(body, target)
         rid = data.get("responseId")
         return Result(orjson.dumps(completion(data, target.upstream_model, int(time.time()))),
                       usage_from_gemini(data.get("usageMetadata")),

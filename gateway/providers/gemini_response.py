@@ -17,6 +17,7 @@ import orjson
 
 from gateway.errors import UpstreamHTTPError
 from gateway.pricing.cost import Usage
+from gateway.providers.base import usage_to_openai
 
 # Candidate.finishReason (google-genai `types.FinishReason`) → OpenAI finish_reason. The
 # reasons that mean "stopped by a safety/recitation/policy filter" become content_filter;
@@ -67,17 +68,6 @@ def usage_from_gemini(meta: object) -> Usage | None:
         cached_prompt_tokens=n("cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
-
-
-def usage_json(u: Usage) -> dict[str, Any]:
-    """openai-python CompletionUsage, details included."""
-    return {
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    }
 
 
 def call_id(response_id: str | None, candidate: int, k: int, call: Mapping[str, Any]) -> str:
@@ -141,7 +131,7 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> dict[str, A
         "created": created,
         "model": data.get("modelVersion") or model,
         "choices": choices,
-        "usage": usage_json(usage),
+        "usage": usage_to_openai(usage),
     }
 
 

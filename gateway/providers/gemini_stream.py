@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import UpstreamProtocolError
-from gateway.providers.base import StreamState
+from gateway.providers.base import StreamState, usage_to_openai
 from gateway.providers.gemini_response import (
     call_id,
     error_from_gemini,
@@ -27,7 +27,6 @@ from gateway.providers.gemini_response import (
     prompt_blocked,
     tool_call,
     usage_from_gemini,
-    usage_json,
     visible_parts,
 )
 from gateway.sse import DONE, Event
@@ -70,7 +69,7 @@ class GeminiStream:
         self.state.done = True
         out = []
         if self._include_usage and self.state.usage is not None:
-            out.append(self._chunk([], usage=usage_json(self.state.usage)))
+            out.append(self._chunk([], usage=usage_to_openai(self.state.usage)))
         out.append(_DONE_EVENT)
         return out
 

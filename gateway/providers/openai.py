@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import UpstreamHTTPError, UpstreamProtocolError
+from gateway.errors import UpstreamHTTPError
 from gateway.pricing.cost import Usage
 from gateway.providers.base import (
     ClientRequest,
@@ -23,6 +23,7 @@ from gateway.providers.base import (
     StreamState,
     Target,
     UpstreamRequest,
+    json_object,
 )
 from gateway.sse import DONE, Event
 
@@ -64,14 +65,7 @@ class OpenAIAdapter:
         )
 
     def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError(
-                f"{target.provider.name}: the upstream answered with a body that is not JSON"
-            ) from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError(f"{target.provider.name}: unexpected upstream answer")
+        data = json_object(body, target)
         rid = data.get("id")
         return Result(body, usage_from_openai(data.get("usage")),
                       rid if isinstance(rid, str) else None)
