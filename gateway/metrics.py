@@ -130,12 +130,6 @@ class GatewayMetrics:
             ["model", "provider", "error_type"],
             registry=r,
         )
-        self.in_flight = Gauge(
-            "gateway_requests_in_flight",
-            "Requests being served",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
         self.ledger_rows = Counter(
             "gateway_ledger_rows_written", "Ledger rows inserted", registry=r
         )

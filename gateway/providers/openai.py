@@ -105,8 +105,6 @@ class OpenAIStream:
                 return [event.encode()]
             if isinstance(obj, dict):
                 return self._inspect(obj, event)
-        if b'"finish_reason":"' in data or b'"finish_reason": "' in data:
-            st.finish_reason = "stop"  # refined in _inspect when parsed; enough for the ledger
         st.chunks += 1
         return [event.encode()]
 

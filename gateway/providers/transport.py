@@ -73,7 +73,6 @@ class Transport:
     """Pooled sessions keyed by provider name; created in the app's lifespan, closed on exit."""
 
     def __init__(self, providers: list[ProviderConfig] | tuple[ProviderConfig, ...]) -> None:
-        self._providers = {p.name: p for p in providers}
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         # per provider: (timeout for a whole answer, timeout for a stream)
         self._timeouts = {

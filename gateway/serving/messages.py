@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -221,18 +222,18 @@ class MessagesService:
                          output_chunks=st.chunks)
 
 
-class Relay:
+class Relay(ABC):
     """Upstream bytes in, client bytes out; what it learned lands in `state`."""
 
     def __init__(self) -> None:
         self.state = StreamState()
         self.decoder = SSEDecoder()
 
-    def feed(self, chunk: bytes) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def feed(self, chunk: bytes) -> bytes: ...
 
-    def finish(self) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def finish(self) -> bytes: ...
 
 
 class NativeRelay(Relay):

@@ -8,9 +8,9 @@ estimate when an upstream reported no usage, metrics and the row itself are comp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Callable
 from typing import Any
 
 from gateway.metrics import GatewayMetrics

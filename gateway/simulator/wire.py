@@ -14,6 +14,8 @@ of its text rather than of a whole chunk dict: the simulator shares CPU with wha
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import orjson
 
 from gateway.simulator.plans import EmbeddingPlan, GenerationPlan
@@ -119,7 +121,7 @@ def text_completion(plan: GenerationPlan, request_id: str, created: int) -> byte
     )
 
 
-class _Frames:
+class _Frames(ABC):
     """SSE frames of one streamed answer: `head()` + `frame(0..steps-1)` + `tail()`."""
 
     object_name = b""
@@ -142,11 +144,11 @@ class _Frames:
     def head(self) -> bytes:
         return b""
 
-    def frame(self, step: int) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def frame(self, step: int) -> bytes: ...
 
-    def _finish(self, index: int, reason: str) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def _finish(self, index: int, reason: str) -> bytes: ...
 
     def tail(self) -> bytes:
         out = [self._finish(i, c.finish_reason) for i, c in enumerate(self.plan.choices)]
