@@ -2,7 +2,7 @@
 the simulator, under three routing policies — all-API, all-local, local-first.
 
     python -m benchmarks.policy_day run [--policies all-api,all-local,local-first]
-        [--hour-s 5] [--peak-factor 2] [--capacity-rps 8.6] [--mix classification=0.6,...]
+        [--hour-s 5] [--peak-factor 2] [--capacity-rps 29.8] [--mix classification=0.6,...]
         [--output-scale 5] [--seed 0] [--hours 0-23] [--peak-s 60] [--drain-s 120]
         [--out bench-results/policy_day]
     python -m benchmarks.policy_day report      # combine the policies' JSON: table, MD, PNG
@@ -78,9 +78,9 @@ from benchmarks.procs import Proc, free_port, gateway_cmd
 from gateway.config import GatewayConfig, load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "bench" / "policy_day.yaml"
-# Measured by `calibrate` under DEFAULT_MIX (README "Routing benchmark"): from 12 concurrent
-# requests the simulated H100 streams its 1,400 output tok/s ceiling, 1,403 / 163 = 8.6 req/s.
-CAPACITY_RPS = 8.6
+# Measured by `calibrate` under DEFAULT_MIX (README "Routing benchmark"): from 24 concurrent
+# requests the simulated H100 streams its 5,100 output tok/s ceiling, 4,854 / 163 = 29.8 req/s.
+CAPACITY_RPS = 29.8
 LOCAL_FIRST_ROUTE = "day-local-first"
 PEAK_GRACE_S = 1.0  # after the last peak request: past the SLO, a missing first token is a miss
 
@@ -322,7 +322,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--out", type=Path, default=Path("bench-results/policy_day"))
     ap.add_argument("--conc", type=lambda s: [int(x) for x in s.split(",") if x],
-                    default=[4, 8, 12, 16, 24], help="calibrate: concurrencies")
+                    default=[8, 16, 24, 32, 40, 48, 64], help="calibrate: concurrencies")
     ap.add_argument("--seconds", type=float, default=15.0, help="calibrate: measured window")
     ap.add_argument("--warmup-s", type=float, default=8.0, help="calibrate: warm-up")
     ap.add_argument("--n", type=int, default=3000, help="decide: calls per variant")

@@ -7,11 +7,11 @@ Same app, same profiles and paths as `gateway simulate` (`/llama-3.1-8b-h100/v1/
 one emitted token stands for `output_scale` real tokens: every profile's time per output token
 is multiplied by the scale and the vLLM profile's aggregate decode ceiling divided by it. A
 request with `n / scale` replayed output tokens then holds its batch slot as long as the real
-`n`-token one, the GPU saturates at the same real tokens a second (1,400 for the H100 profile:
-280 replayed), and TTFT is unchanged — only the number of SSE chunks the 2-core machine must
+`n`-token one, the GPU saturates at the same real tokens a second (5,100 for the H100 profile:
+1,020 replayed), and TTFT is unchanged — only the number of SSE chunks the 2-core machine must
 carry goes down. What is not scaled: the KV-cache accounting counts the replayed output tokens
 (≤ 100 a request here, against prompts of 500–5,000), and requests finish `(scale − 1)` base
-TPOTs early (≈ 26 ms on the H100 profile).
+TPOTs early (≈ 19 ms on the H100 profile).
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_agrees_with_prometheus_client_on_a_full_page() -> None:
 
 def test_reads_the_simulators_page() -> None:
     up = Upstream("llama-3.1-8b-h100", PROFILES["llama-3.1-8b-h100"])
-    up.running, up.kv_tokens = 3, 44_000
+    up.running, up.kv_tokens = 3, 50_000
     up.finish(100, 0, 20, "stop", ttft=0.05, e2e=0.5, queued=0.1)
     up.finish(100, 0, 20, "length", ttft=0.07, e2e=0.7, queued=0.0)
     s = parse_vllm_metrics(up.metrics_text().decode())
