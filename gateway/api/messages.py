@@ -13,9 +13,10 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InvalidRequest
 from gateway.protocol.anthropic import error_body, parse_messages_request
 from gateway.providers.base import Target
+from gateway.routing.policies import Decision
 from gateway.serving.messages import MessagesService
 from gateway.serving.proxy import RequestContext
 from gateway.state import AppState
@@ -23,8 +24,22 @@ from gateway.state import AppState
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def _target_headers(target: Target) -> dict[str, str]:
-    return {"x-gateway-provider": target.provider.name, "x-gateway-model": target.model}
+def _target_headers(target: Target, decision: Decision) -> dict[str, str]:
+    headers = {"x-gateway-provider": target.provider.name, "x-gateway-model": target.model}
+    if decision.route is not None:
+        headers["x-gateway-route"] = decision.route
+    return headers
+
+
+def _min_tier(request: Request) -> int | None:
+    value = request.headers.get("x-gateway-min-tier")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidRequest("The x-gateway-min-tier header must be an integer.",
+                             param="x-gateway-min-tier") from None
 
 
 def _error(error: GatewayError) -> Response:
@@ -43,14 +58,16 @@ async def messages(request: Request) -> Response:
         try:
             req = parse_messages_request(await request.body(),
                                          request.headers.get("anthropic-beta"))
+            tier = _min_tier(request)
         except GatewayError as e:
             service.reject(None, e)
             raise
         if req.stream:
-            chunks, target = await service.open_stream(req)
+            chunks, target, decision = await service.open_stream(req, tier)
             return StreamingResponse(chunks, media_type="text/event-stream",
-                                     headers={**_SSE_HEADERS, **_target_headers(target)})
-        body, target = await service.complete(req)
+                                     headers={**_SSE_HEADERS, **_target_headers(target, decision)})
+        body, target, decision = await service.complete(req, tier)
     except GatewayError as e:
         return _error(e)
-    return Response(body, media_type="application/json", headers=_target_headers(target))
+    return Response(body, media_type="application/json",
+                    headers=_target_headers(target, decision))

@@ -8,8 +8,9 @@ Two ways through, both ending in one `Outcome` (endpoint "messages") for the led
 - any other model: the body is translated to OpenAI chat (`messages_bridge.py`) and sent
   through that model's own adapter, whose OpenAI-shaped answer or chunks are translated back.
 
-Composes the pipeline's parts (router, adapters, transport, `record`) rather than
-`ProxyService.complete`, which records the row as endpoint "chat". No HTTP types here.
+Composes the pipeline's parts (router, executor, adapters, transport, `record`) rather than
+`ProxyService.complete`, which records the row as endpoint "chat": the same decision, fallback,
+retries, circuit breakers and in-flight accounting as the OpenAI endpoints. No HTTP types here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import GatewayError, UnsupportedEndpoint, UpstreamError, UpstreamProtocolError
+from gateway.errors import GatewayError, InvalidRequest, UnsupportedEndpoint, UpstreamProtocolError
 from gateway.pricing.cost import Usage
 from gateway.protocol.anthropic import MessagesRequest, error_event
 from gateway.protocol.anthropic import error_type as anthropic_error_type
@@ -40,7 +41,7 @@ from gateway.providers.transport import UpstreamStream
 from gateway.routing.policies import Decision
 from gateway.serving.messages_bridge import ChatToMessagesStream, to_chat_body, to_message
 from gateway.serving.metering import Outcome
-from gateway.serving.proxy import ProxyService, RequestContext
+from gateway.serving.proxy import ProxyService, RequestContext, at_replica
 from gateway.sse import SSEDecoder
 
 ENDPOINT = "messages"
@@ -71,30 +72,38 @@ class MessagesService:
             request_id=self.ctx.request_id, created_at=self.ctx.created_at, request=req,
             endpoint=ENDPOINT, requested_model=req.model, target=target, status_code=status,
             latency_s=time.perf_counter() - self.ctx.started, route_reason=decision.reason,
+            route=decision.route, prefix_key=decision.prefix_key,
             api_key_id=self.ctx.api_key_id, team=self.ctx.team, **kw))
 
-    def _failed(self, req: ClientRequest, decision: Decision, target: Target,
-                error: GatewayError) -> None:
-        if isinstance(error, UpstreamError):
-            self.proxy.metrics.upstream_error(target.model, target.provider.name,
-                                              error.error_type)
-        self._record(req, decision, target, error.status_code, error_type=error.error_type)
+    def _attempt_failed(self, target: Target, error: GatewayError) -> None:
+        self.proxy.metrics.upstream_error(target.model, target.provider.name, error.error_type)
 
-    def _decide(self, req: MessagesRequest) -> tuple[Decision, Target]:
+    def _failed(self, req: ClientRequest, decision: Decision, error: GatewayError) -> None:
+        self._record(req, decision, error.target or decision.targets[0], error.status_code,
+                     error_type=error.error_type, attempts=error.attempts)
+
+    def _decide(self, req: MessagesRequest, min_tier: int | None) -> tuple[Decision,
+                                                                            ClientRequest]:
+        """The decision, and the request's chat view (what a route's policy reads: tokens,
+        tools, images; also what a refusal's ledger row is priced from)."""
+        view = ClientRequest("chat", to_chat_body(req.body, req.stream), req.model, req.stream)
+        view.min_tier = min_tier
         try:
-            # a route's policy reads the request (tokens, tools, images): give it the chat view
-            decision = self.proxy.router.decide(
-                ClientRequest("chat", to_chat_body(req.body, req.stream), req.model, req.stream))
-            target = decision.targets[0]
-            kind = target.provider.kind
-            if kind != "anthropic" and "chat" not in adapter_for(kind).endpoints:
-                raise UnsupportedEndpoint(f"model `{req.model}` ({kind} provider "
-                                          f"{target.provider.name}) has no chat endpoint",
-                                          param="model")
+            decision = self.proxy.router.decide(view)
+            if not decision.targets:
+                raise InvalidRequest(f"No model behind `{req.model}` can serve this request "
+                                     f"({decision.reason}).", param="model",
+                                     code="no_eligible_model")
+            for target in decision.targets:
+                kind = target.provider.kind
+                if kind != "anthropic" and "chat" not in adapter_for(kind).endpoints:
+                    raise UnsupportedEndpoint(f"model `{target.model}` ({kind} provider "
+                                              f"{target.provider.name}) has no chat endpoint",
+                                              param="model")
         except GatewayError as e:
             self.reject(req.model, e)
             raise
-        return decision, target
+        return decision, view
 
     # --- requests to the upstream ---------------------------------------------------------
 
@@ -117,16 +126,11 @@ class MessagesService:
                              req.stream, include_usage=True)
         return chat, adapter_for(target.provider.kind).build_request(chat, target)
 
-    def _prepare(self, req: MessagesRequest) -> tuple[Decision, Target, ClientRequest,
-                                                      UpstreamRequest]:
-        decision, target = self._decide(req)
+    def _build(self, req: MessagesRequest, target: Target,
+               api_base: str) -> tuple[ClientRequest, UpstreamRequest]:
         native = target.provider.kind == "anthropic"
-        try:
-            chat, up = (self._native if native else self._bridged)(req, target)
-        except GatewayError as e:
-            self.reject(req.model, e)
-            raise
-        return decision, target, chat, up
+        chat, up = (self._native if native else self._bridged)(req, target)
+        return chat, at_replica(up, target, api_base)
 
     def _error(self, target: Target, status: int, body: bytes,
                headers: dict[str, str]) -> GatewayError:
@@ -136,18 +140,27 @@ class MessagesService:
 
     # --- complete answers -----------------------------------------------------------------
 
-    async def complete(self, req: MessagesRequest) -> tuple[bytes, Target]:
-        decision, target, chat, up = self._prepare(req)
-        try:
+    async def complete(self, req: MessagesRequest,
+                       min_tier: int | None = None) -> tuple[bytes, Target, Decision]:
+        decision, view = self._decide(req, min_tier)
+
+        async def attempt(target: Target,
+                          api_base: str) -> tuple[ClientRequest, bytes, Usage | None, str | None]:
+            chat, up = self._build(req, target, api_base)
             resp = await self.proxy.transport.send(target.provider, up)
             if resp.status >= 400:
                 raise self._error(target, resp.status, resp.body, resp.headers)
-            body, usage, rid = self._answer(chat, target, resp.body)
+            return (chat, *self._answer(chat, target, resp.body))
+
+        try:
+            done = await self.proxy.executor.run(decision.targets, attempt, self._attempt_failed)
         except GatewayError as e:
-            self._failed(chat, decision, target, e)
+            self._failed(view, decision, e)
             raise
-        self._record(chat, decision, target, 200, usage=usage, upstream_request_id=rid)
-        return body, target
+        chat, body, usage, rid = done.result
+        self._record(chat, decision, done.target, 200, usage=usage, upstream_request_id=rid,
+                     attempts=done.attempts)
+        return body, done.target, decision
 
     @staticmethod
     def _answer(chat: ClientRequest, target: Target,
@@ -168,30 +181,44 @@ class MessagesService:
 
     # --- streams --------------------------------------------------------------------------
 
-    async def open_stream(self, req: MessagesRequest) -> tuple[AsyncIterator[bytes], Target]:
-        """Connect and check the upstream's status before the client gets a byte."""
-        decision, target, chat, up = self._prepare(req)
-        stack = AsyncExitStack()
+    async def open_stream(self, req: MessagesRequest, min_tier: int | None = None
+                          ) -> tuple[AsyncIterator[bytes], Target, Decision]:
+        """Connect and check the upstream's status before the client gets a byte; a failed
+        attempt moves on to the decision's next target (never once a byte has gone out)."""
+        decision, view = self._decide(req, min_tier)
+
+        async def attempt(target: Target, api_base: str
+                          ) -> tuple[ClientRequest, UpstreamStream, AsyncExitStack]:
+            chat, up = self._build(req, target, api_base)
+            stack = AsyncExitStack()
+            try:
+                upstream = await stack.enter_async_context(
+                    self.proxy.transport.stream(target.provider, up))
+                if upstream.status >= 400:
+                    body = await upstream.read_all()
+                    raise self._error(target, upstream.status, body, upstream.headers)
+            except BaseException:
+                await stack.aclose()
+                raise
+            return chat, upstream, stack
+
         try:
-            upstream: UpstreamStream = await stack.enter_async_context(
-                self.proxy.transport.stream(target.provider, up))
-            if upstream.status >= 400:
-                body = await upstream.read_all()
-                raise self._error(target, upstream.status, body, upstream.headers)
+            done = await self.proxy.executor.run(decision.targets, attempt, self._attempt_failed,
+                                                 hold=True)
         except GatewayError as e:
-            await stack.aclose()
-            self._failed(chat, decision, target, e)
+            self._failed(view, decision, e)
             raise
-        except BaseException:
-            await stack.aclose()
-            raise
+        chat, upstream, stack = done.result
+        target = done.target
+        stack.callback(self.proxy.executor.end, target, done.api_base, True)
         relay: Relay = (NativeRelay() if target.provider.kind == "anthropic"
                         else BridgedRelay(chat, target))
-        return self._relay(chat, decision, target, upstream.chunks, relay, stack), target
+        chunks = self._relay(chat, decision, target, upstream.chunks, relay, stack, done.attempts)
+        return chunks, target, decision
 
     async def _relay(self, chat: ClientRequest, decision: Decision, target: Target,
-                     chunks: AsyncIterator[bytes], relay: Relay,
-                     stack: AsyncExitStack) -> AsyncIterator[bytes]:
+                     chunks: AsyncIterator[bytes], relay: Relay, stack: AsyncExitStack,
+                     attempts: int) -> AsyncIterator[bytes]:
         ttft: float | None = None
         status, error_type = 200, None
         try:
@@ -219,7 +246,7 @@ class MessagesService:
             st = relay.state
             self._record(chat, decision, target, status, ttft_s=ttft, usage=st.usage,
                          error_type=error_type, upstream_request_id=st.upstream_request_id,
-                         output_chunks=st.chunks)
+                         output_chunks=st.chunks, attempts=attempts)
 
 
 class Relay(ABC):

@@ -112,7 +112,7 @@ class ProxyService:
 
         async def attempt(target: Target, api_base: str) -> Result:
             adapter = adapter_for(target.provider.kind)
-            up = _at(adapter.build_request(req, target), target, api_base)
+            up = at_replica(adapter.build_request(req, target), target, api_base)
             resp = await self.transport.send(target.provider, up)
             if resp.status >= 400:
                 raise adapter.parse_error(resp.status, resp.body, resp.headers, target)
@@ -138,7 +138,7 @@ class ProxyService:
             adapter = adapter_for(target.provider.kind)
             stack = AsyncExitStack()
             try:
-                up = _at(adapter.build_request(req, target), target, api_base)
+                up = at_replica(adapter.build_request(req, target), target, api_base)
                 upstream = await stack.enter_async_context(
                     self.transport.stream(target.provider, up))
                 if upstream.status >= 400:
@@ -200,7 +200,7 @@ class ProxyService:
                 output_chunks=st.chunks, attempts=attempts))
 
 
-def _at(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
+def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
     """The same request sent to another replica of the target's provider."""
     if api_base == target.provider.api_base:
         return up

@@ -187,3 +187,87 @@ def test_spills_over_when_the_gpu_pool_is_full_and_returns_when_it_drains(
     for t in threads:
         t.join()
     assert post(gw).headers["x-gateway-model"] == "a"  # drained: back to the owned GPU
+
+
+# --- /v1/messages goes through the same executor -------------------------------------------------
+
+
+def messages(gw: ServerThread, **kw: Any) -> httpx.Response:
+    return httpx.post(f"{gw.url}/v1/messages", headers=kw.pop("headers", None),
+                      json={"model": "auto", "max_tokens": 16,
+                            "messages": [{"role": "user", "content": "hi"}], **kw})
+
+
+@pytest.mark.parametrize("rule", [{"status": 429}, {"status": 500},
+                                  {"kind": "timeout", "delay_s": 2}])
+def test_messages_fall_back_on_retryable_failures(sim: ServerThread, sqlite_url: str,
+                                                  gateway_factory: GatewayFactory,
+                                                  rule: dict[str, Any]) -> None:
+    gw = gateway_factory(route_config(sim.url, sqlite_url))
+    fault(sim, count=1, **rule)
+    r = messages(gw)
+    assert r.status_code == 200, r.text
+    assert r.json()["type"] == "message"
+    assert r.headers["x-gateway-model"] == "b" and r.headers["x-gateway-route"] == "auto"
+    row = wait_rows(sqlite_url, 1, id=r.headers["x-request-id"])[0]
+    assert (row["endpoint"], row["attempts"], row["provider"]) == ("messages", 2, "backup")
+    assert row["route_reason"].startswith("ordered: a (primary) est $")
+    # a stream falls back too, before its first byte
+    fault(sim, count=1, **rule)
+    with httpx.stream("POST", f"{gw.url}/v1/messages",
+                      json={"model": "auto", "max_tokens": 16, "stream": True,
+                            "messages": [{"role": "user", "content": "hi"}]}) as s:
+        assert s.status_code == 200 and s.headers["x-gateway-model"] == "b"
+        assert "event: message_stop" in s.read().decode()
+    row = wait_rows(sqlite_url, 1, id=s.headers["x-request-id"])[0]
+    assert (row["attempts"], row["provider"], row["status_code"]) == (2, "backup", 200)
+
+
+def test_messages_all_failing_is_an_anthropic_error_with_the_common_status(
+        sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory) -> None:
+    gw = gateway_factory(route_config(sim.url, sqlite_url))
+    for upstream in ("instant", "realistic-small"):
+        httpx.post(f"{sim.url}/sim/faults",
+                   json={"upstream": upstream, "status": 429, "count": 1}).raise_for_status()
+    r = messages(gw)
+    assert r.status_code == 429
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "rate_limit_error"
+    row = wait_rows(sqlite_url, 1, id=r.headers["x-request-id"])[0]
+    assert (row["endpoint"], row["status_code"], row["attempts"]) == ("messages", 429, 2)
+
+
+def test_messages_honour_the_min_tier_header(sim: ServerThread, sqlite_url: str,
+                                             gateway_factory: GatewayFactory) -> None:
+    raw = route_config(sim.url, sqlite_url).model_dump()
+    raw["models"][1]["quality_tier"] = 3
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    assert messages(gw, headers={"x-gateway-min-tier": "2"}).headers["x-gateway-model"] == "b"
+    r = messages(gw, headers={"x-gateway-min-tier": "9"})
+    assert r.status_code == 400 and r.json()["type"] == "error"
+    assert "No model behind `auto`" in r.json()["error"]["message"]
+    assert messages(gw, headers={"x-gateway-min-tier": "x"}).status_code == 400
+
+
+def test_messages_streams_count_against_the_gpu_pool(sim: ServerThread, sqlite_url: str,
+                                                     gateway_factory: GatewayFactory) -> None:
+    gw = gateway_factory(route_config(sim.url, sqlite_url, policy="local-first", gpu=True))
+    long = {"model": "a", "max_tokens": 300, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}
+    started = threading.Barrier(3)
+
+    def occupy() -> None:
+        with httpx.stream("POST", f"{gw.url}/v1/messages", json=long, timeout=30) as r:
+            it = r.iter_raw()
+            next(it)
+            started.wait()
+            for _ in it:
+                pass
+
+    threads = [threading.Thread(target=occupy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    started.wait()  # two Anthropic-API streams hold the pool's two slots (max_in_flight: 2)
+    assert messages(gw).headers["x-gateway-model"] == "b"
+    for t in threads:
+        t.join()
+    assert messages(gw).headers["x-gateway-model"] == "a"
