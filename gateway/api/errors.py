@@ -1,4 +1,5 @@
-"""Exception → response: every error leaves the gateway in OpenAI's envelope, via errors.py."""
+"""Exception → response: every error leaves the gateway in OpenAI's envelope (errors.py), except
+on the Anthropic-compatible `/v1/messages`, whose clients' SDKs parse Anthropic's."""
 
 from __future__ import annotations
 
@@ -9,32 +10,41 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.protocol import anthropic
 
 log = logging.getLogger("gateway")
+ANTHROPIC_PATHS = frozenset({"/v1/messages"})
 
 
-def render(error: GatewayError) -> Response:
-    return Response(error.body(), status_code=error.status_code, media_type="application/json",
-                    headers=error.headers or None)
+def error_body(path: str, error: GatewayError) -> bytes:
+    """The error in the envelope the client of `path` expects."""
+    return anthropic.error_body(error) if path in ANTHROPIC_PATHS else error.body()
+
+
+def render(error: GatewayError, path: str = "") -> Response:
+    return Response(error_body(path, error), status_code=error.status_code,
+                    media_type="application/json", headers=error.headers or None)
 
 
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return render(exc)
+    return render(exc, request.url.path)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         return render(MethodNotAllowed(f"Method {request.method} is not allowed on "
-                                       f"{request.url.path}."))
+                                       f"{request.url.path}."), request.url.path)
     return render(NotFound(f"Unknown path {request.url.path}. The gateway serves "
-                           "/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages and /v1/models."))
+                           "/v1/chat/completions, /v1/completions, /v1/embeddings, "
+                           "/v1/messages and /v1/models."))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path)
-    return render(GatewayError("The gateway failed to handle this request; it has been logged."))
+    return render(GatewayError("The gateway failed to handle this request; it has been logged."),
+                  request.url.path)
 
 
 EXCEPTION_HANDLERS = {

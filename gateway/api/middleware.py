@@ -1,6 +1,7 @@
 """Pure-ASGI middleware (BaseHTTPMiddleware would buffer streams and break contextvars):
 assigns the request id and start time, adds `x-request-id` to every response, and enforces the
-request body limit (413) before the body is read into memory."""
+request body limit (413) before the body is read into memory, in the envelope of the path's
+API."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.errors import error_body
 from gateway.errors import RequestTooLarge
 
 
@@ -36,7 +38,7 @@ class RequestContextMiddleware:
         for k, v in scope["headers"]:
             if k == b"content-length":
                 if v.isdigit() and int(v) > limit:
-                    await self._too_large(send_with_id, limit)
+                    await self._too_large(send_with_id, scope["path"], limit)
                     return
                 break
         else:
@@ -59,8 +61,8 @@ class RequestContextMiddleware:
         return limited
 
     @staticmethod
-    async def _too_large(send: Send, limit: int) -> None:
-        body = _too_large_error(limit).body()
+    async def _too_large(send: Send, path: str, limit: int) -> None:
+        body = error_body(path, _too_large_error(limit))
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})

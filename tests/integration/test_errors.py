@@ -63,6 +63,26 @@ def test_oversize_body_is_413(sim: ServerThread, sqlite_url: str, gateway_factor
     _still_serving(gw)
 
 
+def test_messages_errors_from_the_edge_come_in_anthropics_envelope(
+        sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory) -> None:
+    gw = gateway_factory(sim_config(sim.url, sqlite_url, max_request_body_mb=0.01))
+    big = ('{"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content":"'
+           + "x" * 20_000 + '"}]}')
+
+    def chunked() -> object:
+        yield big.encode()
+
+    for content in (big, chunked()):  # refused from content-length, or while reading
+        r = httpx.post(f"{gw.url}/v1/messages", content=content)  # type: ignore[arg-type]
+        assert r.status_code == 413
+        assert r.json() == {"type": "error", "error": {"type": "request_too_large",
+                                                       "message": r.json()["error"]["message"]}}
+    r = httpx.get(f"{gw.url}/v1/messages")
+    assert r.status_code == 405
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
+    assert "GET" in r.json()["error"]["message"]
+
+
 def test_wrong_method_and_path(gateway: ServerThread) -> None:
     assert httpx.get(f"{gateway.url}/v1/chat/completions").status_code == 405
     r = httpx.get(f"{gateway.url}/v2/whatever")
