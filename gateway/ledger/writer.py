@@ -5,7 +5,8 @@ request's facts (turned into a row by `prepare`, in the writer's task), and when
 the queue is full the row is handed to a task that waits for room (back-pressure on the writer's
 backlog, never a lost row). Rows are inserted with one executemany per batch — every
 `flush_interval_ms` or `batch_size` rows, whichever comes first — and a batch that fails is kept
-and retried with back-off. `aclose()` drains the queue before returning (graceful shutdown).
+and retried with back-off. `aclose()` drains the queue before returning (graceful shutdown);
+a cancelled writer (forced shutdown) still makes one last attempt to write what it holds.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class LedgerWriter:
         self._task: asyncio.Task[None] | None = None
         self._waiters: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._unwritten: list[tuple[Any, ...]] = []
         self.written = 0
 
     def start(self) -> None:
@@ -114,6 +116,45 @@ class LedgerWriter:
             t.add_done_callback(self._waiters.discard)
 
     async def _run(self) -> None:
+        try:
+            await self._drain_forever()
+        except asyncio.CancelledError:
+            # A forced shutdown — a second Ctrl-C makes uvicorn skip the lifespan's shutdown,
+            # then the event loop cancels every task — must not lose the queued rows, nor the
+            # 499 rows the cancelled requests are recording right now.
+            await self._last_flush()
+            raise
+
+    async def _last_flush(self, quiet_s: float = 0.1, settle_s: float = 1.0,
+                          insert_timeout_s: float = 5.0) -> None:
+        # the cancelled requests' cleanup submits their rows: wait until the queue has been
+        # still for `quiet_s` (at most `settle_s`)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settle_s
+        seen, still_since = self._queue.qsize(), loop.time()
+        while loop.time() - still_since < quiet_s and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+            if self._queue.qsize() != seen:
+                seen, still_since = self._queue.qsize(), loop.time()
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        rows = self._unwritten + self._rows(items)  # the interrupted batch's rest first
+        total = len(rows)
+        try:
+            if self._sync is not None:
+                while rows:
+                    del rows[:self._insert_some(rows)]
+            elif rows:
+                await asyncio.wait_for(self._insert_all(rows), insert_timeout_s)
+                rows = []
+        except Exception as e:
+            log.error("forced shutdown: %d ledger rows could not be written (%s)", len(rows),
+                      type(e).__name__)
+        self.written += total - len(rows)
+        self._on_written(total - len(rows))
+
+    async def _drain_forever(self) -> None:
         # Sleep, then drain what arrived: waking per row (a wait_for per queue item) cost
         # ~20 µs of event-loop time a request under load, a sixth of the throughput.
         while True:
@@ -126,7 +167,8 @@ class LedgerWriter:
                 except asyncio.QueueEmpty:
                     break
             if batch:
-                await self._insert(self._rows(batch))
+                self._unwritten = self._rows(batch)  # `_insert` empties it as rows land
+                await self._insert(self._unwritten)
             elif self._closing and not self._waiters:
                 return
             else:

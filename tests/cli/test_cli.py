@@ -110,3 +110,64 @@ def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) ->
     assert proc.returncode == 0, out
     with pytest.raises(httpx.ConnectError):  # the simulator child stopped with the gateway
         httpx.get(f"http://127.0.0.1:{sim_port}/health")
+
+
+def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
+    """Ctrl-C twice: uvicorn skips the graceful drain and the lifespan's shutdown, then the
+    event loop cancels every task. Rows still queued, and the 499 rows of the streams cut
+    off, are written anyway."""
+    gw_port, sim_port = free_port(), free_port()
+    db = tmp_path / "gateway.db"
+    demo = (ROOT / "config" / "demo.yaml").read_text()
+    demo = (demo.replace("port: 8001", f"port: {sim_port}")
+            .replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
+            .replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}"))
+    demo += "\nledger: {flush_interval_ms: 600000}\n"  # nothing is written before the end
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(demo)
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
+                             "--port", str(gw_port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{gw_port}"
+    streams: list[httpx.Response] = []
+    client = httpx.Client(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        for _ in range(5):
+            r = client.post(f"{base}/v1/chat/completions", json={
+                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})
+            assert r.status_code == 200
+        for _ in range(3):  # ~2,000 tokens at ~4.6 ms: still streaming when we stop
+            req = client.build_request("POST", f"{base}/v1/chat/completions", json={
+                "model": "llama-3.1-8b", "stream": True, "max_tokens": 2000, "ignore_eos": True,
+                "messages": [{"role": "user", "content": "Hi"}]})
+            s = client.send(req, stream=True)
+            next(s.iter_raw())
+            streams.append(s)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)  # forced: uvicorn stops waiting for the streams
+        try:
+            out = proc.communicate(timeout=30)[0].decode()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = proc.communicate()[0].decode()
+            raise AssertionError(out) from None
+    finally:
+        for s in streams:
+            s.close()
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+    rows = fetch_rows(f"sqlite+aiosqlite:///{db}")
+    assert len(rows) == 8, out
+    assert sorted(r["status_code"] for r in rows) == [200] * 5 + [499] * 3

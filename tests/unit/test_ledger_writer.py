@@ -92,3 +92,31 @@ async def test_a_full_queue_applies_backpressure_without_losing_rows(tmp_path: P
     await w.aclose()
     await engine.dispose()
     assert await _count(url) == 1000
+
+
+async def test_a_cancelled_writer_still_writes_what_it_holds(tmp_path: Path) -> None:
+    """A forced shutdown cancels every task; rows queued then, and rows submitted by requests
+    cleaning up after their own cancellation, still land."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    w = LedgerWriter(engine, flush_interval_s=60)  # nothing is written unless forced
+    w.start()
+    for i in range(150):
+        w.submit(_row(i))
+
+    async def request(i: int) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.05)  # closing its upstream, then its row
+            w.submit(_row(1000 + i))
+
+    requests = [asyncio.create_task(request(i)) for i in range(3)]
+    await asyncio.sleep(0.05)
+    for t in (*requests, w._task):
+        assert t is not None
+        t.cancel()
+    await asyncio.gather(*requests, w._task, return_exceptions=True)
+    await engine.dispose()
+    assert await _count(url) == 153 and w.written == 153
