@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -130,7 +131,7 @@ def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
                              "--port", str(gw_port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{gw_port}"
-    streams: list[httpx.Response] = []
+    streams: list[tuple[httpx.Response, Iterator[bytes]]] = []
     client = httpx.Client(timeout=30)
     try:
         deadline = time.monotonic() + 30
@@ -151,11 +152,12 @@ def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
                 "model": "llama-3.1-8b", "stream": True, "max_tokens": 2000, "ignore_eos": True,
                 "messages": [{"role": "user", "content": "Hi"}]})
             s = client.send(req, stream=True)
-            next(s.iter_raw())
-            streams.append(s)
-        proc.send_signal(signal.SIGINT)
+            chunks = s.iter_raw()  # kept: a dropped iterator closes its response
+            next(chunks)
+            streams.append((s, chunks))
+        proc.send_signal(signal.SIGINT)  # graceful: uvicorn waits for the ~9 s streams ...
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)  # forced: uvicorn stops waiting for the streams
+        proc.send_signal(signal.SIGINT)  # ... forced: it stops waiting, the loop cancels all
         try:
             out = proc.communicate(timeout=30)[0].decode()
         except subprocess.TimeoutExpired:
@@ -163,7 +165,7 @@ def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
             out = proc.communicate()[0].decode()
             raise AssertionError(out) from None
     finally:
-        for s in streams:
+        for s, _ in streams:
             s.close()
         client.close()
         if proc.poll() is None:
