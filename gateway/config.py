@@ -64,6 +64,11 @@ class ProviderConfig(_Strict):
     timeout_s: float = Field(60.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
     max_connections: int = Field(1000, ge=1)
+    # An idle pooled connection is dropped after this long. It must stay below the upstream's
+    # own keep-alive, or a request can go out on a socket the server is closing (a 502 "closed
+    # the connection"): vLLM's API server keeps idle connections 5 s (VLLM_HTTP_TIMEOUT_KEEP_ALIVE
+    # in vllm/envs.py, passed to uvicorn as timeout_keep_alive), aiohttp's pool 15 s by default.
+    keepalive_s: float = Field(4.0, gt=0)
     simulated: bool = False  # shown in /v1/models and the startup log so nobody mistakes it
     gpu: GPUConfig | None = None
     # More replicas of the same server (vLLM): api_base is the first; requests go to the least
