@@ -181,6 +181,11 @@ class SimulatorConfig(_Strict):
 class GatewayConfig(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     max_request_body_mb: float = Field(32, gt=0)
+    # How long an idle client connection stays open. Longer than the clients' own pools (httpx,
+    # under the OpenAI and Anthropic SDKs, 5 s; aiohttp 15 s), so they retire a connection
+    # before the gateway closes it under a request being sent; nginx's default is also 75 s.
+    # uvicorn's own default, 5 s, raced httpx's and cut requests as "Server disconnected".
+    client_keepalive_s: int = Field(75, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     simulator: SimulatorConfig | None = None

@@ -142,11 +142,7 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     os.environ["GATEWAY_CALIBRATIONS"] = json.dumps(measured)  # for worker processes
     app = create_app(config) if workers == 1 else None
     sim = start_simulator(config.simulator) if config.simulator else None
-    # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
-    # wrapped every request in one more middleware
-    common = dict(host=host, port=port, loop="uvloop", http="httptools", access_log=False,
-                  proxy_headers=False,
-                  log_level=config.log_level, timeout_graceful_shutdown=30, lifespan="on")
+    common = uvicorn_options(config, host, port)
     try:
         if workers == 1:
             uvicorn.run(app, **common)  # type: ignore[arg-type]
@@ -155,6 +151,14 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     finally:
         if sim is not None:
             _stop(sim)
+
+
+def uvicorn_options(config: GatewayConfig, host: str, port: int) -> dict[str, object]:
+    # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
+    # wrapped every request in one more middleware
+    return dict(host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+                proxy_headers=False, log_level=config.log_level, timeout_graceful_shutdown=30,
+                timeout_keep_alive=config.client_keepalive_s, lifespan="on")
 
 
 def _run_workers(config_path: Path, workers: int, common: dict[str, object]) -> None:

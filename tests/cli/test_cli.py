@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,6 +84,7 @@ def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) ->
     demo = demo.replace("port: 8001", f"port: {sim_port}").replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
     db = tmp_path / "gateway.db"
     demo = demo.replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}")
+    demo += "\nclient_keepalive_s: 1\n"
     cfg = tmp_path / "demo.yaml"
     cfg.write_text(demo)
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
@@ -105,6 +107,17 @@ def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) ->
         row = wait_rows(f"sqlite+aiosqlite:///{db}", 1)[0]
         assert row["provider"] == "openai" and row["cost_usd"] > 0
         assert httpx.get(f"http://127.0.0.1:{sim_port}/health").status_code == 200
+        # client_keepalive_s reaches uvicorn: an idle connection is closed after 1 s
+        with socket.create_connection(("127.0.0.1", gw_port)) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            sock.settimeout(4)
+            answer = b""
+            while not answer.endswith(b"}"):  # headers and the JSON body may come apart
+                answer += sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert sock.recv(4096) == b""  # closed by the server
+            assert 0.5 < time.monotonic() - started < 3
     finally:
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=30)[0].decode()

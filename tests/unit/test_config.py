@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, load_config, parse_config
 
 BASE = """
 providers:
@@ -73,3 +73,13 @@ def test_demo_config_loads_without_keys() -> None:
     cfg = load_config(Path(__file__).parents[2] / "config" / "demo.yaml", environ={})
     assert cfg.simulator is not None
     assert all(p.simulated for p in cfg.providers)
+
+
+def test_idle_client_connections_outlive_the_sdks_pools() -> None:
+    from gateway.runner import uvicorn_options
+
+    config = parse_config({"providers": [{"name": "p", "kind": "openai"}],
+                           "models": [{"name": "gpt-4o-mini", "provider": "p"}]},
+                          source="t", environ={})
+    # httpx (the OpenAI and Anthropic SDKs) keeps idle connections 5 s, aiohttp 15 s
+    assert uvicorn_options(config, "127.0.0.1", 1)["timeout_keep_alive"] == 75
