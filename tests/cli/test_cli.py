@@ -77,30 +77,39 @@ def test_serve_refuses_an_unmigrated_postgres(tmp_path: Path, monkeypatch: pytes
         _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) -> None:
-    """The README's first command, on free ports: serve the demo, call it, find the row."""
+def serve_demo(tmp_path: Path, extra_yaml: str) -> tuple[subprocess.Popen[bytes], int, int, Path]:
+    """`gateway serve` on the demo config (free ports, a fresh SQLite ledger, `extra_yaml`
+    appended) as a process, once it answers /health: (process, gateway port, simulator port,
+    ledger file)."""
     gw_port, sim_port = free_port(), free_port()
-    demo = (ROOT / "config" / "demo.yaml").read_text()
-    demo = demo.replace("port: 8001", f"port: {sim_port}").replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
     db = tmp_path / "gateway.db"
-    demo = demo.replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}")
-    demo += "\nclient_keepalive_s: 1\n"
+    demo = (ROOT / "config" / "demo.yaml").read_text()
+    demo = (demo.replace("port: 8001", f"port: {sim_port}")
+            .replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
+            .replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}"))
     cfg = tmp_path / "demo.yaml"
-    cfg.write_text(demo)
+    cfg.write_text(demo + "\n" + extra_yaml)
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
                              "--port", str(gw_port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{gw_port}/health").status_code == 200:
+                return proc, gw_port, sim_port, db
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(proc.communicate()[0].decode())
+        time.sleep(0.1)
+
+
+def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) -> None:
+    """The README's first command, on free ports: serve the demo, call it, find the row."""
+    proc, gw_port, sim_port, db = serve_demo(tmp_path, "client_keepalive_s: 1\n")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{gw_port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()  # type: ignore[union-attr]
-            time.sleep(0.1)
         r = httpx.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
                        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})
         assert r.status_code == 200, r.text
@@ -130,32 +139,12 @@ def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
     """Ctrl-C twice: uvicorn skips the graceful drain and the lifespan's shutdown, then the
     event loop cancels every task. Rows still queued, and the 499 rows of the streams cut
     off, are written anyway."""
-    gw_port, sim_port = free_port(), free_port()
-    db = tmp_path / "gateway.db"
-    demo = (ROOT / "config" / "demo.yaml").read_text()
-    demo = (demo.replace("port: 8001", f"port: {sim_port}")
-            .replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
-            .replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}"))
-    demo += "\nledger: {flush_interval_ms: 600000}\n"  # nothing is written before the end
-    cfg = tmp_path / "demo.yaml"
-    cfg.write_text(demo)
-    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
-                             "--port", str(gw_port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # nothing is written before the end
+    proc, gw_port, _, db = serve_demo(tmp_path, "ledger: {flush_interval_ms: 600000}\n")
     base = f"http://127.0.0.1:{gw_port}"
     streams: list[tuple[httpx.Response, Iterator[bytes]]] = []
     client = httpx.Client(timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
         for _ in range(5):
             r = client.post(f"{base}/v1/chat/completions", json={
                 "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})

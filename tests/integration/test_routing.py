@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -165,10 +167,23 @@ def test_spills_over_when_the_gpu_pool_is_full_and_returns_when_it_drains(
     gw = gateway_factory(route_config(sim.url, sqlite_url, policy="local-first", gpu=True))
     assert post(gw).headers["x-gateway-model"] == "a"
     long = {"model": "a", "messages": MSG, "stream": True, "max_tokens": 300, "ignore_eos": True}
+    with holding_two_streams(f"{gw.url}/v1/chat/completions", long):
+        r = post(gw)
+    assert r.headers["x-gateway-model"] == "b"
+    row = wait_rows(sqlite_url, 1, id=r.headers["x-request-id"])[0]
+    assert row["route_reason"].startswith("local-first: b (backup) est $")
+    assert "a (primary" in row["route_reason"]
+    assert post(gw).headers["x-gateway-model"] == "a"  # drained: back to the owned GPU
+
+
+@contextmanager
+def holding_two_streams(url: str, body: dict[str, Any]) -> Iterator[None]:
+    """Inside: two long streams hold the GPU pool's two slots (max_in_flight: 2); on exit
+    they have been read to the end."""
     started = threading.Barrier(3)
 
     def occupy() -> None:
-        with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=long, timeout=30) as r:
+        with httpx.stream("POST", url, json=body, timeout=30) as r:
             it = r.iter_raw()
             next(it)
             started.wait()
@@ -178,15 +193,12 @@ def test_spills_over_when_the_gpu_pool_is_full_and_returns_when_it_drains(
     threads = [threading.Thread(target=occupy) for _ in range(2)]
     for t in threads:
         t.start()
-    started.wait()  # both long streams hold the pool's two slots (max_in_flight: 2)
-    r = post(gw)
-    assert r.headers["x-gateway-model"] == "b"
-    row = wait_rows(sqlite_url, 1, id=r.headers["x-request-id"])[0]
-    assert row["route_reason"].startswith("local-first: b (backup) est $")
-    assert "a (primary" in row["route_reason"]
-    for t in threads:
-        t.join()
-    assert post(gw).headers["x-gateway-model"] == "a"  # drained: back to the owned GPU
+    started.wait()
+    try:
+        yield
+    finally:
+        for t in threads:
+            t.join()
 
 
 # --- /v1/messages goes through the same executor -------------------------------------------------
@@ -253,21 +265,6 @@ def test_messages_streams_count_against_the_gpu_pool(sim: ServerThread, sqlite_u
     gw = gateway_factory(route_config(sim.url, sqlite_url, policy="local-first", gpu=True))
     long = {"model": "a", "max_tokens": 300, "stream": True,
             "messages": [{"role": "user", "content": "hi"}]}
-    started = threading.Barrier(3)
-
-    def occupy() -> None:
-        with httpx.stream("POST", f"{gw.url}/v1/messages", json=long, timeout=30) as r:
-            it = r.iter_raw()
-            next(it)
-            started.wait()
-            for _ in it:
-                pass
-
-    threads = [threading.Thread(target=occupy) for _ in range(2)]
-    for t in threads:
-        t.start()
-    started.wait()  # two Anthropic-API streams hold the pool's two slots (max_in_flight: 2)
-    assert messages(gw).headers["x-gateway-model"] == "b"
-    for t in threads:
-        t.join()
+    with holding_two_streams(f"{gw.url}/v1/messages", long):  # Anthropic-API streams
+        assert messages(gw).headers["x-gateway-model"] == "b"
     assert messages(gw).headers["x-gateway-model"] == "a"
