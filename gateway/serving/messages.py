@@ -75,9 +75,6 @@ class MessagesService:
             route=decision.route, prefix_key=decision.prefix_key,
             api_key_id=self.ctx.api_key_id, team=self.ctx.team, **kw))
 
-    def _attempt_failed(self, target: Target, error: GatewayError) -> None:
-        self.proxy.metrics.upstream_error(target.model, target.provider.name, error.error_type)
-
     def _failed(self, req: ClientRequest, decision: Decision, error: GatewayError) -> None:
         self._record(req, decision, error.target or decision.targets[0], error.status_code,
                      error_type=error.error_type, attempts=error.attempts)
@@ -153,7 +150,8 @@ class MessagesService:
             return (chat, *self._answer(chat, target, resp.body))
 
         try:
-            done = await self.proxy.executor.run(decision.targets, attempt, self._attempt_failed)
+            done = await self.proxy.executor.run(decision.targets, attempt,
+                                                 self.proxy.attempt_failed)
         except GatewayError as e:
             self._failed(view, decision, e)
             raise
@@ -203,8 +201,8 @@ class MessagesService:
             return chat, upstream, stack
 
         try:
-            done = await self.proxy.executor.run(decision.targets, attempt, self._attempt_failed,
-                                                 hold=True)
+            done = await self.proxy.executor.run(decision.targets, attempt,
+                                                 self.proxy.attempt_failed, hold=True)
         except GatewayError as e:
             self._failed(view, decision, e)
             raise

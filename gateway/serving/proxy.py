@@ -98,7 +98,8 @@ class ProxyService:
             status_code=error.status_code, latency_s=time.perf_counter() - ctx.started,
             error_type=error.error_type, api_key_id=ctx.api_key_id, team=ctx.team))
 
-    def _attempt_failed(self, target: Target, error: GatewayError) -> None:
+    def attempt_failed(self, target: Target, error: GatewayError) -> None:
+        """One failed attempt: counted per provider (the executor may go on to the next)."""
         self.metrics.upstream_error(target.model, target.provider.name, error.error_type)
 
     def _failed(self, ctx: RequestContext, req: ClientRequest, decision: Decision,
@@ -119,7 +120,7 @@ class ProxyService:
             return adapter.parse_response(resp.body, req, target)
 
         try:
-            done = await self.executor.run(decision.targets, attempt, self._attempt_failed)
+            done = await self.executor.run(decision.targets, attempt, self.attempt_failed)
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
             raise
@@ -150,7 +151,7 @@ class ProxyService:
             return upstream, stack
 
         try:
-            done = await self.executor.run(decision.targets, attempt, self._attempt_failed,
+            done = await self.executor.run(decision.targets, attempt, self.attempt_failed,
                                            hold=True)
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
