@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import GatewayError, InvalidRequest, UnsupportedEndpoint, UpstreamProtocolError
+from gateway.errors import GatewayError, UpstreamProtocolError
 from gateway.pricing.cost import Usage
 from gateway.protocol.anthropic import MessagesRequest, error_event
 from gateway.protocol.anthropic import error_type as anthropic_error_type
@@ -60,11 +60,7 @@ class MessagesService:
 
     def reject(self, model: str | None, error: GatewayError) -> None:
         """A request refused before any upstream call still gets its ledger row."""
-        self.proxy.record(Outcome(
-            request_id=self.ctx.request_id, created_at=self.ctx.created_at, request=None,
-            endpoint=ENDPOINT, requested_model=model, target=None,
-            status_code=error.status_code, latency_s=time.perf_counter() - self.ctx.started,
-            error_type=error.error_type, api_key_id=self.ctx.api_key_id, team=self.ctx.team))
+        self.proxy.reject(self.ctx, ENDPOINT, model, error)
 
     def _record(self, req: ClientRequest, decision: Decision, target: Target, status: int,
                 **kw: Any) -> None:
@@ -85,22 +81,7 @@ class MessagesService:
         tools, images; also what a refusal's ledger row is priced from)."""
         view = ClientRequest("chat", to_chat_body(req.body, req.stream), req.model, req.stream)
         view.min_tier = min_tier
-        try:
-            decision = self.proxy.router.decide(view)
-            if not decision.targets:
-                raise InvalidRequest(f"No model behind `{req.model}` can serve this request "
-                                     f"({decision.reason}).", param="model",
-                                     code="no_eligible_model")
-            for target in decision.targets:
-                kind = target.provider.kind
-                if kind != "anthropic" and "chat" not in adapter_for(kind).endpoints:
-                    raise UnsupportedEndpoint(f"model `{target.model}` ({kind} provider "
-                                              f"{target.provider.name}) has no chat endpoint",
-                                              param="model")
-        except GatewayError as e:
-            self.reject(req.model, e)
-            raise
-        return decision, view
+        return self.proxy.decide(view, self.ctx, ledger_endpoint=ENDPOINT), view
 
     # --- requests to the upstream ---------------------------------------------------------
 

@@ -20,7 +20,6 @@ from gateway.errors import GatewayError, InvalidRequest, UnsupportedEndpoint
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import (
     ClientRequest,
-    Endpoint,
     Result,
     StreamTranslator,
     Target,
@@ -59,7 +58,10 @@ class ProxyService:
         self.record = record
         self.executor = executor
 
-    def decide(self, request: ClientRequest, ctx: RequestContext) -> Decision:
+    def decide(self, request: ClientRequest, ctx: RequestContext,
+               ledger_endpoint: str | None = None) -> Decision:
+        """The router's decision, refused (and recorded under `ledger_endpoint`, by default the
+        request's own) when no target can serve the request's endpoint."""
         try:
             decision = self.router.decide(request)
             if not decision.targets:
@@ -73,7 +75,7 @@ class ProxyService:
                         f"{target.provider.name}) does not serve /v1/{request.endpoint}",
                         param="model")
         except GatewayError as e:
-            self.reject(ctx, request.endpoint, request.model, e)
+            self.reject(ctx, ledger_endpoint or request.endpoint, request.model, e)
             raise
         return decision
 
@@ -89,7 +91,7 @@ class ProxyService:
             api_key_id=ctx.api_key_id, team=ctx.team, **kw,  # type: ignore[arg-type]
         )
 
-    def reject(self, ctx: RequestContext, endpoint: Endpoint, model: str | None,
+    def reject(self, ctx: RequestContext, endpoint: str, model: str | None,
                error: GatewayError) -> None:
         """A request refused before any upstream call still gets its ledger row."""
         self.record(Outcome(
