@@ -24,7 +24,7 @@ from gateway.simulator.anthropic_plans import (
     resolve_cache,
 )
 from gateway.simulator.asgi import JSON, Request, respond
-from gateway.simulator.handlers import _send_whole as send_whole
+from gateway.simulator.handlers import send_whole
 from gateway.simulator.plans import RequestError
 from gateway.simulator.state import SimState
 from gateway.simulator.upstream import Upstream

@@ -19,8 +19,8 @@ import orjson
 
 from gateway.simulator import engine, gemini_wire
 from gateway.simulator.asgi import JSON, Request, respond
-from gateway.simulator.faults import FaultSpec
 from gateway.simulator.gemini_plans import GeminiPlan, plan_generate
+from gateway.simulator.handlers import send_whole
 from gateway.simulator.plans import RequestError
 from gateway.simulator.profiles import cached_prompt_tokens
 from gateway.simulator.state import SimState
@@ -99,22 +99,9 @@ async def _serve(sim: SimState, up: Upstream, req: Request, gp: GeminiPlan) -> N
             await engine.stream(up, gp.plan, frames, req.send, fault, req.arrival)
             return
         await engine.whole(up, gp.plan, req.arrival)
-        await _send_whole(req, gemini_wire.response(gp, response_id), fault)
+        await send_whole(req, gemini_wire.response(gp, response_id), fault)
 
     if up.profile.instant and (fault is None or fault.kind != "timeout"):
         await serve()
     else:
         await engine.guarded(serve(), req.receive)
-
-
-async def _send_whole(req: Request, body: bytes, fault: FaultSpec | None) -> None:
-    if fault is None or fault.kind == "timeout":
-        await respond(req.send, 200, body)
-    elif fault.kind == "malformed":
-        await respond(req.send, 200, body[: len(body) // 2])
-    else:  # drop: promise the whole body, send half of it, close the connection
-        headers = [(b"content-type", JSON), (b"content-length", b"%d" % len(body))]
-        await req.send({"type": "http.response.start", "status": 200, "headers": headers})
-        await req.send({"type": "http.response.body", "body": body[: len(body) // 2],
-                        "more_body": True})
-        raise engine.DropConnection("simulated drop in the middle of a response body")

@@ -88,7 +88,7 @@ async def _generate(
             )
             return
         await engine.whole(up, plan, req.arrival)
-        await _send_whole(req, render(plan, request_id, created), fault)
+        await send_whole(req, render(plan, request_id, created), fault)
 
     if up.profile.instant and (fault is None or fault.kind != "timeout"):
         await serve()  # nothing to wait for, so nothing to cancel
@@ -96,7 +96,7 @@ async def _generate(
         await engine.guarded(serve(), req.receive)
 
 
-async def _send_whole(req: Request, body: bytes, fault: FaultSpec | None) -> None:
+async def send_whole(req: Request, body: bytes, fault: FaultSpec | None) -> None:
     if fault is None or fault.kind == "timeout":
         await respond(req.send, 200, body)
     elif fault.kind == "malformed":
