@@ -124,5 +124,6 @@ def choose_calibration(run: Mapping[str, Any], attainment: float) -> Calibration
     concurrency = p["shape"].get("concurrency")
     if p["shape"].get("rate") is not None:  # a rate point: what was actually in flight
         concurrency = s.get("max_concurrent_requests") or concurrency
-    return CalibrationChoice(i, concurrency, float(s["output_throughput"]),
-                             float(s["total_token_throughput"]))
+    return CalibrationChoice(
+        i, concurrency, float(s["output_throughput"]), float(s["total_token_throughput"])
+    )

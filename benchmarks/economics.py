@@ -132,8 +132,11 @@ def break_even(
         return BreakEven(api, caching, per_request, None, None, None, None)
     requests = gpu.monthly_usd / per_request
     # the measured point is the whole pool that was benchmarked (gpu.count GPUs behind one URL)
-    capacity = (_d(request_throughput) * SECONDS_PER_HOUR * HOURS_PER_MONTH
-                if request_throughput else Decimal(0))
+    capacity = (
+        _d(request_throughput) * SECONDS_PER_HOUR * HOURS_PER_MONTH
+        if request_throughput
+        else Decimal(0)
+    )
     return BreakEven(
         api=api,
         caching=caching,
@@ -143,4 +146,3 @@ def break_even(
         total_tokens_per_month=requests * mix.total,
         utilisation_needed=requests / capacity if capacity > 0 else None,
     )
-

@@ -218,8 +218,9 @@ def summarize(
         e2el=stat(e2els, percentiles),
         max_output_tokens_per_s=peak_tok_s,
         max_concurrent_requests=peak_running,
-        mean_queue_ms=(math.fsum(r.queue_time for r in results) / len(results) * 1000
-                       if results else 0.0),
+        mean_queue_ms=(
+            math.fsum(r.queue_time for r in results) / len(results) * 1000 if results else 0.0
+        ),
         usage_missing=usage_missing,
         errors=dict(errors.most_common(10)),
     )

@@ -63,8 +63,13 @@ class BenchConfig:
 def parse_sweep(spec: str) -> tuple[str, tuple[float, ...]]:
     """`concurrency=1,2,4` or `rate=1,2,inf` → ("concurrency", (1, 2, 4))."""
     var, _, values = spec.partition("=")
-    var = {"c": "concurrency", "concurrency": "concurrency", "rate": "rate",
-           "request-rate": "rate", "qps": "rate"}.get(var.strip().lower(), "")
+    var = {
+        "c": "concurrency",
+        "concurrency": "concurrency",
+        "rate": "rate",
+        "request-rate": "rate",
+        "qps": "rate",
+    }.get(var.strip().lower(), "")
     if not var or not values:
         raise BenchError(f"--sweep {spec!r}: use concurrency=1,2,4 or rate=1,2,4")
     try:
@@ -82,8 +87,9 @@ def make_shapes(
     """The points: one shape, or one per sweep value (the other knob stays as given)."""
     try:
         if sweep is None:
-            return None, (LoadShape(concurrency or (None if math.isfinite(rate) else 1), rate,
-                                    burstiness),)
+            return None, (
+                LoadShape(concurrency or (None if math.isfinite(rate) else 1), rate, burstiness),
+            )
         var, values = parse_sweep(sweep)
         if var == "concurrency":
             return var, tuple(LoadShape(int(v), rate, burstiness) for v in values)
@@ -101,8 +107,9 @@ def parse_api(spec: str, table: dict[str, Any] | None = None) -> tuple[str, Pric
         try:
             parts = [float(x) for x in rates.split("/")]
         except ValueError:
-            raise BenchError(f"--api {spec!r}: rates must be numbers: in/out[/read[/write]]"
-                             ) from None
+            raise BenchError(
+                f"--api {spec!r}: rates must be numbers: in/out[/read[/write]]"
+            ) from None
         if len(parts) < 2 or len(parts) > 4 or any(x < 0 for x in parts):
             raise BenchError(f"--api {spec!r}: give in/out[/cache_read[/cache_write]] per 1M")
         read = parts[2] if len(parts) > 2 else None
@@ -111,8 +118,10 @@ def parse_api(spec: str, table: dict[str, Any] | None = None) -> tuple[str, Pric
     entries = table if table is not None else load_litellm_entries([spec])
     price = price_from_entry(entries[spec]) if spec in entries else None
     if price is None:
-        raise BenchError(f"--api {spec!r}: not in litellm's price table; give its rates as "
-                         f"{spec}=IN/OUT[/CACHE_READ[/CACHE_WRITE]] (USD per 1M tokens)")
+        raise BenchError(
+            f"--api {spec!r}: not in litellm's price table; give its rates as "
+            f"{spec}=IN/OUT[/CACHE_READ[/CACHE_WRITE]] (USD per 1M tokens)"
+        )
     return spec, price
 
 
@@ -132,26 +141,52 @@ def config_from_options(o: dict[str, Any], command: str) -> BenchConfig:
     """`gateway bench run`'s options → BenchConfig (the CLI's whole translation)."""
     sweep, shapes = make_shapes(o["sweep"], o["concurrency"], o["request_rate"], o["burstiness"])
     try:
-        window = Window(duration_s=None if o["num_requests"] else o["duration"],
-                        num_requests=o["num_requests"], warmup_s=o["warmup"],
-                        warmup_requests=o["warmup_requests"])
+        window = Window(
+            duration_s=None if o["num_requests"] else o["duration"],
+            num_requests=o["num_requests"],
+            warmup_s=o["warmup"],
+            warmup_requests=o["warmup_requests"],
+        )
     except ValueError as e:
         raise BenchError(str(e)) from None
-    gpu = (Gpu.of(o["gpu_hourly_usd"], o["gpu_count"], o["gpu_name"])
-           if o["gpu_hourly_usd"] is not None else None)
-    spec = WorkloadSpec(name=o["workload"], num_prompts=o["num_prompts"],
-                        input_len=o["input_len"], output_len=o["output_len"],
-                        range_ratio=o["range_ratio"], dist=o["dist"],
-                        prefix_len=o["prefix_len"], dataset_path=o["dataset_path"],
-                        seed=o["seed"])
+    gpu = (
+        Gpu.of(o["gpu_hourly_usd"], o["gpu_count"], o["gpu_name"])
+        if o["gpu_hourly_usd"] is not None
+        else None
+    )
+    spec = WorkloadSpec(
+        name=o["workload"],
+        num_prompts=o["num_prompts"],
+        input_len=o["input_len"],
+        output_len=o["output_len"],
+        range_ratio=o["range_ratio"],
+        dist=o["dist"],
+        prefix_len=o["prefix_len"],
+        dataset_path=o["dataset_path"],
+        seed=o["seed"],
+    )
     return BenchConfig(
-        base_url=o["base_url"], workload=spec, shapes=shapes, sweep=sweep, window=window,
-        model=o["model"], direct_url=o["direct_url"], direct_model=o["direct_model"],
-        endpoint=o["endpoint"], stream=o["stream"], ignore_eos=o["ignore_eos"],
+        base_url=o["base_url"],
+        workload=spec,
+        shapes=shapes,
+        sweep=sweep,
+        window=window,
+        model=o["model"],
+        direct_url=o["direct_url"],
+        direct_model=o["direct_model"],
+        endpoint=o["endpoint"],
+        stream=o["stream"],
+        ignore_eos=o["ignore_eos"],
         tokenizer=o["tokenizer"],
         slo=Slo(o["slo_ttft_ms"], o["slo_tpot_ms"], o["slo_e2el_ms"]),
-        attainment=o["slo_attainment"], gpu=gpu, apis=tuple(o["api"] or DEFAULT_APIS),
-        out_dir=o["out"], db_url=(o["database_url"] or default_db_url()) if o["save"] else None,
-        timeout_s=o["timeout"], seed=o["seed"], label=o["label"], command=command,
+        attainment=o["slo_attainment"],
+        gpu=gpu,
+        apis=tuple(o["api"] or DEFAULT_APIS),
+        out_dir=o["out"],
+        db_url=(o["database_url"] or default_db_url()) if o["save"] else None,
+        timeout_s=o["timeout"],
+        seed=o["seed"],
+        label=o["label"],
+        command=command,
         api_key=o["api_key"],
     )

@@ -233,8 +233,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.repeats):
                 pinned.append(wrk(proxy, _body("bench-instant"), c, args.direct_duration))
                 routed.append(wrk(proxy, _body("bench-auto"), c, args.direct_duration))
-            added = _median([(r["p50_us"] - p["p50_us"]) / 1000
-                             for p, r in zip(pinned, routed, strict=True)])
+            added = _median(
+                [(r["p50_us"] - p["p50_us"]) / 1000 for p, r in zip(pinned, routed, strict=True)]
+            )
             result["routing"][c] = {
                 "pinned_p50_ms": _median([p["p50_us"] / 1000 for p in pinned]),
                 "route_p50_ms": _median([r["p50_us"] / 1000 for r in routed]),
@@ -242,9 +243,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "pinned_rps": _median([p["rps"] for p in pinned]),
                 "route_rps": _median([r["rps"] for r in routed]),
             }
-            print(f"  route c={c:<3} pinned p50 {result['routing'][c]['pinned_p50_ms']:.3f} ms"
-                  f" | route p50 {result['routing'][c]['route_p50_ms']:.3f} ms"
-                  f" (added {added:.3f})", flush=True)
+            print(
+                f"  route c={c:<3} pinned p50 {result['routing'][c]['pinned_p50_ms']:.3f} ms"
+                f" | route p50 {result['routing'][c]['route_p50_ms']:.3f} ms"
+                f" (added {added:.3f})",
+                flush=True,
+            )
         for c, runs in raw.items():
             result["nonstream"][c] = {
                 "direct_rps": _median([r["direct"]["rps"] for r in runs]),
@@ -354,12 +358,18 @@ def report(r: dict[str, Any]) -> str:
             f"{x['errors']} | {x['usage_fraction']:.2f} |"
         )
     if r.get("routing"):
-        lines += ["", "| route conc | pinned p50 ms | route p50 ms | routing added p50 ms "
-                  "| pinned RPS | route RPS |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| route conc | pinned p50 ms | route p50 ms | routing added p50 ms "
+            "| pinned RPS | route RPS |",
+            "|---|---|---|---|---|---|",
+        ]
         for c, x in r["routing"].items():
-            lines.append(f"| {c} | {x['pinned_p50_ms']:.3f} | {x['route_p50_ms']:.3f} | "
-                         f"{x['added_p50_ms']:.3f} | {x['pinned_rps']:.0f} | "
-                         f"{x['route_rps']:.0f} |")
+            lines.append(
+                f"| {c} | {x['pinned_p50_ms']:.3f} | {x['route_p50_ms']:.3f} | "
+                f"{x['added_p50_ms']:.3f} | {x['pinned_rps']:.0f} | "
+                f"{x['route_rps']:.0f} |"
+            )
     led = r["ledger"]
     lines += [
         "",
@@ -383,8 +393,12 @@ def main() -> None:
     ap.add_argument("--direct-duration", type=float, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--stream-conc", type=ints, default=[1, 10, 50])
-    ap.add_argument("--route-conc", type=ints, default=[1, 10],
-                    help="concurrencies at which a route is compared with a pinned model")
+    ap.add_argument(
+        "--route-conc",
+        type=ints,
+        default=[1, 10],
+        help="concurrencies at which a route is compared with a pinned model",
+    )
     ap.add_argument("--stream-duration", type=float, default=4)
     ap.add_argument("--stream-repeats", type=int, default=3)
     ap.add_argument("--database-url", default=None, help="ledger database (default: a temp SQLite)")

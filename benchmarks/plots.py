@@ -58,8 +58,11 @@ def _series(run: dict[str, Any], metric: str, key: str) -> list[float | None]:
     out: list[float | None] = []
     for p in run["points"]:
         stat = p["summary"][metric]
-        out.append(None if stat is None else
-                   (stat["median"] if key == "p50" else stat["percentiles"].get(key)))
+        out.append(
+            None
+            if stat is None
+            else (stat["median"] if key == "p50" else stat["percentiles"].get(key))
+        )
     return out
 
 
@@ -68,8 +71,10 @@ def _latency(run: dict[str, Any], path: Path, plt: Any) -> Path:
     labels = [p["label"].replace("concurrency=", "c=") for p in run["points"]]
     slo = run["settings"]["slo"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, metric, title, slo_key in ((axes[0], "ttft", "TTFT", "ttft_ms"),
-                                       (axes[1], "tpot", "TPOT (excl. 1st token)", "tpot_ms")):
+    for ax, metric, title, slo_key in (
+        (axes[0], "ttft", "TTFT", "ttft_ms"),
+        (axes[1], "tpot", "TPOT (excl. 1st token)", "tpot_ms"),
+    ):
         for key, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^:")):
             ys = _series(run, metric, key)
             pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
@@ -109,21 +114,45 @@ def _cost(run: dict[str, Any], path: Path, plt: Any) -> Path:
         (axes[1], "gpu_usd_per_mtok_total", "usd_per_mtok_total", "$ per 1M total tokens"),
     ):
         ys = [p.get(key) for p in run["points"]]
-        pts = [(x, y, p["within_slo"]) for x, y, p in zip(xs, ys, run["points"], strict=True)
-               if y is not None]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "k-", linewidth=1.5,
-                label=f"{gpu['count']}× {gpu['name']} at ${gpu['hourly_usd']}/h")
-        ax.scatter([p[0] for p in pts if p[2]], [p[1] for p in pts if p[2]], color="green",
-                   zorder=3, label="within SLO")
-        ax.scatter([p[0] for p in pts if not p[2]], [p[1] for p in pts if not p[2]],
-                   color="red", marker="x", zorder=3, label="SLO missed")
+        pts = [
+            (x, y, p["within_slo"])
+            for x, y, p in zip(xs, ys, run["points"], strict=True)
+            if y is not None
+        ]
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            "k-",
+            linewidth=1.5,
+            label=f"{gpu['count']}× {gpu['name']} at ${gpu['hourly_usd']}/h",
+        )
+        ax.scatter(
+            [p[0] for p in pts if p[2]],
+            [p[1] for p in pts if p[2]],
+            color="green",
+            zorder=3,
+            label="within SLO",
+        )
+        ax.scatter(
+            [p[0] for p in pts if not p[2]],
+            [p[1] for p in pts if not p[2]],
+            color="red",
+            marker="x",
+            zorder=3,
+            label="SLO missed",
+        )
         names = list(dict.fromkeys(a["api"] for a in run["apis"]))
         for a in run["apis"]:
             if a.get(api_key) is None:
                 continue
             color = colors[names.index(a["api"]) % len(colors)]
-            ax.axhline(a[api_key], color=color, linestyle="--" if a["caching"] else "-",
-                       linewidth=1, label=a["api"] + (" (cached prefix)" if a["caching"] else ""))
+            ax.axhline(
+                a[api_key],
+                color=color,
+                linestyle="--" if a["caching"] else "-",
+                linewidth=1,
+                label=a["api"] + (" (cached prefix)" if a["caching"] else ""),
+            )
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs)
         ax.xaxis.set_major_formatter(_plain())
@@ -135,8 +164,9 @@ def _cost(run: dict[str, Any], path: Path, plt: Any) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.set_title(title)
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(f"{run['workload']['description']}: GPU at 100 % busy vs API list prices",
-                 fontsize=10)
+    fig.suptitle(
+        f"{run['workload']['description']}: GPU at 100 % busy vs API list prices", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

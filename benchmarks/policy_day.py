@@ -110,22 +110,37 @@ def _slo_ms(config: GatewayConfig) -> float:
 def peak_schedule(args: argparse.Namespace) -> list[Arrival]:
     """The peak hour's rate held for `peak_s` seconds (its own seeded draw)."""
     hour = DAY_SHAPE.index(max(DAY_SHAPE))
-    return schedule(args.peak_factor * args.capacity_rps, args.peak_s, args.mix,
-                    seed=args.seed + 1, hours=[hour])
+    return schedule(
+        args.peak_factor * args.capacity_rps,
+        args.peak_s,
+        args.mix,
+        seed=args.seed + 1,
+        hours=[hour],
+    )
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"hour_s": args.hour_s, "peak_rps": args.peak_factor * args.capacity_rps,
-            "peak_s": args.peak_s,
-            "capacity_rps": args.capacity_rps, "mix": args.mix, "output_scale": args.output_scale,
-            "seed": args.seed, "hours": args.hours, "config": str(args.config)}
+    return {
+        "hour_s": args.hour_s,
+        "peak_rps": args.peak_factor * args.capacity_rps,
+        "peak_s": args.peak_s,
+        "capacity_rps": args.capacity_rps,
+        "mix": args.mix,
+        "output_scale": args.output_scale,
+        "seed": args.seed,
+        "hours": args.hours,
+        "config": str(args.config),
+    }
 
 
 def _meta() -> dict[str, Any]:
-    return {"command": " ".join(["python", "-m", "benchmarks.policy_day", *sys.argv[1:]]),
-            "gateway": version("llm-cost-gateway"), "python": platform.python_version(),
-            "machine": f"{os.cpu_count()} cpu, {platform.machine()}",
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    return {
+        "command": " ".join(["python", "-m", "benchmarks.policy_day", *sys.argv[1:]]),
+        "gateway": version("llm-cost-gateway"),
+        "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} cpu, {platform.machine()}",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
 
 
 # --- one policy's day ------------------------------------------------------------------------
@@ -135,8 +150,10 @@ def read_ledger(db: Path) -> dict[str, sqlite3.Row]:
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
-        rows = con.execute("select id, provider, status_code, prompt_tokens, completion_tokens, "
-                           "input_cost_usd, output_cost_usd, route_reason from requests")
+        rows = con.execute(
+            "select id, provider, status_code, prompt_tokens, completion_tokens, "
+            "input_cost_usd, output_cost_usd, route_reason from requests"
+        )
         return {r["id"]: r for r in rows}
     finally:
         con.close()
@@ -145,14 +162,20 @@ def read_ledger(db: Path) -> dict[str, sqlite3.Row]:
 def to_record(o: Outcome, row: sqlite3.Row | None, local_providers: set[str]) -> Record:
     provider = (row["provider"] if row is not None else None) or o.provider
     return Record(
-        index=o.arrival.index, hour=o.arrival.hour, workload=o.arrival.workload, ok=o.ok,
-        ttft_s=o.ttft_s, latency_s=o.latency_s, provider=provider,
+        index=o.arrival.index,
+        hour=o.arrival.hour,
+        workload=o.arrival.workload,
+        ok=o.ok,
+        ttft_s=o.ttft_s,
+        latency_s=o.latency_s,
+        provider=provider,
         local=o.status == 200 and provider in local_providers,
         prompt_tokens=row["prompt_tokens"] if row is not None else 0,
         completion_tokens=row["completion_tokens"] if row is not None else 0,
         input_usd=Decimal(row["input_cost_usd"]) if row is not None else Decimal(0),
         output_usd=Decimal(row["output_cost_usd"]) if row is not None else Decimal(0),
-        error=o.error)
+        error=o.error,
+    )
 
 
 async def _warm_up(url: str, model: str, scale: int) -> None:
@@ -172,38 +195,74 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
     policy, settings = POLICIES[name], _settings(args)
     config = _config(args.config)
     local = {p.name for p in config.providers if p.self_hosted}
-    arrivals = schedule(settings["peak_rps"], args.hour_s, args.mix, seed=args.seed,
-                        hours=args.hours)
+    arrivals = schedule(
+        settings["peak_rps"], args.hour_s, args.mix, seed=args.seed, hours=args.hours
+    )
     work = Path(tempfile.mkdtemp(prefix="gw-policy-day-"))
     sim_port, gw_port = free_port(), free_port()
     sim_url, gw_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{gw_port}"
     url = f"{gw_url}/v1/chat/completions"
-    print(f"{name}: {len(arrivals)} requests over {len(args.hours)} hours × {args.hour_s:g} s "
-          f"(peak {settings['peak_rps']:.1f} req/s); logs in {work} until it ends", flush=True)
-    sim = Proc([sys.executable, "-m", "benchmarks.policy_day_sim", "--port", str(sim_port),
-                "--output-scale", str(args.output_scale)], f"{sim_url}/health", work / "sim.log")
+    print(
+        f"{name}: {len(arrivals)} requests over {len(args.hours)} hours × {args.hour_s:g} s "
+        f"(peak {settings['peak_rps']:.1f} req/s); logs in {work} until it ends",
+        flush=True,
+    )
+    sim = Proc(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.policy_day_sim",
+            "--port",
+            str(sim_port),
+            "--output-scale",
+            str(args.output_scale),
+        ],
+        f"{sim_url}/health",
+        work / "sim.log",
+    )
     try:
-        gw = Proc(gateway_cmd("serve", "--config", str(args.config), "--port", str(gw_port)),
-                  f"{gw_url}/health", work / "gw.log",
-                  env={"POLICY_DAY_SIM": sim_url,
-                       "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'ledger.db'}"})
+        gw = Proc(
+            gateway_cmd("serve", "--config", str(args.config), "--port", str(gw_port)),
+            f"{gw_url}/health",
+            work / "gw.log",
+            env={
+                "POLICY_DAY_SIM": sim_url,
+                "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'ledger.db'}",
+            },
+        )
         try:
             asyncio.run(_warm_up(url, policy.model, args.output_scale))
 
             def progress(hour: int, in_flight: int) -> None:
-                print(f"  hour {hour:2d}: {settings['peak_rps'] * DAY_SHAPE[hour]:5.1f} req/s, "
-                      f"{in_flight} in flight", flush=True)
+                print(
+                    f"  hour {hour:2d}: {settings['peak_rps'] * DAY_SHAPE[hour]:5.1f} req/s, "
+                    f"{in_flight} in flight",
+                    flush=True,
+                )
 
-            outcomes = asyncio.run(replay(
-                url, arrivals, lambda a: body(a, policy.model, args.output_scale),
-                drain_s=args.drain_s, progress=progress))
+            outcomes = asyncio.run(
+                replay(
+                    url,
+                    arrivals,
+                    lambda a: body(a, policy.model, args.output_scale),
+                    drain_s=args.drain_s,
+                    progress=progress,
+                )
+            )
             peak: list[Outcome] = []
             if args.peak_s > 0:
-                print(f"  sustained peak: {settings['peak_rps']:.1f} req/s for {args.peak_s:g} s",
-                      flush=True)
-                peak = asyncio.run(replay(
-                    url, peak_schedule(args), lambda a: body(a, policy.model, args.output_scale),
-                    drain_s=_slo_ms(config) / 1000 + PEAK_GRACE_S))
+                print(
+                    f"  sustained peak: {settings['peak_rps']:.1f} req/s for {args.peak_s:g} s",
+                    flush=True,
+                )
+                peak = asyncio.run(
+                    replay(
+                        url,
+                        peak_schedule(args),
+                        lambda a: body(a, policy.model, args.output_scale),
+                        drain_s=_slo_ms(config) / 1000 + PEAK_GRACE_S,
+                    )
+                )
         finally:
             gw.stop()
     finally:
@@ -218,16 +277,29 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
             reasons[row["provider"]] = row["route_reason"]
     args.out.mkdir(parents=True, exist_ok=True)
     path: Path = args.out / f"{name}.json"
-    path.write_text(json.dumps({
-        "policy": name, "model": policy.model, "settings": settings, "meta": _meta(),
-        "ledger_rows_missing": missing, "route_reasons": reasons,
-        "records": [r.to_json() for r in records],
-        "peak": [to_record(o, None, local).to_json() for o in peak]}))
+    path.write_text(
+        json.dumps(
+            {
+                "policy": name,
+                "model": policy.model,
+                "settings": settings,
+                "meta": _meta(),
+                "ledger_rows_missing": missing,
+                "route_reasons": reasons,
+                "records": [r.to_json() for r in records],
+                "peak": [to_record(o, None, local).to_json() for o in peak],
+            }
+        )
+    )
     shutil.move(work / "ledger.db", args.out / f"{name}.ledger.db")  # for sqlite3 queries
     shutil.rmtree(work, ignore_errors=True)
     errors = [r.error for r in records if not r.ok]
-    print(f"{name}: {len(records) - len(errors)} ok, {len(errors)} failed"
-          + (f" (first: {errors[0]})" if errors else "") + f"; wrote {path}", flush=True)
+    print(
+        f"{name}: {len(records) - len(errors)} ok, {len(errors)} failed"
+        + (f" (first: {errors[0]})" if errors else "")
+        + f"; wrote {path}",
+        flush=True,
+    )
     return path
 
 
@@ -247,30 +319,41 @@ def build_report(out: Path) -> dict[str, Any]:
         print(f"skipping {name}: run with other settings ({runs.pop(name)['settings']})")
     config = _config(Path(newest["config"]))
     gpu = next(p.gpu for p in config.providers if p.gpu is not None)
-    day = Day(hour_s=newest["hour_s"], output_scale=newest["output_scale"],
-              hours=tuple(newest["hours"]), rates=tuple(hour_rates(newest["peak_rps"])),
-              slo_ms=_slo_ms(config), gpu_usd_per_hour=gpu.hourly_usd * gpu.count,
-              capacity_rps=newest["capacity_rps"])
+    day = Day(
+        hour_s=newest["hour_s"],
+        output_scale=newest["output_scale"],
+        hours=tuple(newest["hours"]),
+        rates=tuple(hour_rates(newest["peak_rps"])),
+        slo_ms=_slo_ms(config),
+        gpu_usd_per_hour=gpu.hourly_usd * gpu.count,
+        capacity_rps=newest["capacity_rps"],
+    )
     records = {n: [Record.from_json(d) for d in r["records"]] for n, r in runs.items()}
     summaries = {n: summarize(records[n], day, uses_gpu=POLICIES[n].uses_gpu) for n in records}
     for n, r in runs.items():
         if r.get("peak"):
             summaries[n]["sustained_peak"] = peak_phase(
-                [Record.from_json(d) for d in r["peak"]], day.slo_ms)
+                [Record.from_json(d) for d in r["peak"]], day.slo_ms
+            )
     mix = ", ".join(f"{k} {v:.0%}" for k, v in newest["mix"].items())
     result: dict[str, Any] = {
-        "meta": {**_meta(), "runs": {n: r["meta"]["command"] for n, r in runs.items()},
-                 "settings": newest, "slo_ms": day.slo_ms, "capacity_rps": day.capacity_rps,
-                 "day": f"{len(day.hours)} h × {day.hour_s:g} s replayed (1 replay s = 1 real s "
-                        f"at the hour's rate); peak {newest['peak_rps']:.1f} req/s "
-                        f"= {newest['peak_rps'] / day.capacity_rps:.1f}× one H100's "
-                        f"{day.capacity_rps:.1f}; mix {mix}; outputs replayed at 1/"
-                        f"{day.output_scale}; H100 ${gpu.hourly_usd}/h × {gpu.count}",
-                 "peak": f"{newest['peak_rps']:.1f} req/s (the peak hour's rate) held for "
-                         f"{newest.get('peak_s', 0):g} s after the day, from a drained GPU (the "
-                         f"kindest start for all-local); requests without a first token "
-                         f"{PEAK_GRACE_S:g} s past the SLO after the last one are cut off "
-                         f"and count as misses"},
+        "meta": {
+            **_meta(),
+            "runs": {n: r["meta"]["command"] for n, r in runs.items()},
+            "settings": newest,
+            "slo_ms": day.slo_ms,
+            "capacity_rps": day.capacity_rps,
+            "day": f"{len(day.hours)} h × {day.hour_s:g} s replayed (1 replay s = 1 real s "
+            f"at the hour's rate); peak {newest['peak_rps']:.1f} req/s "
+            f"= {newest['peak_rps'] / day.capacity_rps:.1f}× one H100's "
+            f"{day.capacity_rps:.1f}; mix {mix}; outputs replayed at 1/"
+            f"{day.output_scale}; H100 ${gpu.hourly_usd}/h × {gpu.count}",
+            "peak": f"{newest['peak_rps']:.1f} req/s (the peak hour's rate) held for "
+            f"{newest.get('peak_s', 0):g} s after the day, from a drained GPU (the "
+            f"kindest start for all-local); requests without a first token "
+            f"{PEAK_GRACE_S:g} s past the SLO after the last one are cut off "
+            f"and count as misses",
+        },
         "summaries": summaries,
         "comparison": compare(summaries, records, day),
         "ledger_rows_missing": {n: r["ledger_rows_missing"] for n, r in runs.items()},
@@ -304,25 +387,36 @@ def _hours(text: str) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("command", choices=["run", "report", "calibrate", "decide"], nargs="?",
-                    default="run")
-    ap.add_argument("--policies", type=lambda s: [p for p in s.split(",") if p],
-                    default=list(POLICIES))
+    ap.add_argument(
+        "command", choices=["run", "report", "calibrate", "decide"], nargs="?", default="run"
+    )
+    ap.add_argument(
+        "--policies", type=lambda s: [p for p in s.split(",") if p], default=list(POLICIES)
+    )
     ap.add_argument("--hour-s", type=float, default=5.0, help="replay seconds per hour")
-    ap.add_argument("--peak-factor", type=float, default=2.0,
-                    help="peak rate as a multiple of --capacity-rps")
+    ap.add_argument(
+        "--peak-factor", type=float, default=2.0, help="peak rate as a multiple of --capacity-rps"
+    )
     ap.add_argument("--capacity-rps", type=float, default=CAPACITY_RPS)
     ap.add_argument("--mix", type=parse_mix, default=DEFAULT_MIX)
     ap.add_argument("--output-scale", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hours", type=_hours, default=list(range(len(DAY_SHAPE))))
     ap.add_argument("--drain-s", type=float, default=120.0)
-    ap.add_argument("--peak-s", type=float, default=60.0,
-                    help="then hold the peak rate this long (TTFT only; 0: skip)")
+    ap.add_argument(
+        "--peak-s",
+        type=float,
+        default=60.0,
+        help="then hold the peak rate this long (TTFT only; 0: skip)",
+    )
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--out", type=Path, default=Path("bench-results/policy_day"))
-    ap.add_argument("--conc", type=lambda s: [int(x) for x in s.split(",") if x],
-                    default=[8, 16, 24, 32, 40, 48, 64], help="calibrate: concurrencies")
+    ap.add_argument(
+        "--conc",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[8, 16, 24, 32, 40, 48, 64],
+        help="calibrate: concurrencies",
+    )
     ap.add_argument("--seconds", type=float, default=15.0, help="calibrate: measured window")
     ap.add_argument("--warmup-s", type=float, default=8.0, help="calibrate: warm-up")
     ap.add_argument("--n", type=int, default=3000, help="decide: calls per variant")

@@ -44,13 +44,19 @@ class Outcome:
     token_times: list[float] | None = None  # set to a list to keep each content chunk's time
 
 
-async def send(session: aiohttp.ClientSession, url: str, payload: bytes, out: Outcome,
-               headers: Mapping[str, str] | None = None) -> Outcome:
+async def send(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: bytes,
+    out: Outcome,
+    headers: Mapping[str, str] | None = None,
+) -> Outcome:
     """POST one streaming chat request and fill `out`; never raises."""
     out.sent_s = t0 = time.perf_counter()
     try:
-        async with session.post(url, data=payload, headers={
-                "content-type": "application/json", **(headers or {})}) as r:
+        async with session.post(
+            url, data=payload, headers={"content-type": "application/json", **(headers or {})}
+        ) as r:
             out.status = r.status
             out.request_id = r.headers.get("x-request-id")
             out.provider = r.headers.get("x-gateway-provider")
@@ -72,8 +78,9 @@ async def send(session: aiohttp.ClientSession, url: str, payload: bytes, out: Ou
                         out.chunks += 1
                         if out.ttft_s is None:
                             out.ttft_s = now - t0
-                        if out.token_times is not None and (
-                                choices[0].get("delta") or {}).get("content"):
+                        if out.token_times is not None and (choices[0].get("delta") or {}).get(
+                            "content"
+                        ):
                             out.token_times.append(now)
                     usage = obj.get("usage")
                     if usage:
@@ -91,13 +98,19 @@ async def send(session: aiohttp.ClientSession, url: str, payload: bytes, out: Ou
 
 
 def _session(timeout_s: float) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                 timeout=aiohttp.ClientTimeout(total=timeout_s))
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=timeout_s)
+    )
 
 
-async def replay(url: str, arrivals: Sequence[Arrival], body: Body, *,
-                 drain_s: float = 120.0, progress: Callable[[int, int], None] | None = None,
-                 ) -> list[Outcome]:
+async def replay(
+    url: str,
+    arrivals: Sequence[Arrival],
+    body: Body,
+    *,
+    drain_s: float = 120.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Outcome]:
     """Send each arrival at its time (open loop); wait up to `drain_s` after the last one."""
     outcomes = [Outcome(a) for a in arrivals]
     async with _session(drain_s + 600) as session:
@@ -120,8 +133,15 @@ async def replay(url: str, arrivals: Sequence[Arrival], body: Body, *,
     return outcomes
 
 
-async def closed_loop(url: str, make: Callable[[int], Arrival], body: Body, concurrency: int,
-                      duration_s: float, *, seed: int = 0) -> tuple[list[Outcome], float]:
+async def closed_loop(
+    url: str,
+    make: Callable[[int], Arrival],
+    body: Body,
+    concurrency: int,
+    duration_s: float,
+    *,
+    seed: int = 0,
+) -> tuple[list[Outcome], float]:
     """`concurrency` workers, each sending its next request when the last one ends.
 
     Returns the outcomes of the requests sent within the run (each with its content chunks'

@@ -27,8 +27,9 @@ from benchmarks.policy_day_traffic import WORKLOADS, Arrival, body, mean_output_
 from benchmarks.procs import Proc, free_port
 
 
-def window_point(outs: Sequence[Outcome], concurrency: int, t0: float, seconds: float,
-                 output_scale: int) -> dict[str, Any]:
+def window_point(
+    outs: Sequence[Outcome], concurrency: int, t0: float, seconds: float, output_scale: int
+) -> dict[str, Any]:
     """A closed loop's throughput and TTFT in the window [t0, t0 + seconds) — pure.
 
     Output: the content chunks streamed inside the window (one replayed token each, × scale).
@@ -37,18 +38,23 @@ def window_point(outs: Sequence[Outcome], concurrency: int, t0: float, seconds: 
     """
     t1 = t0 + seconds
     tokens = sum(t0 <= t < t1 for o in outs for t in o.token_times or ())
-    started = [o for o in outs if o.ok and o.ttft_s is not None
-               and t0 <= o.sent_s + o.ttft_s < t1]
-    done = [o for o in outs if o.ok and o.latency_s is not None
-            and t0 <= o.sent_s + o.latency_s < t1]
+    started = [o for o in outs if o.ok and o.ttft_s is not None and t0 <= o.sent_s + o.ttft_s < t1]
+    done = [
+        o for o in outs if o.ok and o.latency_s is not None and t0 <= o.sent_s + o.latency_s < t1
+    ]
     ttft = [o.ttft_s * 1000 for o in started if o.ttft_s is not None]
     output_tok_s = tokens * output_scale / seconds
     return {
-        "concurrency": concurrency, "requests": len(done), "req_s": len(done) / seconds,
+        "concurrency": concurrency,
+        "requests": len(done),
+        "req_s": len(done) / seconds,
         "output_tok_s": output_tok_s,
         "total_tok_s": output_tok_s + sum(o.prompt_tokens for o in started) / seconds,
-        "ttft_p50_ms": percentile(ttft, 50), "ttft_p95_ms": percentile(ttft, 95),
-        "ttft_p99_ms": percentile(ttft, 99), "errors": sum(1 for o in outs if not o.ok)}
+        "ttft_p50_ms": percentile(ttft, 50),
+        "ttft_p95_ms": percentile(ttft, 95),
+        "ttft_p99_ms": percentile(ttft, 99),
+        "errors": sum(1 for o in outs if not o.ok),
+    }
 
 
 def calibrate(args: argparse.Namespace) -> None:
@@ -59,9 +65,19 @@ def calibrate(args: argparse.Namespace) -> None:
     names, weights = list(args.mix), list(args.mix.values())
     work = Path(tempfile.mkdtemp(prefix="gw-policy-cal-"))
     port = free_port()
-    sim = Proc([sys.executable, "-m", "benchmarks.policy_day_sim", "--port", str(port),
-                "--output-scale", str(args.output_scale)],
-               f"http://127.0.0.1:{port}/health", work / "sim.log")
+    sim = Proc(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.policy_day_sim",
+            "--port",
+            str(port),
+            "--output-scale",
+            str(args.output_scale),
+        ],
+        f"http://127.0.0.1:{port}/health",
+        work / "sim.log",
+    )
     url = f"http://127.0.0.1:{port}/llama-3.1-8b-h100/v1/chat/completions"
 
     def make(i: int) -> Arrival:
@@ -70,34 +86,53 @@ def calibrate(args: argparse.Namespace) -> None:
     points = []
     try:
         for c in args.conc:
-            outs, _ = asyncio.run(closed_loop(
-                url, make, lambda a: body(a, profile.served_model, args.output_scale), c,
-                args.warmup_s + args.seconds, seed=c))
+            outs, _ = asyncio.run(
+                closed_loop(
+                    url,
+                    make,
+                    lambda a: body(a, profile.served_model, args.output_scale),
+                    c,
+                    args.warmup_s + args.seconds,
+                    seed=c,
+                )
+            )
             t0 = min(o.sent_s for o in outs) + args.warmup_s
             point = window_point(outs, c, t0, args.seconds, args.output_scale)
             points.append(point)
-            print(f"  c={c:3d}: {point['req_s']:5.2f} req/s, {point['output_tok_s']:6.0f} output "
-                  f"tok/s, {point['total_tok_s']:7.0f} prompt+output tok/s, TTFT p50/p95/p99 "
-                  f"{point['ttft_p50_ms']:.0f}/{point['ttft_p95_ms']:.0f}/"
-                  f"{point['ttft_p99_ms']:.0f} ms, {point['errors']} errors", flush=True)
+            print(
+                f"  c={c:3d}: {point['req_s']:5.2f} req/s, {point['output_tok_s']:6.0f} output "
+                f"tok/s, {point['total_tok_s']:7.0f} prompt+output tok/s, TTFT p50/p95/p99 "
+                f"{point['ttft_p50_ms']:.0f}/{point['ttft_p95_ms']:.0f}/"
+                f"{point['ttft_p99_ms']:.0f} ms, {point['errors']} errors",
+                flush=True,
+            )
     finally:
         sim.stop()
         shutil.rmtree(work, ignore_errors=True)
     best = max(p["output_tok_s"] for p in points)
-    chosen = next(p for p in points if p["output_tok_s"] >= 0.95 * best
-                  and (p["ttft_p95_ms"] or 0) <= slo_ms)
+    chosen = next(
+        p for p in points if p["output_tok_s"] >= 0.95 * best and (p["ttft_p95_ms"] or 0) <= slo_ms
+    )
     per_request = mean_output_tokens(args.mix)
     analytic = profile.decode_ceiling_tok_s * args.output_scale / per_request
     capacity = chosen["output_tok_s"] / per_request  # steadier than completions in a window
-    result = {"meta": _meta(), "points": points, "chosen": chosen, "capacity_rps": capacity,
-              "analytic_capacity_rps": analytic, "mix": args.mix}
+    result = {
+        "meta": _meta(),
+        "points": points,
+        "chosen": chosen,
+        "capacity_rps": capacity,
+        "analytic_capacity_rps": analytic,
+        "mix": args.mix,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "calibrate.json").write_text(json.dumps(result, indent=2))
-    print(f"capacity: max_in_flight / max_concurrency {chosen['concurrency']} (the first point "
-          f"within 5% of the best {best:.0f} output tok/s and TTFT p95 ≤ {slo_ms:.0f} ms): "
-          f"{capacity:.2f} req/s (output tok/s / {per_request:.0f} output tokens a request; "
-          f"analytic: the decode ceiling / the same, {analytic:.2f}), throughput_tokens_per_s "
-          f"{chosen['total_tok_s']:.0f}; wrote {args.out / 'calibrate.json'}")
+    print(
+        f"capacity: max_in_flight / max_concurrency {chosen['concurrency']} (the first point "
+        f"within 5% of the best {best:.0f} output tok/s and TTFT p95 ≤ {slo_ms:.0f} ms): "
+        f"{capacity:.2f} req/s (output tok/s / {per_request:.0f} output tokens a request; "
+        f"analytic: the decode ceiling / the same, {analytic:.2f}), throughput_tokens_per_s "
+        f"{chosen['total_tok_s']:.0f}; wrote {args.out / 'calibrate.json'}"
+    )
 
 
 # --- routing overhead: Router.decide ---------------------------------------------------------
@@ -118,15 +153,20 @@ def decide(args: argparse.Namespace) -> None:
     config = _config(args.config)
     pool = next(p for p in config.providers if p.self_hosted)
     monitor = CapacityMonitor(config.providers)
-    monitor.ingest(pool.name, pool.api_base,
-                   Upstream("bench", PROFILES["llama-3.1-8b-h100"]).metrics_text().decode())
+    monitor.ingest(
+        pool.name,
+        pool.api_base,
+        Upstream("bench", PROFILES["llama-3.1-8b-h100"]).metrics_text().decode(),
+    )
     for _ in range(4):
         monitor.acquire(pool.name, pool.api_base)
     router = Router(config, build_price_table(config), capacity=monitor.snapshot)
 
     def timed(model: str, dirty: bool) -> list[float]:
-        raws = [orjson.dumps(body(Arrival(i, 0.0, 0, w), model, args.output_scale))
-                for i, w in enumerate(list(WORKLOADS) * (args.n // len(WORKLOADS)))]
+        raws = [
+            orjson.dumps(body(Arrival(i, 0.0, 0, w), model, args.output_scale))
+            for i, w in enumerate(list(WORKLOADS) * (args.n // len(WORKLOADS)))
+        ]
         times = []
         for raw in raws:
             req = ClientRequest("chat", orjson.loads(raw), model, stream=True, include_usage=True)
@@ -136,20 +176,24 @@ def decide(args: argparse.Namespace) -> None:
             t = time.perf_counter_ns()
             router.decide(req)
             times.append((time.perf_counter_ns() - t) / 1000)
-        return times[len(times) // 10:]  # the first tenth warms up
+        return times[len(times) // 10 :]  # the first tenth warms up
 
     out = {}
-    for label, model, dirty in (("pinned", "llama-3.1-8b", False),
-                                ("local-first", LOCAL_FIRST_ROUTE, False),
-                                ("local-first, snapshot rebuilt", LOCAL_FIRST_ROUTE, True)):
+    for label, model, dirty in (
+        ("pinned", "llama-3.1-8b", False),
+        ("local-first", LOCAL_FIRST_ROUTE, False),
+        ("local-first, snapshot rebuilt", LOCAL_FIRST_ROUTE, True),
+    ):
         t = timed(model, dirty)
         out[label] = {"p50_us": percentile(t, 50), "p99_us": percentile(t, 99), "n": len(t)}
     p50 = {label: t["p50_us"] or 0.0 for label, t in out.items()}
     added = p50["local-first, snapshot rebuilt"] - p50["pinned"]
-    line = (f"p50 {out['local-first']['p50_us']:.1f} µs (p99 {out['local-first']['p99_us']:.1f}); "
-            f"{out['local-first, snapshot rebuilt']['p50_us']:.1f} µs with the capacity "
-            f"snapshot rebuilt; pinned {out['pinned']['p50_us']:.1f} µs → added p50 "
-            f"{added / 1000:.3f} ms (target ≤ 0.5 ms: {'PASS' if added <= 500 else 'FAIL'})")
+    line = (
+        f"p50 {out['local-first']['p50_us']:.1f} µs (p99 {out['local-first']['p99_us']:.1f}); "
+        f"{out['local-first, snapshot rebuilt']['p50_us']:.1f} µs with the capacity "
+        f"snapshot rebuilt; pinned {out['pinned']['p50_us']:.1f} µs → added p50 "
+        f"{added / 1000:.3f} ms (target ≤ 0.5 ms: {'PASS' if added <= 500 else 'FAIL'})"
+    )
     result = {"meta": _meta(), "timings": out, "added_p50_us": added, "line": line}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decide.json").write_text(json.dumps(result, indent=2))

@@ -42,83 +42,112 @@ def table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
             f"| {_f(s['ttft_p50_ms'])} / {_f(s['ttft_p95_ms'])} / {_f(s['ttft_p99_ms'])} "
             f"| {_f(s.get('tpot_p50_ms'), '.1f')} "
             f"| {_pct(s['slo_attainment'], 2)} | {_pct(s['peak_slo_attainment'], 2)} "
-            f"| {s['errors']} of {s['requests']} |")
+            f"| {s['errors']} of {s['requests']} |"
+        )
     return "\n".join(lines)
 
 
 def peak_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
     """The sustained-peak phase, one row per policy that ran it."""
-    lines = ["| policy | requests | served locally | TTFT p50 / p95 / p99 ms | within SLO "
-             "| no first token when cut off |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| policy | requests | served locally | TTFT p50 / p95 / p99 ms | within SLO "
+        "| no first token when cut off |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in ORDER:
         p = (summaries.get(name) or {}).get("sustained_peak")
         if p:
             lines.append(
                 f"| {name} | {p['requests']} | {_pct(p['share_local'])} "
                 f"| {_f(p['ttft_p50_ms'])} / {_f(p['ttft_p95_ms'])} / {_f(p['ttft_p99_ms'])} "
-                f"| {_pct(p['slo_attainment'], 2)} | {p['no_first_token']} |")
+                f"| {_pct(p['slo_attainment'], 2)} | {p['no_first_token']} |"
+            )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def targets(summaries: Mapping[str, Mapping[str, Any]], comparison: Mapping[str, Any],
-            slo_ms: float) -> list[str]:
+def targets(
+    summaries: Mapping[str, Mapping[str, Any]], comparison: Mapping[str, Any], slo_ms: float
+) -> list[str]:
     """The issue's targets, each with its measured figure and PASS / FAIL."""
     out = []
     saving = comparison.get("local-first_saving_rented")
     amortised = comparison.get("local-first_saving_amortised")
     if saving is not None:
-        out.append(f"- local-first ≥ 50% cheaper than all-API (rented GPU): {_pct(saving)} "
-                   f"→ {'PASS' if saving >= 0.5 else 'FAIL'} (ledger/amortised view: "
-                   f"{_pct(amortised)})")
+        out.append(
+            f"- local-first ≥ 50% cheaper than all-API (rented GPU): {_pct(saving)} "
+            f"→ {'PASS' if saving >= 0.5 else 'FAIL'} (ledger/amortised view: "
+            f"{_pct(amortised)})"
+        )
     lf, al = summaries.get("local-first"), summaries.get("all-local")
     if lf is not None and al is not None:
         # "at the peak": the sustained-peak phase where it ran, else the day's peak hours
-        lf_peak = (lf.get("sustained_peak") or {}).get("slo_attainment",
-                                                        lf["peak_slo_attainment"])
-        al_peak = (al.get("sustained_peak") or {}).get("slo_attainment",
-                                                        al["peak_slo_attainment"])
+        lf_peak = (lf.get("sustained_peak") or {}).get("slo_attainment", lf["peak_slo_attainment"])
+        al_peak = (al.get("sustained_peak") or {}).get("slo_attainment", al["peak_slo_attainment"])
         ok_lf = min(lf["slo_attainment"] or 0, lf_peak or 0) >= 0.99
         ok_al = (al_peak or 0) < 0.99
-        out.append(f"- local-first ≥ 99% within TTFT ≤ {slo_ms:.0f} ms, all-local not at the "
-                   f"peak: local-first {_pct(lf['slo_attainment'], 2)} of the day, "
-                   f"{_pct(lf_peak, 2)} at the peak; all-local {_pct(al['slo_attainment'], 2)} "
-                   f"of the day, {_pct(al_peak, 2)} at the peak → "
-                   f"{'PASS' if ok_lf and ok_al else 'FAIL'}")
+        out.append(
+            f"- local-first ≥ 99% within TTFT ≤ {slo_ms:.0f} ms, all-local not at the "
+            f"peak: local-first {_pct(lf['slo_attainment'], 2)} of the day, "
+            f"{_pct(lf_peak, 2)} at the peak; all-local {_pct(al['slo_attainment'], 2)} "
+            f"of the day, {_pct(al_peak, 2)} at the peak → "
+            f"{'PASS' if ok_lf and ok_al else 'FAIL'}"
+        )
     if "gpu_usd_per_hour_for_50pct" in comparison:
         c = comparison
         half = c["gpu_usd_per_hour_for_50pct"]
-        at_half = (f"local-first would be 50% cheaper at a GPU price ≤ ${half:.2f}/h"
-                   if half > 0 else "no GPU price makes local-first 50% cheaper at this "
-                   "volume (its API spill alone is over half of all-API)")
+        at_half = (
+            f"local-first would be 50% cheaper at a GPU price ≤ ${half:.2f}/h"
+            if half > 0
+            else "no GPU price makes local-first 50% cheaper at this "
+            "volume (its API spill alone is over half of all-API)"
+        )
         out.append(
             f"- what moves it: the GPU served requests all-API paid "
             f"${c['value_served_locally_usd']:,.2f} for; {at_half}; it breaks even at "
             f"${c['gpu_usd_per_hour_break_even']:.2f}/h; traffic filling the GPU every hour "
-            f"would save at most {_pct(c['max_saving_gpu_full_all_day'])} at this price.")
-        out.append("- local-first's saving (rented) at other H100 prices: " + ", ".join(
-            f"${p}/h {_pct(v)}" for p, v in c["saving_at_gpu_usd_per_hour"].items()))
+            f"would save at most {_pct(c['max_saving_gpu_full_all_day'])} at this price."
+        )
+        out.append(
+            "- local-first's saving (rented) at other H100 prices: "
+            + ", ".join(f"${p}/h {_pct(v)}" for p, v in c["saving_at_gpu_usd_per_hour"].items())
+        )
     return out
 
 
 def markdown(result: Mapping[str, Any]) -> str:
     meta = result["meta"]
     lines = [
-        "# Policy benchmark: a synthetic day", "",
-        f"`{meta['command']}` — {meta['date']}, {meta['machine']}, Python {meta['python']}", "",
-        *([("Runs: " + "; ".join(f"`{c}`" for c in meta["runs"].values())), ""]
-          if meta.get("runs") else []),
-        f"Day: {meta['day']}", "",
-        table(result["summaries"]), "",
-        *([f"Sustained peak: {meta.get('peak', '')}", "", peak_table(result["summaries"]), ""]
-          if peak_table(result["summaries"]) else []),
-        *targets(result["summaries"], result["comparison"], meta["slo_ms"]), "",
+        "# Policy benchmark: a synthetic day",
+        "",
+        f"`{meta['command']}` — {meta['date']}, {meta['machine']}, Python {meta['python']}",
+        "",
+        *(
+            [("Runs: " + "; ".join(f"`{c}`" for c in meta["runs"].values())), ""]
+            if meta.get("runs")
+            else []
+        ),
+        f"Day: {meta['day']}",
+        "",
+        table(result["summaries"]),
+        "",
+        *(
+            [f"Sustained peak: {meta.get('peak', '')}", "", peak_table(result["summaries"]), ""]
+            if peak_table(result["summaries"])
+            else []
+        ),
+        *targets(result["summaries"], result["comparison"], meta["slo_ms"]),
+        "",
         "Router.decide (4-candidate local-first route): "
         + result.get("decide", {}).get("line", "not measured (`policy_day decide`)"),
     ]
     reasons = result.get("route_reasons", {}).get("local-first", {})
     if reasons:
-        lines += ["", "local-first's ledger explains each choice (`route_reason`, one per "
-                  "provider):", "", *(f"- `{r}`" for r in reasons.values())]
+        lines += [
+            "",
+            "local-first's ledger explains each choice (`route_reason`, one per provider):",
+            "",
+            *(f"- `{r}`" for r in reasons.values()),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -134,8 +163,13 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     any_hours: Sequence[Mapping[str, Any]] = next(iter(summaries.values()))["hourly"]
     hours = [h["hour"] for h in any_hours]
     ax1.bar(hours, [h["rate_rps"] for h in any_hours], color="0.75", label="offered (real req/s)")
-    ax1.axhline(meta["capacity_rps"], color="k", ls="--", lw=1,
-                label=f"one H100's capacity ({meta['capacity_rps']:.1f} req/s)")
+    ax1.axhline(
+        meta["capacity_rps"],
+        color="k",
+        ls="--",
+        lw=1,
+        label=f"one H100's capacity ({meta['capacity_rps']:.1f} req/s)",
+    )
     ax1.set_ylabel("requests / s")
     ax1.legend(loc="upper left", fontsize=8)
     for name in ORDER:
@@ -143,10 +177,22 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
         if s is None:
             continue
         hs = s["hourly"]
-        ax2.plot([h["hour"] for h in hs], [h["share_local"] for h in hs], marker="o", ms=3,
-                 color=COLOURS[name], label=name)
-        ax3.plot([h["hour"] for h in hs], [h["ttft_p95_ms"] for h in hs], marker="o", ms=3,
-                 color=COLOURS[name], label=name)
+        ax2.plot(
+            [h["hour"] for h in hs],
+            [h["share_local"] for h in hs],
+            marker="o",
+            ms=3,
+            color=COLOURS[name],
+            label=name,
+        )
+        ax3.plot(
+            [h["hour"] for h in hs],
+            [h["ttft_p95_ms"] for h in hs],
+            marker="o",
+            ms=3,
+            color=COLOURS[name],
+            label=name,
+        )
     ax2.set_ylabel("share served locally")
     ax2.set_ylim(-0.05, 1.05)
     ax2.legend(loc="center left", fontsize=8)
@@ -156,8 +202,9 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
     ax3.set_xlabel("hour of the simulated day")
     ax3.legend(loc="lower center", ncol=4, fontsize=8)
     ax3.set_xticks(hours)
-    fig.suptitle("Routing policies over a synthetic day (simulated H100 + hosted APIs)",
-                 fontsize=11)
+    fig.suptitle(
+        "Routing policies over a synthetic day (simulated H100 + hosted APIs)", fontsize=11
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

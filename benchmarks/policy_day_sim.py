@@ -51,8 +51,14 @@ def main() -> None:
 
     config = uvicorn.Config(
         create_app("instant", profiles=scaled_profiles(args.output_scale)),
-        host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False,
-        proxy_headers=False, log_level="warning", lifespan="on",
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        proxy_headers=False,
+        log_level="warning",
+        lifespan="on",
     )
     hide_simulated_drops()
     uvicorn.Server(config).run()

@@ -59,16 +59,39 @@ class Record:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"i": self.index, "h": self.hour, "w": self.workload, "ok": self.ok,
-                "ttft": self.ttft_s, "lat": self.latency_s, "p": self.provider,
-                "local": self.local,
-                "pt": self.prompt_tokens, "ct": self.completion_tokens,
-                "in": str(self.input_usd), "out": str(self.output_usd), "err": self.error}
+        return {
+            "i": self.index,
+            "h": self.hour,
+            "w": self.workload,
+            "ok": self.ok,
+            "ttft": self.ttft_s,
+            "lat": self.latency_s,
+            "p": self.provider,
+            "local": self.local,
+            "pt": self.prompt_tokens,
+            "ct": self.completion_tokens,
+            "in": str(self.input_usd),
+            "out": str(self.output_usd),
+            "err": self.error,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Record:
-        return cls(d["i"], d["h"], d["w"], d["ok"], d["ttft"], d.get("lat"), d["p"], d["local"],
-                   d["pt"], d["ct"], Decimal(d["in"]), Decimal(d["out"]), d["err"])
+        return cls(
+            d["i"],
+            d["h"],
+            d["w"],
+            d["ok"],
+            d["ttft"],
+            d.get("lat"),
+            d["p"],
+            d["local"],
+            d["pt"],
+            d["ct"],
+            Decimal(d["in"]),
+            Decimal(d["out"]),
+            d["err"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +156,15 @@ def peak_phase(records: Sequence[Record], slo_ms: float) -> dict[str, Any]:
     waited longer than the SLO when they were cancelled)."""
     ttft = [r.ttft_s * 1000 for r in records if r.ttft_s is not None]
     within = sum(1 for t in ttft if t <= slo_ms)
-    return {"requests": len(records), "no_first_token": len(records) - len(ttft),
-            "share_local": sum(r.local for r in records) / len(records) if records else None,
-            "ttft_p50_ms": percentile(ttft, 50), "ttft_p95_ms": percentile(ttft, 95),
-            "ttft_p99_ms": percentile(ttft, 99),
-            "slo_attainment": within / len(records) if records else None}
+    return {
+        "requests": len(records),
+        "no_first_token": len(records) - len(ttft),
+        "share_local": sum(r.local for r in records) / len(records) if records else None,
+        "ttft_p50_ms": percentile(ttft, 50),
+        "ttft_p95_ms": percentile(ttft, 95),
+        "ttft_p99_ms": percentile(ttft, 99),
+        "slo_attainment": within / len(records) if records else None,
+    }
 
 
 def hourly(records: Sequence[Record], day: Day) -> list[dict[str, Any]]:
@@ -147,16 +174,18 @@ def hourly(records: Sequence[Record], day: Day) -> list[dict[str, Any]]:
         rs = [r for r in records if r.hour == h]
         ok = [r for r in rs if r.ok]
         api = sum((represented_usd(r, day) for r in rs if not r.local), Decimal(0))
-        out.append({
-            "hour": h,
-            "rate_rps": day.rates[h],
-            "requests": len(rs),
-            "errors": len(rs) - len(ok),
-            "share_local": sum(r.local for r in ok) / len(ok) if ok else None,
-            "ttft_p95_ms": percentile(_ttft_ms(rs), 95),
-            "slo_attainment": slo_attainment(rs, day.slo_ms),
-            "api_usd": float(api * Decimal(day.scale)),
-        })
+        out.append(
+            {
+                "hour": h,
+                "rate_rps": day.rates[h],
+                "requests": len(rs),
+                "errors": len(rs) - len(ok),
+                "share_local": sum(r.local for r in ok) / len(ok) if ok else None,
+                "ttft_p95_ms": percentile(_ttft_ms(rs), 95),
+                "slo_attainment": slo_attainment(rs, day.slo_ms),
+                "api_usd": float(api * Decimal(day.scale)),
+            }
+        )
     return out
 
 
@@ -205,8 +234,9 @@ def _saving(cost: float, baseline: float) -> float | None:
     return 1 - cost / baseline if baseline else None
 
 
-def compare(summaries: Mapping[str, Mapping[str, Any]],
-            records: Mapping[str, Sequence[Record]], day: Day) -> dict[str, Any]:
+def compare(
+    summaries: Mapping[str, Mapping[str, Any]], records: Mapping[str, Sequence[Record]], day: Day
+) -> dict[str, Any]:
     """Savings against all-API, and what would move local-first's (GPU price, volume).
 
     `value_served_locally`: what all-API paid for exactly the requests local-first served on
@@ -226,23 +256,28 @@ def compare(summaries: Mapping[str, Mapping[str, Any]],
     if lf is None or "local-first" not in records:
         return out
     local = {r.index for r in records["local-first"] if r.local}
-    value = sum((represented_usd(r, day) for r in records["all-api"] if r.index in local),
-                Decimal(0)) * Decimal(day.scale)
+    value = sum(
+        (represented_usd(r, day) for r in records["all-api"] if r.index in local), Decimal(0)
+    ) * Decimal(day.scale)
     hours = len(day.hours)
     ok_api = [r for r in records["all-api"] if r.ok]
     per_request = float(base["api_usd"]) / (len(ok_api) * day.scale) if ok_api else 0.0
     full_day_value = day.capacity_rps * SECONDS_PER_HOUR * hours * per_request
-    out.update({
-        "value_served_locally_usd": float(value),
-        # GPU $/h (whole pool) at which local-first would cost half of all-API this day
-        "gpu_usd_per_hour_for_50pct": (0.5 * all_api - lf["api_usd"]) / hours,
-        "gpu_usd_per_hour_break_even": (all_api - lf["api_usd"]) / hours,
-        "all_api_usd_per_request": per_request,
-        # the best case: traffic exactly filling the GPU every hour, nothing spilled
-        "max_saving_gpu_full_all_day": (1 - day.gpu_usd_per_hour * hours / full_day_value
-                                        if full_day_value else None),
-        # local-first's saving (rented) at other GPU prices, same traffic and spill
-        "saving_at_gpu_usd_per_hour": {
-            str(p): 1 - (lf["api_usd"] + p * hours) / all_api for p in GPU_PRICES},
-    })
+    out.update(
+        {
+            "value_served_locally_usd": float(value),
+            # GPU $/h (whole pool) at which local-first would cost half of all-API this day
+            "gpu_usd_per_hour_for_50pct": (0.5 * all_api - lf["api_usd"]) / hours,
+            "gpu_usd_per_hour_break_even": (all_api - lf["api_usd"]) / hours,
+            "all_api_usd_per_request": per_request,
+            # the best case: traffic exactly filling the GPU every hour, nothing spilled
+            "max_saving_gpu_full_all_day": (
+                1 - day.gpu_usd_per_hour * hours / full_day_value if full_day_value else None
+            ),
+            # local-first's saving (rented) at other GPU prices, same traffic and spill
+            "saving_at_gpu_usd_per_hour": {
+                str(p): 1 - (lf["api_usd"] + p * hours) / all_api for p in GPU_PRICES
+            },
+        }
+    )
     return out

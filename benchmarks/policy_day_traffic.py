@@ -88,11 +88,15 @@ def check_scale(output_scale: int, workloads: Mapping[str, Workload] = WORKLOADS
         raise ValueError("output_scale must be at least 1")
     for w in workloads.values():
         if w.output_tokens % output_scale:
-            raise ValueError(f"{w.name}: {w.output_tokens} output tokens do not divide by "
-                             f"output_scale {output_scale}")
+            raise ValueError(
+                f"{w.name}: {w.output_tokens} output tokens do not divide by "
+                f"output_scale {output_scale}"
+            )
         if w.replayed_output(output_scale) > MAX_REPLAYED_OUTPUT:
-            raise ValueError(f"{w.name}: {w.replayed_output(output_scale)} replayed output "
-                             f"tokens > {MAX_REPLAYED_OUTPUT} (raise output_scale)")
+            raise ValueError(
+                f"{w.name}: {w.replayed_output(output_scale)} replayed output "
+                f"tokens > {MAX_REPLAYED_OUTPUT} (raise output_scale)"
+            )
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -127,9 +131,15 @@ def hour_rates(peak_rps: float, shape: Sequence[float] = DAY_SHAPE) -> list[floa
     return [peak_rps * s for s in shape]
 
 
-def schedule(peak_rps: float, hour_s: float, mix: Mapping[str, float], *, seed: int = 0,
-             hours: Sequence[int] | None = None,
-             shape: Sequence[float] = DAY_SHAPE) -> list[Arrival]:
+def schedule(
+    peak_rps: float,
+    hour_s: float,
+    mix: Mapping[str, float],
+    *,
+    seed: int = 0,
+    hours: Sequence[int] | None = None,
+    shape: Sequence[float] = DAY_SHAPE,
+) -> list[Arrival]:
     """Poisson arrivals, hour after hour, each hour at its rate for `hour_s` replay seconds.
 
     `hours` replays only those hours (in order, back to back): a shorter smoke run.
@@ -162,7 +172,7 @@ def text(tokens: int, seed: int) -> str:
 
 _SYSTEM = {
     "classification": "You label customer support tickets. Answer with one label of: billing, "
-                      "refund, delivery, account, technical, other. Policy and examples follow. ",
+    "refund, delivery, account, technical, other. Policy and examples follow. ",
     "extraction": "Extract the parties, dates, amounts and renewal terms of this contract as JSON.",
     "chat": "You are a concise, friendly support assistant for an online shop.",
 }
@@ -183,8 +193,10 @@ def body(arrival: Arrival, model: str, output_scale: int) -> dict[str, Any]:
     user = f"#{arrival.index} " + text(w.user_tokens, seed=arrival.index)
     out: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": "system", "content": system},
-                     {"role": "user", "content": user[:4 * w.user_tokens]}],
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user[: 4 * w.user_tokens]},
+        ],
         "max_tokens": w.replayed_output(output_scale),
         "ignore_eos": True,  # vLLM's extension: exactly max_tokens (vllm bench serve does it)
         "temperature": 0,

@@ -28,9 +28,15 @@ class LiveProgress(ProgressBase):
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
-                            console=self.console, auto_refresh=False, transient=False)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            auto_refresh=False,
+            transient=False,
+        )
         self.bar.start()
         self.task: Any = None
         self.ok = self.failed = self.measured = 0
@@ -58,8 +64,9 @@ class LiveProgress(ProgressBase):
         elapsed = time.perf_counter() - self.t0
         done = elapsed if self.expected_s is not None else float(self.ok + self.failed)
         rate = (self.ok + self.failed) / elapsed if elapsed else 0.0
-        self.bar.update(self.task, completed=done,
-                        stats=f"{self.ok} ok  {self.failed} failed  {rate:.0f} req/s")
+        self.bar.update(
+            self.task, completed=done, stats=f"{self.ok} ok  {self.failed} failed  {rate:.0f} req/s"
+        )
         self.bar.refresh()
 
     def end_point(self, line: str) -> None:
@@ -105,9 +112,22 @@ def _volume(x: float | None) -> str:
     return f"{x:,.0f}"
 
 
-POINT_COLUMNS = ("point", "ok/failed", "req/s", "out tok/s", "total tok/s", "TTFT p50", "TTFT p99",
-                 "TPOT p50", "TPOT p99", "ITL p99", "E2EL p99", "SLO met", "$/1M out",
-                 "$/1M total")
+POINT_COLUMNS = (
+    "point",
+    "ok/failed",
+    "req/s",
+    "out tok/s",
+    "total tok/s",
+    "TTFT p50",
+    "TTFT p99",
+    "TPOT p50",
+    "TPOT p99",
+    "ITL p99",
+    "E2EL p99",
+    "SLO met",
+    "$/1M out",
+    "$/1M total",
+)
 
 
 def point_rows(run: dict[str, Any]) -> list[list[str]]:
@@ -116,35 +136,60 @@ def point_rows(run: dict[str, Any]) -> list[list[str]]:
         s = p["summary"]
         att = s.get("slo_attainment")
         mark = " ★" if run.get("best_point") == i else ""
-        rows.append([
-            p["label"] + mark, f"{s['completed']}/{s['failed']}",
-            _fmt(s["request_throughput"], 2), _fmt(s["output_throughput"], 0),
-            _fmt(s["total_token_throughput"], 0),
-            _fmt(_ms(s["ttft"], "median")), _fmt(_ms(s["ttft"], "p99")),
-            _fmt(_ms(s["tpot"], "median"), 2), _fmt(_ms(s["tpot"], "p99"), 2),
-            _fmt(_ms(s["itl"], "p99"), 2), _fmt(_ms(s["e2el"], "p99"), 0),
-            ("–" if att is None else f"{att:.0%}") + (" ✓" if p.get("within_slo") else " ✗"),
-            _money(p.get("gpu_usd_per_mtok_output")), _money(p.get("gpu_usd_per_mtok_total")),
-        ])
+        rows.append(
+            [
+                p["label"] + mark,
+                f"{s['completed']}/{s['failed']}",
+                _fmt(s["request_throughput"], 2),
+                _fmt(s["output_throughput"], 0),
+                _fmt(s["total_token_throughput"], 0),
+                _fmt(_ms(s["ttft"], "median")),
+                _fmt(_ms(s["ttft"], "p99")),
+                _fmt(_ms(s["tpot"], "median"), 2),
+                _fmt(_ms(s["tpot"], "p99"), 2),
+                _fmt(_ms(s["itl"], "p99"), 2),
+                _fmt(_ms(s["e2el"], "p99"), 0),
+                ("–" if att is None else f"{att:.0%}") + (" ✓" if p.get("within_slo") else " ✗"),
+                _money(p.get("gpu_usd_per_mtok_output")),
+                _money(p.get("gpu_usd_per_mtok_total")),
+            ]
+        )
     return rows
 
 
-API_COLUMNS = ("API", "cache", "$/1M in", "$/1M out", "$/1M out (blended)", "$/1M total",
-               "break-even req/month", "break-even tokens/month", "GPU busy needed")
+API_COLUMNS = (
+    "API",
+    "cache",
+    "$/1M in",
+    "$/1M out",
+    "$/1M out (blended)",
+    "$/1M total",
+    "break-even req/month",
+    "break-even tokens/month",
+    "GPU busy needed",
+)
 
 
 def api_rows(run: dict[str, Any]) -> list[list[str]]:
     rows = []
     for a in run["apis"]:
         util = a.get("utilisation_needed")
-        rows.append([
-            a["api"], "yes" if a["caching"] else "no", _money(a["input_per_mtok"]),
-            _money(a["output_per_mtok"]), _money(a["usd_per_mtok_output"]),
-            _money(a["usd_per_mtok_total"]), _volume(a.get("break_even_requests_per_month")),
-            _volume(a.get("break_even_total_tokens_per_month")),
-            "–" if util is None else (f"{util:.1%}" if util < 0.1 else f"{util:.0%}")
-            + ("" if util <= 1 else " (never)"),
-        ])
+        rows.append(
+            [
+                a["api"],
+                "yes" if a["caching"] else "no",
+                _money(a["input_per_mtok"]),
+                _money(a["output_per_mtok"]),
+                _money(a["usd_per_mtok_output"]),
+                _money(a["usd_per_mtok_total"]),
+                _volume(a.get("break_even_requests_per_month")),
+                _volume(a.get("break_even_total_tokens_per_month")),
+                "–"
+                if util is None
+                else (f"{util:.1%}" if util < 0.1 else f"{util:.0%}")
+                + ("" if util <= 1 else " (never)"),
+            ]
+        )
     return rows
 
 
@@ -179,25 +224,32 @@ OVERHEAD_COLUMNS = ("point", "TTFT p50", "TTFT p99", "E2EL p50", "E2EL p99")
 
 
 def overhead_rows(run: dict[str, Any]) -> list[list[str]]:
-    return [[p["label"], _fmt(o["ttft_median_ms"], 2), _fmt(o["ttft_p99_ms"], 2),
-             _fmt(o["e2el_median_ms"], 2), _fmt(o["e2el_p99_ms"], 2)]
-            for p in run["points"] if (o := p.get("gateway_overhead_ms"))]
+    return [
+        [
+            p["label"],
+            _fmt(o["ttft_median_ms"], 2),
+            _fmt(o["ttft_p99_ms"], 2),
+            _fmt(o["e2el_median_ms"], 2),
+            _fmt(o["e2el_p99_ms"], 2),
+        ]
+        for p in run["points"]
+        if (o := p.get("gateway_overhead_ms"))
+    ]
 
 
 def _api_title(run: dict[str, Any]) -> str:
     mix = run["token_mix"]
     gpu = run["settings"]["gpu"]
-    head = (f"APIs on this run's mix ({mix['input']:.0f} in / {mix['output']:.0f} out per "
-            f"request)")
+    head = f"APIs on this run's mix ({mix['input']:.0f} in / {mix['output']:.0f} out per request)"
     if gpu:
-        head += (f"; break-even vs {gpu['count']}× {gpu['name']} at ${gpu['hourly_usd']}/h "
-                 f"always on")
+        head += f"; break-even vs {gpu['count']}× {gpu['name']} at ${gpu['hourly_usd']}/h always on"
     return head
 
 
 def write_json(run: dict[str, Any], path: Path) -> None:
-    path.write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY,
-                                  default=str))
+    path.write_bytes(
+        orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str)
+    )
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -211,11 +263,22 @@ def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
 def csv_text(run: dict[str, Any]) -> str:
     rows = []
     for i, p in enumerate(run["points"]):
-        row: dict[str, Any] = {"run_id": run["run_id"], "point": p["label"],
-                               "best": run.get("best_point") == i, "within_slo": p["within_slo"]}
-        _flat("", {"shape": p["shape"], "summary": {k: v for k, v in p["summary"].items()
-                                                    if k != "errors"},
-                   "client": p["client"], "server": p.get("server") or {}}, row)
+        row: dict[str, Any] = {
+            "run_id": run["run_id"],
+            "point": p["label"],
+            "best": run.get("best_point") == i,
+            "within_slo": p["within_slo"],
+        }
+        _flat(
+            "",
+            {
+                "shape": p["shape"],
+                "summary": {k: v for k, v in p["summary"].items() if k != "errors"},
+                "client": p["client"],
+                "server": p.get("server") or {},
+            },
+            row,
+        )
         row["gpu_usd_per_mtok_output"] = p.get("gpu_usd_per_mtok_output")
         row["gpu_usd_per_mtok_total"] = p.get("gpu_usd_per_mtok_total")
         for k, v in (p.get("gateway_overhead_ms") or {}).items():
@@ -256,14 +319,14 @@ def markdown(run: dict[str, Any], plots: list[str]) -> str:
         "",
         f"- command: `{run['command']}`",
         f"- target: {run['target_url']} (model `{run['model']}`"
-        + (f", server {run['server_version']}" if run.get("server_version") else "") + ")"
+        + (f", server {run['server_version']}" if run.get("server_version") else "")
+        + ")"
         + (f"; direct: {run['direct_url']}" if run.get("direct_url") else ""),
         f"- workload: {wl['description']}; tokenizer {wl['tokenizer']}"
         + ("" if wl["tokenizer_exact"] else " (approximate)"),
         f"- endpoint: {run['endpoint']}, {'streamed' if run['stream'] else 'not streamed'}; "
         f"each point: {_window(st['window'])}",
-        f"- SLO: {_slo(st['slo'])}, for at least {st['slo_attainment']:.0%} of a point's "
-        "requests",
+        f"- SLO: {_slo(st['slo'])}, for at least {st['slo_attainment']:.0%} of a point's requests",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if v),
         "",
         "Metrics follow vLLM's `calculate_metrics` (vllm/benchmarks/serve.py): TTFT, TPOT "
@@ -275,26 +338,53 @@ def markdown(run: dict[str, Any], plots: list[str]) -> str:
     ]
     servers = [(p["label"], p["server"]) for p in run["points"] if p.get("server")]
     if servers:
-        lines += ["## What the server reported (vLLM /metrics over each point, warm-up "
-                  "included)", "",
-                  _md_table(("point", "generated tokens", "max running", "max waiting",
-                             "max KV cache", "prefix-cache hit rate"),
-                            [[label, _fmt(v.get("generation_tokens"), 0),
-                              _fmt(v.get("max_running"), 0), _fmt(v.get("max_waiting"), 0),
-                              _pct(v.get("max_kv_cache_usage")),
-                              _pct(v.get("prefix_cache_hit_rate"))] for label, v in servers]),
-                  ""]
+        lines += [
+            "## What the server reported (vLLM /metrics over each point, warm-up included)",
+            "",
+            _md_table(
+                (
+                    "point",
+                    "generated tokens",
+                    "max running",
+                    "max waiting",
+                    "max KV cache",
+                    "prefix-cache hit rate",
+                ),
+                [
+                    [
+                        label,
+                        _fmt(v.get("generation_tokens"), 0),
+                        _fmt(v.get("max_running"), 0),
+                        _fmt(v.get("max_waiting"), 0),
+                        _pct(v.get("max_kv_cache_usage")),
+                        _pct(v.get("prefix_cache_hit_rate")),
+                    ]
+                    for label, v in servers
+                ],
+            ),
+            "",
+        ]
     if overhead_rows(run):
-        lines += ["## Gateway overhead (target − direct at the same load, ms)", "",
-                  _md_table(OVERHEAD_COLUMNS, overhead_rows(run)), ""]
+        lines += [
+            "## Gateway overhead (target − direct at the same load, ms)",
+            "",
+            _md_table(OVERHEAD_COLUMNS, overhead_rows(run)),
+            "",
+        ]
     if run["apis"]:
-        lines += ["## " + _api_title(run), "", _md_table(API_COLUMNS, api_rows(run)), "",
-                  "Blended $/1M out = the API's price of one request of this mix (input and "
-                  "output) per 1M output tokens — comparable with the GPU's $/1M out. Caching "
-                  "bills the shared prefix at the cache-read rate on every request (steady "
-                  "state; cache writes, minimum sizes and storage fees are not modelled). "
-                  "\"GPU busy needed\" is the break-even volume as a share of the best point's "
-                  "capacity: above 100 % the GPU never pays off at this SLO.", ""]
+        lines += [
+            "## " + _api_title(run),
+            "",
+            _md_table(API_COLUMNS, api_rows(run)),
+            "",
+            "Blended $/1M out = the API's price of one request of this mix (input and "
+            "output) per 1M output tokens — comparable with the GPU's $/1M out. Caching "
+            "bills the shared prefix at the cache-read rate on every request (steady "
+            "state; cache writes, minimum sizes and storage fees are not modelled). "
+            '"GPU busy needed" is the break-even volume as a share of the best point\'s '
+            "capacity: above 100 % the GPU never pays off at this SLO.",
+            "",
+        ]
     lines += [f"![{p}]({p})" for p in plots]
     if run["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in run["warnings"]]
@@ -306,8 +396,11 @@ def write_files(run: dict[str, Any], out_dir: Path) -> list[Path]:
     from benchmarks.plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path, md_path = (out_dir / "run.json", out_dir / "points.csv",
-                                    out_dir / "report.md")
+    json_path, csv_path, md_path = (
+        out_dir / "run.json",
+        out_dir / "points.csv",
+        out_dir / "report.md",
+    )
     plots = write_plots(run, out_dir)
     write_json(run, json_path)
     csv_path.write_text(csv_text(run), encoding="utf-8")

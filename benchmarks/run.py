@@ -50,13 +50,19 @@ from benchmarks.targets import build_inputs, discover_model, openai_base, server
 from benchmarks.tokenizer import load_tokenizer
 from benchmarks.workloads import Workload, build_workload
 
-__all__ = ["DEFAULT_APIS", "BenchConfig", "BenchError", "default_db_url", "execute",
-           "run_bench", "run_from_options"]
+__all__ = [
+    "DEFAULT_APIS",
+    "BenchConfig",
+    "BenchError",
+    "default_db_url",
+    "execute",
+    "run_bench",
+    "run_from_options",
+]
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": sys.version.split()[0],
-                                  "platform": platform.platform()}
+    out: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for dist in ("llm-cost-gateway", "aiohttp", "tiktoken", "matplotlib", "rich", "uvloop"):
         try:
             out[dist] = metadata.version(dist)
@@ -89,13 +95,16 @@ class Progress:
 
 
 def _shape_dict(shape: LoadShape) -> dict[str, Any]:
-    return {"concurrency": shape.concurrency,
-            "rate": None if math.isinf(shape.rate) else shape.rate,
-            "burstiness": shape.burstiness}
+    return {
+        "concurrency": shape.concurrency,
+        "rate": None if math.isinf(shape.rate) else shape.rate,
+        "burstiness": shape.burstiness,
+    }
 
 
-def _point_record(shape: LoadShape, run: PointRun, summary: BenchmarkSummary,
-                  cfg: BenchConfig) -> dict[str, Any]:
+def _point_record(
+    shape: LoadShape, run: PointRun, summary: BenchmarkSummary, cfg: BenchConfig
+) -> dict[str, Any]:
     client = run.client
     return {
         "label": shape.label,
@@ -103,13 +112,17 @@ def _point_record(shape: LoadShape, run: PointRun, summary: BenchmarkSummary,
         "summary": summary.as_dict(),
         "warmup_requests": run.warmup,
         "cancelled_at_end": run.cancelled,
-        "client": {"cpu_s": client.cpu_s, "wall_s": client.wall_s,
-                   "cpu_fraction": client.cpu_fraction,
-                   "loop_lag_p99_ms": client.loop_lag_p99_ms,
-                   "loop_lag_max_ms": client.loop_lag_max_ms,
-                   "chunks_per_s": (sum(r.chunks for r in run.results) / run.duration_s
-                                    if run.duration_s > 0 else 0.0),
-                   "saturated": client.saturated},
+        "client": {
+            "cpu_s": client.cpu_s,
+            "wall_s": client.wall_s,
+            "cpu_fraction": client.cpu_fraction,
+            "loop_lag_p99_ms": client.loop_lag_p99_ms,
+            "loop_lag_max_ms": client.loop_lag_max_ms,
+            "chunks_per_s": (
+                sum(r.chunks for r in run.results) / run.duration_s if run.duration_s > 0 else 0.0
+            ),
+            "saturated": client.saturated,
+        },
         **point_costs(cfg.gpu, summary),
     }
 
@@ -128,9 +141,15 @@ def _overhead(target: dict[str, Any], direct: dict[str, Any]) -> dict[str, float
     return out
 
 
-async def _measure(session: aiohttp.ClientSession, base: str, inputs: list[RequestInput],
-                   shape: LoadShape, cfg: BenchConfig, progress: Progress,
-                   label: str) -> tuple[PointRun, BenchmarkSummary, dict[str, float] | None]:
+async def _measure(
+    session: aiohttp.ClientSession,
+    base: str,
+    inputs: list[RequestInput],
+    shape: LoadShape,
+    cfg: BenchConfig,
+    progress: Progress,
+    label: str,
+) -> tuple[PointRun, BenchmarkSummary, dict[str, float] | None]:
     w = cfg.window
     expected_s = (w.warmup_s + w.duration_s) if w.duration_s is not None else None
     expected_n = (w.num_requests or 0) + w.warmup_requests if w.num_requests else None
@@ -145,14 +164,17 @@ async def _measure(session: aiohttp.ClientSession, base: str, inputs: list[Reque
 
     ticking = asyncio.ensure_future(ticker())
     try:
-        run = await run_point(session, inputs, shape, w, seed=cfg.seed,
-                              on_result=progress.on_result)
+        run = await run_point(
+            session, inputs, shape, w, seed=cfg.seed, on_result=progress.on_result
+        )
     finally:
         ticking.cancel()
         server = await watch.stop()
     s = summarize(run.results, run.duration_s, cfg.slo)
-    progress.end_point(f"{label}: {s.completed} ok, {s.failed} failed, "
-                       f"{s.request_throughput:.1f} req/s, {s.output_throughput:.0f} tok/s out")
+    progress.end_point(
+        f"{label}: {s.completed} ok, {s.failed} failed, "
+        f"{s.request_throughput:.1f} req/s, {s.output_throughput:.0f} tok/s out"
+    )
     return run, s, server
 
 
@@ -170,8 +192,9 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         headers["authorization"] = f"Bearer {cfg.api_key}"
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     headers=headers) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers
+    ) as session:
         model = cfg.model or await discover_model(session, base)
         inputs = build_inputs(workload, base, cfg.endpoint, model, cfg.stream, cfg.ignore_eos)
         direct_inputs: list[RequestInput] | None = None
@@ -179,25 +202,31 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         if cfg.direct_url:
             dbase = openai_base(cfg.direct_url)
             dmodel = cfg.direct_model or await discover_model(session, dbase)
-            direct_inputs = build_inputs(workload, dbase, cfg.endpoint, dmodel, cfg.stream,
-                                         cfg.ignore_eos)
+            direct_inputs = build_inputs(
+                workload, dbase, cfg.endpoint, dmodel, cfg.stream, cfg.ignore_eos
+            )
         for name, inp in (("target", inputs[0]),) + (
-                (("direct", direct_inputs[0]),) if direct_inputs else ()):
+            (("direct", direct_inputs[0]),) if direct_inputs else ()
+        ):
             test = await REQUEST_FUNCS[inp.stream](session, inp)
             if not test.success:
-                raise BenchError(f"the initial test request to the {name} failed, so nothing "
-                                 f"was measured ({inp.url}): {test.error}")
+                raise BenchError(
+                    f"the initial test request to the {name} failed, so nothing "
+                    f"was measured ({inp.url}): {test.error}"
+                )
         server = await server_version(session, base)
         points: list[dict[str, Any]] = []
         for shape in cfg.shapes:
             record_direct = None
             if direct_inputs is not None:
                 drun, dsummary, dserver = await _measure(
-                    session, dbase, direct_inputs, shape, cfg, progress, f"{shape.label} (direct)")
+                    session, dbase, direct_inputs, shape, cfg, progress, f"{shape.label} (direct)"
+                )
                 record_direct = _point_record(shape, drun, dsummary, cfg)
                 record_direct["server"] = dserver
-            run, summary, seen = await _measure(session, base, inputs, shape, cfg, progress,
-                                                shape.label)
+            run, summary, seen = await _measure(
+                session, base, inputs, shape, cfg, progress, shape.label
+            )
             record = _point_record(shape, run, summary, cfg)
             record["server"] = seen
             if record_direct is not None:
@@ -207,8 +236,14 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
     return assemble(cfg, created, workload, model, server, points)
 
 
-def assemble(cfg: BenchConfig, created: datetime, workload: Workload, model: str,
-             server: str | None, points: list[dict[str, Any]]) -> dict[str, Any]:
+def assemble(
+    cfg: BenchConfig,
+    created: datetime,
+    workload: Workload,
+    model: str,
+    server: str | None,
+    points: list[dict[str, Any]],
+) -> dict[str, Any]:
     from benchmarks.analysis import within_slo
 
     for p in points:
@@ -216,25 +251,39 @@ def assemble(cfg: BenchConfig, created: datetime, workload: Workload, model: str
     best = best_point(points, cfg.attainment)
     ref = points[best] if best is not None else (points[-1] if points else None)
     mix_src = ref["summary"] if ref else None
-    mix = TokenMix.of(mix_src["mean_input_tokens"] if mix_src else workload.mean_prompt_tokens,
-                      mix_src["mean_output_tokens"] if mix_src else workload.mean_output_tokens,
-                      workload.shared_prefix_fraction)
-    apis = compare_apis(resolve_apis(cfg.apis), mix, cfg.gpu,
-                        points[best] if best is not None else None)
-    warnings = [f"{p['label']}: the load generator was saturated (CPU "
-                f"{p['client']['cpu_fraction']:.0%} of a core, loop lag p99 "
-                f"{p['client']['loop_lag_p99_ms']:.0f} ms) — its figures understate the server"
-                for p in points if p["client"]["saturated"]]
-    short = [p["label"] for p in points
-             if cfg.window.duration_s and p["summary"]["e2el"]
-             and cfg.window.duration_s < 3 * p["summary"]["e2el"]["median"] / 1000]
+    mix = TokenMix.of(
+        mix_src["mean_input_tokens"] if mix_src else workload.mean_prompt_tokens,
+        mix_src["mean_output_tokens"] if mix_src else workload.mean_output_tokens,
+        workload.shared_prefix_fraction,
+    )
+    apis = compare_apis(
+        resolve_apis(cfg.apis), mix, cfg.gpu, points[best] if best is not None else None
+    )
+    warnings = [
+        f"{p['label']}: the load generator was saturated (CPU "
+        f"{p['client']['cpu_fraction']:.0%} of a core, loop lag p99 "
+        f"{p['client']['loop_lag_p99_ms']:.0f} ms) — its figures understate the server"
+        for p in points
+        if p["client"]["saturated"]
+    ]
+    short = [
+        p["label"]
+        for p in points
+        if cfg.window.duration_s
+        and p["summary"]["e2el"]
+        and cfg.window.duration_s < 3 * p["summary"]["e2el"]["median"] / 1000
+    ]
     if short:
-        warnings.append(f"{', '.join(short)}: the window is shorter than 3× the median E2E "
-                        "latency, so few requests finish inside it and the throughput is noisy; "
-                        "use a longer --duration")
+        warnings.append(
+            f"{', '.join(short)}: the window is shorter than 3× the median E2E "
+            "latency, so few requests finish inside it and the throughput is noisy; "
+            "use a longer --duration"
+        )
     if not workload.tokenizer_exact:
-        warnings.append("no tokenizer could be loaded: prompts were sized at 4 characters a "
-                        "token (token counts in the results still come from the server)")
+        warnings.append(
+            "no tokenizer could be loaded: prompts were sized at 4 characters a "
+            "token (token counts in the results still come from the server)"
+        )
     if best is None and points:
         warnings.append("no point met the SLO: nothing to calibrate from this run")
     return {
@@ -249,27 +298,48 @@ def assemble(cfg: BenchConfig, created: datetime, workload: Workload, model: str
         "endpoint": cfg.endpoint,
         "stream": cfg.stream,
         "ignore_eos": cfg.ignore_eos,
-        "workload": {"name": workload.name, "description": workload.description,
-                     "tokenizer": workload.tokenizer, "tokenizer_exact": workload.tokenizer_exact,
-                     "num_prompts": len(workload.samples),
-                     "target_mean_prompt_tokens": workload.mean_prompt_tokens,
-                     "target_mean_output_tokens": workload.mean_output_tokens,
-                     "shared_prefix_fraction": workload.shared_prefix_fraction,
-                     "settings": workload.settings},
-        "settings": {"sweep": cfg.sweep,
-                     "window": {"duration_s": cfg.window.duration_s,
-                                "num_requests": cfg.window.num_requests,
-                                "warmup_s": cfg.window.warmup_s,
-                                "warmup_requests": cfg.window.warmup_requests},
-                     "slo": cfg.slo.as_dict(), "slo_attainment": cfg.attainment,
-                     "gpu": ({"name": cfg.gpu.name, "count": cfg.gpu.count,
-                              "hourly_usd": float(cfg.gpu.hourly_usd)} if cfg.gpu else None),
-                     "apis": list(cfg.apis), "timeout_s": cfg.timeout_s, "seed": cfg.seed},
+        "workload": {
+            "name": workload.name,
+            "description": workload.description,
+            "tokenizer": workload.tokenizer,
+            "tokenizer_exact": workload.tokenizer_exact,
+            "num_prompts": len(workload.samples),
+            "target_mean_prompt_tokens": workload.mean_prompt_tokens,
+            "target_mean_output_tokens": workload.mean_output_tokens,
+            "shared_prefix_fraction": workload.shared_prefix_fraction,
+            "settings": workload.settings,
+        },
+        "settings": {
+            "sweep": cfg.sweep,
+            "window": {
+                "duration_s": cfg.window.duration_s,
+                "num_requests": cfg.window.num_requests,
+                "warmup_s": cfg.window.warmup_s,
+                "warmup_requests": cfg.window.warmup_requests,
+            },
+            "slo": cfg.slo.as_dict(),
+            "slo_attainment": cfg.attainment,
+            "gpu": (
+                {
+                    "name": cfg.gpu.name,
+                    "count": cfg.gpu.count,
+                    "hourly_usd": float(cfg.gpu.hourly_usd),
+                }
+                if cfg.gpu
+                else None
+            ),
+            "apis": list(cfg.apis),
+            "timeout_s": cfg.timeout_s,
+            "seed": cfg.seed,
+        },
         "versions": versions(),
         "points": points,
         "best_point": best,
-        "token_mix": {"input": float(mix.input), "output": float(mix.output),
-                      "cached_input": float(mix.cached_input)},
+        "token_mix": {
+            "input": float(mix.input),
+            "output": float(mix.output),
+            "cached_input": float(mix.cached_input),
+        },
         "apis": apis,
         "warnings": warnings,
     }

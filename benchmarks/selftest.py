@@ -57,49 +57,75 @@ def _proc_cpu_s(pid: int) -> float:
 
 
 def _input(url: str, stream: bool, output_tokens: int) -> RequestInput:
-    body: dict[str, Any] = {"model": "sim-instant",
-                            "messages": [{"role": "user", "content": "How fast can you go?"}],
-                            "max_completion_tokens": output_tokens, "ignore_eos": True,
-                            "stream": stream}
+    body: dict[str, Any] = {
+        "model": "sim-instant",
+        "messages": [{"role": "user", "content": "How fast can you go?"}],
+        "max_completion_tokens": output_tokens,
+        "ignore_eos": True,
+        "stream": stream,
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}
-    return RequestInput(url + "/v1/chat/completions", orjson.dumps(body), 8, output_tokens,
-                        stream)
+    return RequestInput(url + "/v1/chat/completions", orjson.dumps(body), 8, output_tokens, stream)
 
 
-async def _measure(url: str, pid: int, mode: str, concurrency: int, duration_s: float,
-                   output_tokens: int) -> SelfTestResult:
+async def _measure(
+    url: str, pid: int, mode: str, concurrency: int, duration_s: float, output_tokens: int
+) -> SelfTestResult:
     stream = mode == "streamed"
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector,
-                                     headers={"content-type": "application/json"}) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, headers={"content-type": "application/json"}
+    ) as session:
         inp = [_input(url, stream, output_tokens)]
         cpu0 = _proc_cpu_s(pid)
         t0 = time.perf_counter()
-        run = await run_point(session, inp, LoadShape(concurrency=concurrency),
-                              Window(duration_s=duration_s, warmup_s=min(1.0, duration_s / 3)))
+        run = await run_point(
+            session,
+            inp,
+            LoadShape(concurrency=concurrency),
+            Window(duration_s=duration_s, warmup_s=min(1.0, duration_s / 3)),
+        )
         server_cpu = (_proc_cpu_s(pid) - cpu0) / (time.perf_counter() - t0)
     s = summarize(run.results, run.duration_s)
     chunks = sum(r.chunks for r in run.results) / run.duration_s
     value = chunks if stream else s.request_throughput
     target = TARGET_CHUNKS_S if stream else TARGET_REQ_S
-    return SelfTestResult(mode, concurrency, s.completed, s.failed, s.request_throughput,
-                          chunks, run.client.cpu_fraction, run.client.loop_lag_p99_ms,
-                          server_cpu, target, value >= target, run.client.saturated)
+    return SelfTestResult(
+        mode,
+        concurrency,
+        s.completed,
+        s.failed,
+        s.request_throughput,
+        chunks,
+        run.client.cpu_fraction,
+        run.client.loop_lag_p99_ms,
+        server_cpu,
+        target,
+        value >= target,
+        run.client.saturated,
+    )
 
 
-def selftest(duration_s: float = 10.0, concurrency: int = 64,
-             stream_output_tokens: int = 256) -> list[SelfTestResult]:
+def selftest(
+    duration_s: float = 10.0, concurrency: int = 64, stream_output_tokens: int = 256
+) -> list[SelfTestResult]:
     port = free_port()
     log = Path(tempfile.gettempdir()) / f"gateway-bench-selftest-{port}.log"
-    sim = Proc(gateway_cmd("simulate", "--port", str(port), "--profile", "instant"),
-               f"http://127.0.0.1:{port}/health", log)
+    sim = Proc(
+        gateway_cmd("simulate", "--port", str(port), "--profile", "instant"),
+        f"http://127.0.0.1:{port}/health",
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         return [
             run_fast(_measure(url, sim.p.pid, "non-streamed", concurrency, duration_s, 16)),
-            run_fast(_measure(url, sim.p.pid, "streamed", concurrency // 2, duration_s,
-                                 stream_output_tokens)),
+            run_fast(
+                _measure(
+                    url, sim.p.pid, "streamed", concurrency // 2, duration_s, stream_output_tokens
+                )
+            ),
         ]
     finally:
         sim.stop()

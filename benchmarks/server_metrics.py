@@ -93,8 +93,9 @@ class ServerWatch:
         out = {k: after[k] - self.before.get(k, 0.0) for k in after}
         out.update(self.maxima)
         if out.get("prefix_cache_queries"):
-            out["prefix_cache_hit_rate"] = out.get("prefix_cache_hits", 0.0) / out[
-                "prefix_cache_queries"]
+            out["prefix_cache_hit_rate"] = (
+                out.get("prefix_cache_hits", 0.0) / out["prefix_cache_queries"]
+            )
         elif out.get("prompt_tokens") and "prompt_tokens_cached" in out:
             out["prefix_cache_hit_rate"] = out["prompt_tokens_cached"] / out["prompt_tokens"]
         return out

@@ -41,19 +41,38 @@ def save_run(db_url: str, record: dict[str, Any]) -> None:
         engine = create_engine(db_url)
         try:
             async with engine.begin() as conn:
-                await conn.execute(insert(runs).values(
-                    id=record["run_id"],
-                    created_at=datetime.fromisoformat(record["created_at"]),
-                    command=record["command"],
-                    target_url=record["target_url"],
-                    workload=record["workload"]["name"],
-                    settings=_jsonable({k: record[k] for k in (
-                        "label", "model", "direct_url", "endpoint", "stream", "ignore_eos",
-                        "settings", "workload", "server_version")}),
-                    results=_jsonable({k: record[k] for k in (
-                        "points", "best_point", "token_mix", "apis", "warnings")}),
-                    versions=record["versions"],
-                ))
+                await conn.execute(
+                    insert(runs).values(
+                        id=record["run_id"],
+                        created_at=datetime.fromisoformat(record["created_at"]),
+                        command=record["command"],
+                        target_url=record["target_url"],
+                        workload=record["workload"]["name"],
+                        settings=_jsonable(
+                            {
+                                k: record[k]
+                                for k in (
+                                    "label",
+                                    "model",
+                                    "direct_url",
+                                    "endpoint",
+                                    "stream",
+                                    "ignore_eos",
+                                    "settings",
+                                    "workload",
+                                    "server_version",
+                                )
+                            }
+                        ),
+                        results=_jsonable(
+                            {
+                                k: record[k]
+                                for k in ("points", "best_point", "token_mix", "apis", "warnings")
+                            }
+                        ),
+                        versions=record["versions"],
+                    )
+                )
         finally:
             await engine.dispose()
 
@@ -74,9 +93,15 @@ def load_run(db_url: str, run_id: str) -> dict[str, Any]:
         if row is None:
             return None
         m = row._mapping
-        return {"run_id": m["id"], "created_at": m["created_at"], "command": m["command"],
-                "target_url": m["target_url"], "versions": m["versions"],
-                **m["settings"], **m["results"]}
+        return {
+            "run_id": m["id"],
+            "created_at": m["created_at"],
+            "command": m["command"],
+            "target_url": m["target_url"],
+            "versions": m["versions"],
+            **m["settings"],
+            **m["results"],
+        }
 
     run = asyncio.run(go())
     if run is None:
@@ -84,22 +109,32 @@ def load_run(db_url: str, run_id: str) -> dict[str, Any]:
     return run
 
 
-def calibrate(db_url: str, run_id: str, provider: str,
-              attainment: float | None = None) -> Calibration:
+def calibrate(
+    db_url: str, run_id: str, provider: str, attainment: float | None = None
+) -> Calibration:
     """Write the capacity run `run_id` supports within its SLO as `provider`'s calibration."""
     run = load_run(db_url, run_id)
     settings = run.get("settings", {})
-    att = attainment if attainment is not None else settings.get("slo_attainment",
-                                                                 DEFAULT_ATTAINMENT)
+    att = (
+        attainment if attainment is not None else settings.get("slo_attainment", DEFAULT_ATTAINMENT)
+    )
     choice = choose_calibration(run, float(att))
     if choice is None:
-        raise NothingToCalibrate(f"run {run_id}: no point met the SLO "
-                                 f"({settings.get('slo') or 'none'} at {att:.0%})")
-    cal = Calibration(provider=provider, run_id=run_id, max_concurrency=choice.max_concurrency,
-                      output_tokens_per_s=choice.output_tokens_per_s,
-                      total_tokens_per_s=choice.total_tokens_per_s,
-                      slo={**settings.get("slo", {}), "attainment": att,
-                           "point": run["points"][choice.point]["label"]})
+        raise NothingToCalibrate(
+            f"run {run_id}: no point met the SLO ({settings.get('slo') or 'none'} at {att:.0%})"
+        )
+    cal = Calibration(
+        provider=provider,
+        run_id=run_id,
+        max_concurrency=choice.max_concurrency,
+        output_tokens_per_s=choice.output_tokens_per_s,
+        total_tokens_per_s=choice.total_tokens_per_s,
+        slo={
+            **settings.get("slo", {}),
+            "attainment": att,
+            "point": run["points"][choice.point]["label"],
+        },
+    )
 
     async def go() -> Calibration:
         engine = create_engine(db_url)
@@ -118,8 +153,11 @@ def list_runs(db_url: str, limit: int = 20) -> list[dict[str, Any]]:
         engine = create_engine(db_url)
         try:
             async with engine.connect() as conn:
-                q = (select(runs.c.id, runs.c.created_at, runs.c.workload, runs.c.target_url)
-                     .order_by(runs.c.created_at.desc()).limit(limit))
+                q = (
+                    select(runs.c.id, runs.c.created_at, runs.c.workload, runs.c.target_url)
+                    .order_by(runs.c.created_at.desc())
+                    .limit(limit)
+                )
                 return [dict(r._mapping) for r in (await conn.execute(q)).all()]
         finally:
             await engine.dispose()

@@ -27,8 +27,11 @@ def openai_base(url: str) -> str:
 
 
 def _chat(sample: Sample, model: str) -> dict[str, Any]:
-    return {"model": model, "messages": sample.chat_messages(),
-            "max_completion_tokens": sample.output_tokens}
+    return {
+        "model": model,
+        "messages": sample.chat_messages(),
+        "max_completion_tokens": sample.output_tokens,
+    }
 
 
 def _completions(sample: Sample, model: str) -> dict[str, Any]:
@@ -48,8 +51,9 @@ ENDPOINTS = {
 }
 
 
-def request_body(sample: Sample, endpoint: str, model: str, stream: bool,
-                 ignore_eos: bool) -> dict[str, Any]:
+def request_body(
+    sample: Sample, endpoint: str, model: str, stream: bool, ignore_eos: bool
+) -> dict[str, Any]:
     body = ENDPOINTS[endpoint].body(sample, model)
     body["stream"] = stream
     if stream:
@@ -59,13 +63,22 @@ def request_body(sample: Sample, endpoint: str, model: str, stream: bool,
     return body
 
 
-def build_inputs(workload: Workload, base: str, endpoint: str, model: str, stream: bool,
-                 ignore_eos: bool) -> list[RequestInput]:
+def build_inputs(
+    workload: Workload, base: str, endpoint: str, model: str, stream: bool, ignore_eos: bool
+) -> list[RequestInput]:
     if endpoint not in ENDPOINTS:
         raise BenchError(f"unknown endpoint {endpoint!r}; use {' or '.join(ENDPOINTS)}")
     url = base + ENDPOINTS[endpoint].path
-    return [RequestInput(url, orjson.dumps(request_body(s, endpoint, model, stream, ignore_eos)),
-                         s.prompt_tokens, s.output_tokens, stream) for s in workload.samples]
+    return [
+        RequestInput(
+            url,
+            orjson.dumps(request_body(s, endpoint, model, stream, ignore_eos)),
+            s.prompt_tokens,
+            s.output_tokens,
+            stream,
+        )
+        for s in workload.samples
+    ]
 
 
 async def discover_model(session: aiohttp.ClientSession, base: str) -> str:

@@ -39,8 +39,13 @@ class TokenizerUnavailable(Exception):
 class Tokenizer:
     """Counts tokens and cuts text to a token count; `exact` is False for the chars/4 rule."""
 
-    def __init__(self, name: str, encode: Callable[[str], list[int]],
-                 decode: Callable[[list[int]], str], exact: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        encode: Callable[[str], list[int]],
+        decode: Callable[[list[int]], str],
+        exact: bool = True,
+    ) -> None:
         self.name, self.exact = name, exact
         self._encode, self._decode = encode, decode
 
@@ -93,9 +98,10 @@ def _bpe_file(name: str) -> Path | None:
     lib = litellm_tokenizer_dir()
     candidates = [Path(d) / cache_key for d in dirs if d] + ([lib / cache_key] if lib else [])
     for path in candidates:
-        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == _TIKTOKEN_FILES[
-            name
-        ]:
+        if (
+            path.is_file()
+            and hashlib.sha256(path.read_bytes()).hexdigest() == _TIKTOKEN_FILES[name]
+        ):
             return path
     return None
 

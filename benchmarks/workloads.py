@@ -161,16 +161,21 @@ def _random(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
         content = f"{prefix}\n{body}" if prefix else body
         n = tok.count(content) if prefix else n_in  # the join can merge a token or two
         samples.append(Sample((("user", content),), n, n_out, spec.prefix_len))
-    what = (f"{spec.dist} lengths around {in_len} in / {out_len} out (spread {spec.range_ratio:g})"
-            + (f", shared prefix {spec.prefix_len}" if spec.prefix_len else ""))
+    what = (
+        f"{spec.dist} lengths around {in_len} in / {out_len} out (spread {spec.range_ratio:g})"
+        + (f", shared prefix {spec.prefix_len}" if spec.prefix_len else "")
+    )
     return samples, what
 
 
 def _fixed(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
-    samples, _ = _random(WorkloadSpec(**{**spec.__dict__, "range_ratio": 0.0,
-                                          "dist": "uniform"}), tok)
-    return samples, (f"fixed {spec.input_len or 1024} in / {spec.output_len or 128} out"
-                     + (f", shared prefix {spec.prefix_len}" if spec.prefix_len else ""))
+    samples, _ = _random(
+        WorkloadSpec(**{**spec.__dict__, "range_ratio": 0.0, "dist": "uniform"}), tok
+    )
+    return samples, (
+        f"fixed {spec.input_len or 1024} in / {spec.output_len or 128} out"
+        + (f", shared prefix {spec.prefix_len}" if spec.prefix_len else "")
+    )
 
 
 def _sharegpt(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
@@ -178,8 +183,11 @@ def _sharegpt(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
         raise ValueError("the sharegpt workload needs --dataset-path FILE.json")
     data = orjson.loads(Path(spec.dataset_path).read_bytes())
     rng = random.Random(spec.seed)
-    convs = [d["conversations"] for d in data
-             if isinstance(d, dict) and len(d.get("conversations") or []) >= 2]
+    convs = [
+        d["conversations"]
+        for d in data
+        if isinstance(d, dict) and len(d.get("conversations") or []) >= 2
+    ]
     rng.shuffle(convs)
     samples: list[Sample] = []
     for conv in convs:
@@ -206,10 +214,13 @@ def _classification(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], s
     for i in range(spec.num_prompts):
         n_user = rng.randint(40, 60) if spec.input_len is None else spec.input_len
         user = src.text(n_user, lead=f"Ticket {i}: ")
-        samples.append(Sample((("system", system), ("user", user)), system_len + n_user, out_len,
-                              system_len))
-    return samples, (f"classification: {system_len}-token shared system prompt, ~50-token "
-                     f"message, {out_len} tokens out")
+        samples.append(
+            Sample((("system", system), ("user", user)), system_len + n_user, out_len, system_len)
+        )
+    return samples, (
+        f"classification: {system_len}-token shared system prompt, ~50-token "
+        f"message, {out_len} tokens out"
+    )
 
 
 def _extraction(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
@@ -220,8 +231,11 @@ def _extraction(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
     samples = []
     for i in range(spec.num_prompts):
         doc = src.text(doc_len, lead=f"Document {i}: ")
-        samples.append(Sample((("system", instructions), ("user", doc)), instr_len + doc_len,
-                              out_len, instr_len))
+        samples.append(
+            Sample(
+                (("system", instructions), ("user", doc)), instr_len + doc_len, out_len, instr_len
+            )
+        )
     return samples, f"extraction: {doc_len}-token document in, {out_len} tokens of JSON out"
 
 
@@ -235,8 +249,10 @@ def _chat(spec: WorkloadSpec, tok: Tokenizer) -> tuple[list[Sample], str]:
         turns: list[tuple[str, str]] = [("system", system)]
         n = system_len
         for turn in range(2):  # two earlier exchanges: the conversation so far
-            turns += [("user", src.text(40, lead=f"Chat {i} question {turn}: ")),
-                      ("assistant", src.text(150))]
+            turns += [
+                ("user", src.text(40, lead=f"Chat {i} question {turn}: ")),
+                ("assistant", src.text(150)),
+            ]
             n += 190
         turns.append(("user", src.text(60, lead=f"Chat {i} follow-up: ")))
         samples.append(Sample(tuple(turns), n + 60, out_len, system_len))
@@ -260,5 +276,6 @@ def build_workload(spec: WorkloadSpec, tokenizer: Tokenizer) -> Workload:
         raise ValueError("num_prompts must be at least 1")
     samples, description = WORKLOADS[spec.name](spec, tokenizer)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in spec.__dict__.items()}
-    return Workload(spec.name, tuple(samples), tokenizer.name, tokenizer.exact, description,
-                    settings)
+    return Workload(
+        spec.name, tuple(samples), tokenizer.name, tokenizer.exact, description, settings
+    )

@@ -21,8 +21,8 @@ from gateway.ledger.db import create_engine
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
-from gateway.providers.transport import Transport
 from gateway.providers.base import Target
+from gateway.providers.transport import Transport
 from gateway.routing.executor import Executor
 from gateway.routing.router import Router
 from gateway.serving.metering import Meter

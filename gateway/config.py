@@ -212,8 +212,10 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"routes[{i}].name: {r.name!r} is already a model name")
             for c in r.candidates:
                 if c not in models:
-                    raise ValueError(f"routes[{i}].candidates: unknown model {c!r} "
-                                     f"(configured: {', '.join(sorted(models))})")
+                    raise ValueError(
+                        f"routes[{i}].candidates: unknown model {c!r} "
+                        f"(configured: {', '.join(sorted(models))})"
+                    )
         return self
 
     def provider(self, name: str) -> ProviderConfig:
@@ -224,16 +226,21 @@ class GatewayConfig(_Strict):
         return int(self.max_request_body_mb * 1024 * 1024)
 
 
-def with_calibrations(config: GatewayConfig,
-                      measured: Mapping[str, tuple[float, int | None]]) -> GatewayConfig:
+def with_calibrations(
+    config: GatewayConfig, measured: Mapping[str, tuple[float, int | None]]
+) -> GatewayConfig:
     """The config with measured GPU throughput (tokens/s) and concurrency per provider name,
     as `gateway bench calibrate` recorded them, in place of the configured guesses."""
     providers = []
     for p in config.providers:
         if p.gpu is not None and p.name in measured:
             tps, conc = measured[p.name]
-            gpu = p.gpu.model_copy(update={"throughput_tokens_per_s": tps,
-                                           "max_concurrency": conc or p.gpu.max_concurrency})
+            gpu = p.gpu.model_copy(
+                update={
+                    "throughput_tokens_per_s": tps,
+                    "max_concurrency": conc or p.gpu.max_concurrency,
+                }
+            )
             p = p.model_copy(update={"gpu": gpu})
         providers.append(p)
     return config.model_copy(update={"providers": tuple(providers)})
@@ -264,8 +271,9 @@ def expand_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
 
         return _VAR.sub(sub, value)
     if isinstance(value, dict):
-        return {k: expand_env(v, environ, f"{where}.{k}" if where else str(k))
-                for k, v in value.items()}
+        return {
+            k: expand_env(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [expand_env(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
     return value

@@ -197,5 +197,6 @@ class UpstreamHTTPError(UpstreamError):
         elif isinstance(err, str):
             message = err
         headers = {"retry-after": retry_after} if retry_after else None
-        return cls(status, message, provider=provider, type_=type_, param=param, code=code,
-                   headers=headers)
+        return cls(
+            status, message, provider=provider, type_=type_, param=param, code=code, headers=headers
+        )

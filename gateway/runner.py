@@ -31,8 +31,11 @@ log = logging.getLogger("gateway")
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -43,15 +46,18 @@ def prepare_database(config: GatewayConfig) -> None:
     try:
         current = asyncio.run(current_revision(url))
     except Exception as e:
-        raise ConfigError(f"database_url: cannot reach {redact_url(url)} "
-                          f"({type(e).__name__}: {e})") from None
+        raise ConfigError(
+            f"database_url: cannot reach {redact_url(url)} ({type(e).__name__}: {e})"
+        ) from None
     if current == SCHEMA_HEAD:
         return
     if is_sqlite(url):
         upgrade(url)  # the embedded default migrates itself
         return
-    raise ConfigError(f"the ledger at {redact_url(url)} is at schema {current or 'none'}, "
-                      f"expected {SCHEMA_HEAD}: run `gateway db upgrade` first")
+    raise ConfigError(
+        f"the ledger at {redact_url(url)} is at schema {current or 'none'}, "
+        f"expected {SCHEMA_HEAD}: run `gateway db upgrade` first"
+    )
 
 
 def _die_with_parent() -> None:
@@ -79,8 +85,13 @@ def read_calibrations(config: GatewayConfig) -> dict[str, tuple[float, int | Non
             for name in pools:
                 cal = await latest_calibration(engine, name)
                 if cal is not None:
-                    log.info("%s: calibrated by bench run %s: %.0f tokens/s, max concurrency %s",
-                             name, cal.run_id, cal.total_tokens_per_s, cal.max_concurrency)
+                    log.info(
+                        "%s: calibrated by bench run %s: %.0f tokens/s, max concurrency %s",
+                        name,
+                        cal.run_id,
+                        cal.total_tokens_per_s,
+                        cal.max_concurrency,
+                    )
                     found[name] = (cal.total_tokens_per_s, cal.max_concurrency)
             return found
         finally:
@@ -90,16 +101,29 @@ def read_calibrations(config: GatewayConfig) -> dict[str, tuple[float, int | Non
 
 
 def start_simulator(sim: SimulatorConfig) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "simulate", "--host", sim.host,
-                             "--port", str(sim.port), "--profile", sim.profile],
-                            preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "simulate",
+            "--host",
+            sim.host,
+            "--port",
+            str(sim.port),
+            "--profile",
+            sim.profile,
+        ],
+        preexec_fn=_die_with_parent,
+    )
     atexit.register(_stop, proc)
     url = f"http://{sim.host}:{sim.port}/health"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ConfigError(f"simulator: exited with status {proc.returncode} "
-                              f"(is port {sim.port} free?)")
+            raise ConfigError(
+                f"simulator: exited with status {proc.returncode} (is port {sim.port} free?)"
+            )
         try:
             with urllib.request.urlopen(url, timeout=0.5):
                 log.info("simulator (SIMULATED upstreams) serving on %s:%d", sim.host, sim.port)
@@ -156,9 +180,18 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
 def uvicorn_options(config: GatewayConfig, host: str, port: int) -> dict[str, object]:
     # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
     # wrapped every request in one more middleware
-    return dict(host=host, port=port, loop="uvloop", http="httptools", access_log=False,
-                proxy_headers=False, log_level=config.log_level, timeout_graceful_shutdown=30,
-                timeout_keep_alive=config.client_keepalive_s, lifespan="on")
+    return dict(
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        proxy_headers=False,
+        log_level=config.log_level,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=config.client_keepalive_s,
+        lifespan="on",
+    )
 
 
 def _run_workers(config_path: Path, workers: int, common: dict[str, object]) -> None:
@@ -168,7 +201,6 @@ def _run_workers(config_path: Path, workers: int, common: dict[str, object]) -> 
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = mp_dir
     os.environ["GATEWAY_CONFIG"] = str(config_path.resolve())
     try:
-        uvicorn.run("gateway.runner:app_from_env", factory=True, workers=workers,
-                    **common)  # type: ignore[arg-type]
+        uvicorn.run("gateway.runner:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     finally:
         shutil.rmtree(mp_dir, ignore_errors=True)

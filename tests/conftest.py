@@ -110,16 +110,28 @@ def sim_config(sim_url: str, db_url: str, **extra: Any) -> GatewayConfig:
         "database_url": db_url,
         "ledger": {"flush_interval_ms": 20},
         "providers": [
-            {"name": "openai", "kind": "openai", "api_base": f"{sim_url}/instant/v1",
-             "api_key": "sk-test-secret-123", "timeout_s": 5},
-            {"name": "local-llama", "kind": "vllm", "api_base": f"{sim_url}/v1",
-             "gpu": {"name": "H100", "count": 1, "hourly_usd": 2.49}},
+            {
+                "name": "openai",
+                "kind": "openai",
+                "api_base": f"{sim_url}/instant/v1",
+                "api_key": "sk-test-secret-123",
+                "timeout_s": 5,
+            },
+            {
+                "name": "local-llama",
+                "kind": "vllm",
+                "api_base": f"{sim_url}/v1",
+                "gpu": {"name": "H100", "count": 1, "hourly_usd": 2.49},
+            },
         ],
         "models": [
             {"name": "gpt-4o-mini", "provider": "openai"},
-            {"name": "llama-3.1-8b", "provider": "local-llama",
-             "upstream_model": "meta-llama/Llama-3.1-8B-Instruct",
-             "price": {"input_per_mtok": 0.05, "output_per_mtok": 0.08}},
+            {
+                "name": "llama-3.1-8b",
+                "provider": "local-llama",
+                "upstream_model": "meta-llama/Llama-3.1-8B-Instruct",
+                "price": {"input_per_mtok": 0.05, "output_per_mtok": 0.08},
+            },
             {"name": "text-embedding-3-small", "provider": "openai"},
         ],
     }

@@ -1,7 +1,7 @@
 """The gateway's ASGI entry: hot endpoints served raw, everything else by Starlette.
 
-    RequestContextMiddleware → HotPathRouter ─┬→ api/generate.py   (POST /v1/chat/completions, …)
-                                              └→ Starlette app     (models, health, metrics, …)
+RequestContextMiddleware → HotPathRouter ─┬→ api/generate.py   (POST /v1/chat/completions, …)
+                                          └→ Starlette app     (models, health, metrics, …)
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ class HotPathRouter:
             return
         try:
             if scope["method"] != "POST":
-                raise MethodNotAllowed(f"Method {scope['method']} is not allowed on "
-                                       f"{scope['path']}; use POST.")
+                raise MethodNotAllowed(
+                    f"Method {scope['method']} is not allowed on {scope['path']}; use POST."
+                )
             await generate(self.state, endpoint, scope, receive, send)
         except GatewayError as e:
             await send_error(send, e)
         except Exception:
             log.exception("unhandled error on %s", scope["path"])
-            await send_error(send, GatewayError(
-                "The gateway failed to handle this request; it has been logged."))
+            await send_error(
+                send, GatewayError("The gateway failed to handle this request; it has been logged.")
+            )

@@ -22,8 +22,12 @@ def error_body(path: str, error: GatewayError) -> bytes:
 
 
 def render(error: GatewayError, path: str = "") -> Response:
-    return Response(error_body(path, error), status_code=error.status_code,
-                    media_type="application/json", headers=error.headers or None)
+    return Response(
+        error_body(path, error),
+        status_code=error.status_code,
+        media_type="application/json",
+        headers=error.headers or None,
+    )
 
 
 async def gateway_error(request: Request, exc: Exception) -> Response:
@@ -34,17 +38,25 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return render(MethodNotAllowed(f"Method {request.method} is not allowed on "
-                                       f"{request.url.path}."), request.url.path)
-    return render(NotFound(f"Unknown path {request.url.path}. The gateway serves "
-                           "/v1/chat/completions, /v1/completions, /v1/embeddings, "
-                           "/v1/messages and /v1/models."))
+        return render(
+            MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."),
+            request.url.path,
+        )
+    return render(
+        NotFound(
+            f"Unknown path {request.url.path}. The gateway serves "
+            "/v1/chat/completions, /v1/completions, /v1/embeddings, "
+            "/v1/messages and /v1/models."
+        )
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path)
-    return render(GatewayError("The gateway failed to handle this request; it has been logged."),
-                  request.url.path)
+    return render(
+        GatewayError("The gateway failed to handle this request; it has been logged."),
+        request.url.path,
+    )
 
 
 EXCEPTION_HANDLERS = {

@@ -20,8 +20,10 @@ from gateway.state import AppState
 
 
 def _target_headers(target: Target, route: str | None) -> list[tuple[bytes, bytes]]:
-    headers = [(b"x-gateway-provider", target.provider.name.encode()),
-               (b"x-gateway-model", target.model.encode())]
+    headers = [
+        (b"x-gateway-provider", target.provider.name.encode()),
+        (b"x-gateway-model", target.model.encode()),
+    ]
     if route is not None:
         headers.append((b"x-gateway-route", route.encode()))
     return headers
@@ -34,15 +36,20 @@ def min_tier(scope: Scope) -> int | None:
             try:
                 return int(v)
             except ValueError:
-                raise InvalidRequest("The x-gateway-min-tier header must be an integer.",
-                                     param="x-gateway-min-tier") from None
+                raise InvalidRequest(
+                    "The x-gateway-min-tier header must be an integer.", param="x-gateway-min-tier"
+                ) from None
     return None
 
 
-async def generate(gw: AppState, endpoint: Endpoint, scope: Scope, receive: Receive,
-                   send: Send) -> None:
-    ctx = RequestContext(request_id=scope["gateway.request_id"],
-                         started=scope["gateway.started"], created_at=time.time())
+async def generate(
+    gw: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send
+) -> None:
+    ctx = RequestContext(
+        request_id=scope["gateway.request_id"],
+        started=scope["gateway.started"],
+        created_at=time.time(),
+    )
     raw = await read_body(receive)
     try:
         req = parse_request(endpoint, raw)

@@ -22,8 +22,11 @@ log = logging.getLogger("gateway")
 
 Headers = list[tuple[bytes, bytes]]
 JSON = (b"content-type", b"application/json")
-SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
-       (b"x-accel-buffering", b"no")]
+SSE = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -40,8 +43,13 @@ async def read_body(receive: Receive) -> bytes:
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: Headers) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -50,8 +58,9 @@ async def send_error(send: Send, error: GatewayError) -> None:
     await send_bytes(send, error.status_code, error.body(), headers)
 
 
-async def send_stream(scope: Scope, receive: Receive, send: Send,
-                      chunks: AsyncIterator[bytes], headers: Headers) -> None:
+async def send_stream(
+    scope: Scope, receive: Receive, send: Send, chunks: AsyncIterator[bytes], headers: Headers
+) -> None:
     """Forward each chunk as it comes; if the client disconnects, stop pulling from upstream.
 
     uvicorn drops writes to a closed connection silently, so a watcher task waits for the
@@ -81,8 +90,15 @@ async def send_stream(scope: Scope, receive: Receive, send: Send,
         task.uncancel()
     except Exception:  # headers are gone: say it in-band, as OpenAI does
         log.exception("stream relay failed")
-        await send({"type": "http.response.body", "more_body": False, "body": GatewayError(
-            "The gateway failed while streaming this response; it has been logged.").sse_event()})
+        await send(
+            {
+                "type": "http.response.body",
+                "more_body": False,
+                "body": GatewayError(
+                    "The gateway failed while streaming this response; it has been logged."
+                ).sse_event(),
+            }
+        )
     finally:
         watcher.cancel()
         await chunks.aclose()  # type: ignore[attr-defined]  # runs the relay's ledger record

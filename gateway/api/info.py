@@ -30,8 +30,14 @@ async def models(request: Request) -> Response:
         }
         for t in gw.router.targets()
     ] + [
-        {"id": r.name, "object": "model", "created": 0, "owned_by": "gateway",
-         "route_policy": r.policy, "candidates": list(r.candidates)}
+        {
+            "id": r.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "gateway",
+            "route_policy": r.policy,
+            "candidates": list(r.candidates),
+        }
         for r in gw.router.routes
     ]
     return _json({"object": "list", "data": data})
@@ -47,8 +53,7 @@ async def ready(request: Request) -> Response:
         await asyncio.wait_for(ping(gw.engine), timeout=2.0)
     except Exception as e:
         return _json({"status": "unavailable", "database": type(e).__name__}, 503)
-    return _json({"status": "ready", "database": "ok",
-                  "ledger_backlog": gw.writer.backlog})
+    return _json({"status": "ready", "database": "ok", "ledger_backlog": gw.writer.backlog})
 
 
 async def metrics(request: Request) -> Response:

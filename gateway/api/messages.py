@@ -38,36 +38,46 @@ def _min_tier(request: Request) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise InvalidRequest("The x-gateway-min-tier header must be an integer.",
-                             param="x-gateway-min-tier") from None
+        raise InvalidRequest(
+            "The x-gateway-min-tier header must be an integer.", param="x-gateway-min-tier"
+        ) from None
 
 
 def _error(error: GatewayError) -> Response:
-    return Response(error_body(error), status_code=error.status_code,
-                    media_type="application/json", headers=error.headers or None)
+    return Response(
+        error_body(error),
+        status_code=error.status_code,
+        media_type="application/json",
+        headers=error.headers or None,
+    )
 
 
 async def messages(request: Request) -> Response:
     gw: AppState = request.state.gw
     scope = request.scope
-    ctx = RequestContext(request_id=scope.get("gateway.request_id", ""),
-                         started=scope.get("gateway.started", time.perf_counter()),
-                         created_at=time.time())
+    ctx = RequestContext(
+        request_id=scope.get("gateway.request_id", ""),
+        started=scope.get("gateway.started", time.perf_counter()),
+        created_at=time.time(),
+    )
     service = MessagesService(gw.proxy, ctx)
     try:
         try:
-            req = parse_messages_request(await request.body(),
-                                         request.headers.get("anthropic-beta"))
+            req = parse_messages_request(
+                await request.body(), request.headers.get("anthropic-beta")
+            )
             tier = _min_tier(request)
         except GatewayError as e:
             service.reject(None, e)
             raise
         if req.stream:
             chunks, target, decision = await service.open_stream(req, tier)
-            return StreamingResponse(chunks, media_type="text/event-stream",
-                                     headers={**_SSE_HEADERS, **_target_headers(target, decision)})
+            return StreamingResponse(
+                chunks,
+                media_type="text/event-stream",
+                headers={**_SSE_HEADERS, **_target_headers(target, decision)},
+            )
         body, target, decision = await service.complete(req, tier)
     except GatewayError as e:
         return _error(e)
-    return Response(body, media_type="application/json",
-                    headers=_target_headers(target, decision))
+    return Response(body, media_type="application/json", headers=_target_headers(target, decision))

@@ -63,9 +63,16 @@ class RequestContextMiddleware:
     @staticmethod
     async def _too_large(send: Send, path: str, limit: int) -> None:
         body = error_body(path, _too_large_error(limit))
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -78,5 +85,7 @@ def new_request_id() -> str:
 
 
 def _too_large_error(limit: int) -> RequestTooLarge:
-    return RequestTooLarge(f"The request body exceeds the gateway's limit of "
-                           f"{limit / 1024 / 1024:g} MB (max_request_body_mb).")
+    return RequestTooLarge(
+        f"The request body exceeds the gateway's limit of "
+        f"{limit / 1024 / 1024:g} MB (max_request_body_mb)."
+    )

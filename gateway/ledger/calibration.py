@@ -68,5 +68,12 @@ async def record_calibration(engine: AsyncEngine, cal: Calibration) -> Calibrati
                 slo=cal.slo,
             )
         )
-    return Calibration(cal.provider, cal.run_id, cal.max_concurrency, cal.output_tokens_per_s,
-                       cal.total_tokens_per_s, dict(cal.slo), created)
+    return Calibration(
+        cal.provider,
+        cal.run_id,
+        cal.max_concurrency,
+        cal.output_tokens_per_s,
+        cal.total_tokens_per_s,
+        dict(cal.slo),
+        created,
+    )

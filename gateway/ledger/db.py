@@ -25,8 +25,9 @@ def create_engine(url: str) -> AsyncEngine:
 
 def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
     """A stdlib-sqlite3 engine on the same file as `engine`."""
-    sync = create_sync_engine(engine.url.set(drivername="sqlite+pysqlite"),
-                              connect_args={"timeout": 30})
+    sync = create_sync_engine(
+        engine.url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 30}
+    )
     event.listen(sync, "connect", _sqlite_pragmas)
     return sync
 

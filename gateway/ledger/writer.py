@@ -46,10 +46,12 @@ class DriverInsert:
         self.columns = list(compiled.positiontup)
         types = {c.name: c.type for c in requests_table.columns}
         sqlite = dialect.name == "sqlite"
-        self._money = [i for i, c in enumerate(self.columns)
-                       if sqlite and isinstance(types[c], Money)]
-        self._datetimes = [i for i, c in enumerate(self.columns)
-                           if sqlite and isinstance(types[c], DateTime)]
+        self._money = [
+            i for i, c in enumerate(self.columns) if sqlite and isinstance(types[c], Money)
+        ]
+        self._datetimes = [
+            i for i, c in enumerate(self.columns) if sqlite and isinstance(types[c], DateTime)
+        ]
 
     def params(self, row: Row) -> tuple[Any, ...]:
         values = [row[c] for c in self.columns]
@@ -125,8 +127,9 @@ class LedgerWriter:
             await self._last_flush()
             raise
 
-    async def _last_flush(self, quiet_s: float = 0.1, settle_s: float = 1.0,
-                          insert_timeout_s: float = 5.0) -> None:
+    async def _last_flush(
+        self, quiet_s: float = 0.1, settle_s: float = 1.0, insert_timeout_s: float = 5.0
+    ) -> None:
         # the cancelled requests' cleanup submits their rows: wait until the queue has been
         # still for `quiet_s` (at most `settle_s`)
         loop = asyncio.get_running_loop()
@@ -144,13 +147,16 @@ class LedgerWriter:
         try:
             if self._sync is not None:
                 while rows:
-                    del rows[:self._insert_some(rows)]
+                    del rows[: self._insert_some(rows)]
             elif rows:
                 await asyncio.wait_for(self._insert_all(rows), insert_timeout_s)
                 rows = []
         except Exception as e:
-            log.error("forced shutdown: %d ledger rows could not be written (%s)", len(rows),
-                      type(e).__name__)
+            log.error(
+                "forced shutdown: %d ledger rows could not be written (%s)",
+                len(rows),
+                type(e).__name__,
+            )
         self.written += total - len(rows)
         self._on_written(total - len(rows))
 
@@ -197,8 +203,12 @@ class LedgerWriter:
                     n = await self._insert_all(batch)
             except Exception as e:  # the database is away or refused: keep the rows, retry
                 self._on_error()
-                log.warning("ledger insert of %d rows failed (%s); retrying in %.1fs",
-                            len(batch), type(e).__name__, delay)
+                log.warning(
+                    "ledger insert of %d rows failed (%s); retrying in %.1fs",
+                    len(batch),
+                    type(e).__name__,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -228,8 +238,11 @@ class LedgerWriter:
             try:
                 await asyncio.wait_for(self._task, timeout_s)
             except TimeoutError:
-                log.error("ledger writer did not flush within %ss; %d rows unwritten",
-                          timeout_s, self._queue.qsize())
+                log.error(
+                    "ledger writer did not flush within %ss; %d rows unwritten",
+                    timeout_s,
+                    self._queue.qsize(),
+                )
                 self._task.cancel()
         if self._sync is not None:
             self._sync.dispose()

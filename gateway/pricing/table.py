@@ -88,8 +88,13 @@ def _lookup_keys(model: ModelConfig) -> list[str]:
 def resolve_price(model: ModelConfig, table: Mapping[str, Any]) -> Price:
     if model.price is not None:
         p = model.price
-        return Price.per_mtok(p.input_per_mtok, p.output_per_mtok,
-                              p.cache_read_per_mtok, p.cache_write_per_mtok, source="config")
+        return Price.per_mtok(
+            p.input_per_mtok,
+            p.output_per_mtok,
+            p.cache_read_per_mtok,
+            p.cache_write_per_mtok,
+            source="config",
+        )
     for key in _lookup_keys(model):
         entry = table.get(key)
         if isinstance(entry, dict) and (price := price_from_entry(entry)) is not None:
@@ -110,9 +115,9 @@ def build_price_table(
     A self-hosted model (its provider has `gpu:`) without `price:` is priced by its GPU's
     amortised cost instead (see routing.router.model_price), so it is not looked up here.
     """
-    models = [m for m in config.models
-              if m.price is not None or config.provider(m.provider).gpu is None]
+    models = [
+        m for m in config.models if m.price is not None or config.provider(m.provider).gpu is None
+    ]
     if table is None and any(m.price is None for m in models):
-        table = load_litellm_entries(k for m in models if m.price is None
-                                     for k in _lookup_keys(m))
+        table = load_litellm_entries(k for m in models if m.price is None for k in _lookup_keys(m))
     return MappingProxyType({m.name: resolve_price(m, table or {}) for m in models})

@@ -80,8 +80,9 @@ def parse_request(endpoint: Endpoint, raw: bytes) -> ClientRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise InvalidRequest(f"The request body is not valid JSON: {e.msg} "
-                             f"(line {e.lineno}, column {e.colno}).") from None
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})."
+        ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     try:
@@ -91,8 +92,9 @@ def parse_request(endpoint: Endpoint, raw: bytes) -> ClientRequest:
     stream = body.get("stream") is True
     opts = body.get("stream_options")
     if opts is not None and not stream:
-        raise InvalidRequest("`stream_options` is only allowed when `stream` is true.",
-                             param="stream_options")
+        raise InvalidRequest(
+            "`stream_options` is only allowed when `stream` is true.", param="stream_options"
+        )
     return ClientRequest(
         endpoint=endpoint,
         body=body,
@@ -110,7 +112,9 @@ def _invalid(e: ValidationError) -> InvalidRequest:
     path = path.replace(".[", "[")
     field = str(loc[0]) if loc else None
     if err["type"] == "missing":
-        return InvalidRequest(f"Missing required parameter: `{path}`.", param=field,
-                              code="missing_required_parameter")
-    return InvalidRequest(f"Invalid value for `{path}`: {err['msg']}.", param=field,
-                          code="invalid_value")
+        return InvalidRequest(
+            f"Missing required parameter: `{path}`.", param=field, code="missing_required_parameter"
+        )
+    return InvalidRequest(
+        f"Invalid value for `{path}`: {err['msg']}.", param=field, code="invalid_value"
+    )

@@ -81,8 +81,10 @@ def cache_system_prompt(system: Any) -> Any:
 
 
 def anthropic_headers(target: Target) -> dict[str, str]:
-    headers = {"content-type": "application/json",
-               "anthropic-version": target.provider.anthropic_version}
+    headers = {
+        "content-type": "application/json",
+        "anthropic-version": target.provider.anthropic_version,
+    }
     if target.provider.api_key:
         headers["x-api-key"] = target.provider.api_key
     return headers
@@ -114,14 +116,20 @@ def _image(spec: Any, where: str) -> dict[str, Any]:
         header, sep, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
         if not sep or encoding != "base64" or not media_type:
-            raise InvalidRequest(f"`{where}.image_url.url`: only base64 data URLs with a media "
-                                 "type can be sent to an Anthropic model.", param="messages")
-        return {"type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data}}
+            raise InvalidRequest(
+                f"`{where}.image_url.url`: only base64 data URLs with a media "
+                "type can be sent to an Anthropic model.",
+                param="messages",
+            )
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise InvalidRequest(f"`{where}.image_url.url` must be a data: or http(s) URL.",
-                         param="messages")
+    raise InvalidRequest(
+        f"`{where}.image_url.url` must be a data: or http(s) URL.", param="messages"
+    )
 
 
 def _part(part: Any, where: str) -> dict[str, Any]:
@@ -132,8 +140,11 @@ def _part(part: Any, where: str) -> dict[str, Any]:
     elif kind == "image_url":
         block = _image(part.get("image_url"), where)
     else:
-        raise InvalidRequest(f"`{where}`: content part type {kind!r} cannot be sent to an "
-                             "Anthropic model (text and image_url can).", param="messages")
+        raise InvalidRequest(
+            f"`{where}`: content part type {kind!r} cannot be sent to an "
+            "Anthropic model (text and image_url can).",
+            param="messages",
+        )
     if isinstance(part, dict) and "cache_control" in part:
         block["cache_control"] = part["cache_control"]
     return block
@@ -158,21 +169,26 @@ def _tool_use(call: Any, where: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         args = None
     if not isinstance(args, dict):
-        raise InvalidRequest(f"`{where}.function.arguments` must be a JSON object: Anthropic "
-                             "tool_use input is an object.", param="messages")
-    return {"type": "tool_use", "id": str(call.get("id") or ""), "name": fn["name"],
-            "input": args}
+        raise InvalidRequest(
+            f"`{where}.function.arguments` must be a JSON object: Anthropic "
+            "tool_use input is an object.",
+            param="messages",
+        )
+    return {"type": "tool_use", "id": str(call.get("id") or ""), "name": fn["name"], "input": args}
 
 
 def _turn(m: dict[str, Any], where: str) -> tuple[str, list[dict[str, Any]]]:
     """One non-system OpenAI message → (Anthropic role, content blocks)."""
     role = m.get("role")
     if role == "tool":
-        result: dict[str, Any] = {"type": "tool_result",
-                                  "tool_use_id": str(m.get("tool_call_id") or "")}
+        result: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": str(m.get("tool_call_id") or ""),
+        }
         content = m.get("content")
-        result["content"] = content if isinstance(content, str) else _content(
-            content, f"{where}.content")
+        result["content"] = (
+            content if isinstance(content, str) else _content(content, f"{where}.content")
+        )
         return "user", [result]
     if role == "assistant":
         blocks = _content(m.get("content"), f"{where}.content")
@@ -181,8 +197,9 @@ def _turn(m: dict[str, Any], where: str) -> tuple[str, list[dict[str, Any]]]:
         return "assistant", blocks
     if role == "user":
         return "user", _content(m.get("content"), f"{where}.content")
-    raise InvalidRequest(f"`{where}.role` {role!r} is not supported by Anthropic models.",
-                         param="messages")
+    raise InvalidRequest(
+        f"`{where}.role` {role!r} is not supported by Anthropic models.", param="messages"
+    )
 
 
 def translate_messages(
@@ -216,8 +233,9 @@ def _tools(tools: list[Any]) -> list[dict[str, Any]]:
     for i, t in enumerate(tools):
         fn = t.get("function") if isinstance(t, dict) and t.get("type") == "function" else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise InvalidRequest(f"`tools[{i}]` must be a function tool with a name.",
-                                 param="tools")
+            raise InvalidRequest(
+                f"`tools[{i}]` must be a function tool with a name.", param="tools"
+            )
         tool: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             tool["description"] = fn["description"]
@@ -279,8 +297,9 @@ def build_messages_body(request: ClientRequest, target: Target) -> dict[str, Any
         "messages": turns,
     }
     if system:
-        out["system"] = cache_system_prompt(system) if cfg and cfg.auto_cache_system_prompt \
-            else system
+        out["system"] = (
+            cache_system_prompt(system) if cfg and cfg.auto_cache_system_prompt else system
+        )
     if request.stream:
         out["stream"] = True
     _sampling(body, out)
@@ -302,14 +321,22 @@ def chat_completion(data: dict[str, Any], usage: Usage | None, model: str) -> di
         if block.get("type") == "text":
             text.append(str(block.get("text") or ""))
         elif block.get("type") == "tool_use":
-            calls.append({"id": block.get("id"), "type": "function",
-                          "function": {"name": block.get("name"),
-                                       "arguments": orjson.dumps(block.get("input") or {})
-                                       .decode()}})
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name"),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
     joined = "".join(text)
-    message: dict[str, Any] = {"role": "assistant",
-                               "content": joined if joined or not calls else None,
-                               "refusal": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": joined if joined or not calls else None,
+        "refusal": None,
+    }
     if calls:
         message["tool_calls"] = calls
     return {
@@ -317,8 +344,14 @@ def chat_completion(data: dict[str, Any], usage: Usage | None, model: str) -> di
         "object": "chat.completion",
         "created": int(time.time()),
         "model": data.get("model") or model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": FINISH_REASONS.get(str(data.get("stop_reason")), "stop")}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": FINISH_REASONS.get(str(data.get("stop_reason")), "stop"),
+            }
+        ],
         "usage": usage_to_openai(usage or Usage()),
     }
 
@@ -344,9 +377,13 @@ def error_from_anthropic(
         message = str(err.get("message") or message)
         type_ = err.get("type") if isinstance(err.get("type"), str) else None
     retry_after = headers.get("retry-after")
-    return UpstreamHTTPError(status, scrub(message, target), provider=target.provider.name,
-                             type_=type_,
-                             headers={"retry-after": retry_after} if retry_after else None)
+    return UpstreamHTTPError(
+        status,
+        scrub(message, target),
+        provider=target.provider.name,
+        type_=type_,
+        headers={"retry-after": retry_after} if retry_after else None,
+    )
 
 
 class AnthropicAdapter:
@@ -368,7 +405,8 @@ class AnthropicAdapter:
             data = None
         if not isinstance(data, dict) or data.get("type") != "message":
             raise UpstreamProtocolError(
-                f"{target.provider.name}: the upstream answer is not an Anthropic message")
+                f"{target.provider.name}: the upstream answer is not an Anthropic message"
+            )
         usage = usage_from_anthropic(data.get("usage"))
         out = chat_completion(data, usage, target.upstream_model)
         rid = data.get("id")

@@ -55,8 +55,9 @@ class AnthropicStream:
         try:
             obj = orjson.loads(event.data)
         except orjson.JSONDecodeError:
-            return self._fail("upstream_protocol_error",
-                              "the upstream sent a stream event that is not JSON")
+            return self._fail(
+                "upstream_protocol_error", "the upstream sent a stream event that is not JSON"
+            )
         if not isinstance(obj, dict):
             return []
         kind = event.event or obj.get("type")
@@ -67,8 +68,9 @@ class AnthropicStream:
         """The upstream closed the stream: without message_stop the answer is incomplete."""
         if self.state.done:
             return []
-        return self._fail("upstream_protocol_error",
-                          "the upstream stream ended before message_stop")
+        return self._fail(
+            "upstream_protocol_error", "the upstream stream ended before message_stop"
+        )
 
     # --- event handlers ----------------------------------------------------------------------
 
@@ -88,8 +90,12 @@ class AnthropicStream:
             return []
         if block.get("type") == "tool_use":
             index = self._tools[_index(obj)] = len(self._tools)
-            call = {"index": index, "id": block.get("id"), "type": "function",
-                    "function": {"name": block.get("name"), "arguments": ""}}
+            call = {
+                "index": index,
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": ""},
+            }
             return [self._chunk({"tool_calls": [call]})]
         if block.get("type") == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
@@ -123,9 +129,14 @@ class AnthropicStream:
         self.state.done = True
         out = [] if self._finished else [self._chunk({}, "stop")]  # no message_delta: still end
         if self._include_usage and self.state.usage is not None:
-            body = {"id": self._id, "object": "chat.completion.chunk",
-                    "created": self._created, "model": self._model, "choices": [],
-                    "usage": usage_to_openai(self.state.usage)}
+            body = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [],
+                "usage": usage_to_openai(self.state.usage),
+            }
             out.append(b"data: " + orjson.dumps(body) + b"\n\n")
         out.append(DONE_EVENT)
         return out
@@ -147,7 +158,9 @@ class AnthropicStream:
         if delta:
             self.state.chunks += 1
         body: dict[str, Any] = {
-            "id": self._id, "object": "chat.completion.chunk", "created": self._created,
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
             "model": self._model,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
@@ -158,8 +171,12 @@ class AnthropicStream:
     def _fail(self, kind: str, message: str) -> list[bytes]:
         """An error after the headers went out: one OpenAI error event, then [DONE]."""
         provider = self._target.provider.name
-        error = {"message": f"{provider}: {scrub(message, self._target)}", "type": kind,
-                 "param": None, "code": None}
+        error = {
+            "message": f"{provider}: {scrub(message, self._target)}",
+            "type": kind,
+            "param": None,
+            "code": None,
+        }
         self.state.error = error
         self.state.done = True
         return [b"data: " + orjson.dumps({"error": error}) + b"\n\n", DONE_EVENT]

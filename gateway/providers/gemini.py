@@ -38,8 +38,11 @@ def model_url(target: Target, stream: bool) -> str:
     model = target.upstream_model
     if "/" not in model:  # "gemini-1.5-flash"; "models/…" and "tunedModels/…" are kept
         model = f"models/{model}"
-    return f"{base}/{model}:streamGenerateContent?alt=sse" if stream else \
-        f"{base}/{model}:generateContent"
+    return (
+        f"{base}/{model}:streamGenerateContent?alt=sse"
+        if stream
+        else f"{base}/{model}:generateContent"
+    )
 
 
 class GeminiAdapter:
@@ -60,18 +63,28 @@ class GeminiAdapter:
     def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result:
         data = json_object(body, target)
         rid = data.get("responseId")
-        return Result(orjson.dumps(completion(data, target.upstream_model, int(time.time()))),
-                      usage_from_gemini(data.get("usageMetadata")),
-                      rid if isinstance(rid, str) else None)
+        return Result(
+            orjson.dumps(completion(data, target.upstream_model, int(time.time()))),
+            usage_from_gemini(data.get("usageMetadata")),
+            rid if isinstance(rid, str) else None,
+        )
 
     def parse_error(
         self, status: int, body: bytes, headers: dict[str, str], target: Target
     ) -> UpstreamHTTPError:
-        return error_from_gemini(status, body, provider=target.provider.name,
-                                 api_key=target.provider.api_key,
-                                 retry_after=headers.get("retry-after"))
+        return error_from_gemini(
+            status,
+            body,
+            provider=target.provider.name,
+            api_key=target.provider.api_key,
+            retry_after=headers.get("retry-after"),
+        )
 
     def stream_translator(self, request: ClientRequest, target: Target) -> GeminiStream:
-        return GeminiStream(include_usage=request.include_usage, model=target.upstream_model,
-                            created=int(time.time()), provider=target.provider.name,
-                            api_key=target.provider.api_key)
+        return GeminiStream(
+            include_usage=request.include_usage,
+            model=target.upstream_model,
+            created=int(time.time()),
+            provider=target.provider.name,
+            api_key=target.provider.api_key,
+        )

@@ -72,6 +72,7 @@ def to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- messages ------------------------------------------------------------------------------
 
+
 def _contents(messages: list[Any]) -> tuple[list[Part], list[dict[str, Any]]]:
     system: list[Part] = []
     contents: list[dict[str, Any]] = []
@@ -87,8 +88,10 @@ def _contents(messages: list[Any]) -> tuple[list[Part], list[dict[str, Any]]]:
         elif role in ("tool", "function"):
             _append(contents, "user", [_function_response(m, names, where)])
         else:
-            raise InvalidRequest(f"`{where}.role` must be system, developer, user, assistant "
-                                 f"or tool, not {role!r}.", param="messages")
+            raise InvalidRequest(
+                f"`{where}.role` must be system, developer, user, assistant or tool, not {role!r}.",
+                param="messages",
+            )
     return system, contents
 
 
@@ -110,12 +113,14 @@ def _texts(content: Any, where: str) -> list[str]:
         out = []
         for j, p in enumerate(content):
             if not isinstance(p, Mapping) or p.get("type") not in ("text", "refusal"):
-                raise InvalidRequest(f"`{where}.content[{j}]` must be a text part here.",
-                                     param="messages")
+                raise InvalidRequest(
+                    f"`{where}.content[{j}]` must be a text part here.", param="messages"
+                )
             out.append(str(p.get("text") or p.get("refusal") or ""))
         return out
-    raise InvalidRequest(f"`{where}.content` must be a string or a list of parts.",
-                         param="messages")
+    raise InvalidRequest(
+        f"`{where}.content` must be a string or a list of parts.", param="messages"
+    )
 
 
 def _user_parts(content: Any, where: str) -> list[Part]:
@@ -132,15 +137,26 @@ def _user_parts(content: Any, where: str) -> list[Part]:
             parts.append(_media(str(url or ""), f"{where}.content[{j}]"))
         elif kind == "input_audio":
             audio = p.get("input_audio") or {}
-            parts.append({"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}",
-                                         "data": str(audio.get("data") or "")}})
+            parts.append(
+                {
+                    "inlineData": {
+                        "mimeType": f"audio/{audio.get('format', 'wav')}",
+                        "data": str(audio.get("data") or ""),
+                    }
+                }
+            )
         elif kind == "file":
             file = p.get("file") or {}
-            parts.append(_media(str(file.get("file_data") or file.get("file_id") or ""),
-                                f"{where}.content[{j}]"))
+            parts.append(
+                _media(
+                    str(file.get("file_data") or file.get("file_id") or ""), f"{where}.content[{j}]"
+                )
+            )
         else:
-            raise InvalidRequest(f"`{where}.content[{j}].type` {kind!r} cannot be sent to a "
-                                 "Gemini model.", param="messages")
+            raise InvalidRequest(
+                f"`{where}.content[{j}].type` {kind!r} cannot be sent to a Gemini model.",
+                param="messages",
+            )
     return parts
 
 
@@ -149,8 +165,10 @@ def _media(url: str, where: str) -> Part:
         header, sep, data = url[5:].partition(",")
         mime, _, encoding = header.partition(";")
         if not sep or encoding != "base64":
-            raise InvalidRequest(f"`{where}`: a data: URL must be base64 "
-                                 "(data:<mime>;base64,<data>).", param="messages")
+            raise InvalidRequest(
+                f"`{where}`: a data: URL must be base64 (data:<mime>;base64,<data>).",
+                param="messages",
+            )
         return {"inlineData": {"mimeType": mime or "application/octet-stream", "data": data}}
     if not url:
         raise InvalidRequest(f"`{where}` has no URL.", param="messages")
@@ -163,8 +181,9 @@ def _assistant_parts(m: Mapping[str, Any], names: dict[str, str], where: str) ->
     for j, call in enumerate(m.get("tool_calls") or []):
         fn = call.get("function") if isinstance(call, Mapping) else None
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-            raise InvalidRequest(f"`{where}.tool_calls[{j}]` needs function.name.",
-                                 param="messages")
+            raise InvalidRequest(
+                f"`{where}.tool_calls[{j}]` needs function.name.", param="messages"
+            )
         args = _json_object(fn.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")
         part: Part = {"functionCall": {"name": fn["name"], "args": args}}
         google = (call.get("extra_content") or {}).get("google") or {}
@@ -193,9 +212,11 @@ def _function_response(m: Mapping[str, Any], names: dict[str, str], where: str) 
     name = names.get(call_id) if isinstance(call_id, str) else None
     name = name or m.get("name")  # legacy `function` messages carry the name themselves
     if not isinstance(name, str):
-        raise InvalidRequest(f"`{where}.tool_call_id` {call_id!r} matches no tool call of an "
-                             "earlier assistant message (Gemini needs the function's name).",
-                             param="messages")
+        raise InvalidRequest(
+            f"`{where}.tool_call_id` {call_id!r} matches no tool call of an "
+            "earlier assistant message (Gemini needs the function's name).",
+            param="messages",
+        )
     text = "".join(_texts(m.get("content"), where))
     try:
         value: Any = orjson.loads(text)
@@ -203,16 +224,25 @@ def _function_response(m: Mapping[str, Any], names: dict[str, str], where: str) 
         value = text
     # FunctionResponse.response must be an object; "output" is the key Gemini reads as the
     # function's result when the result is not itself an object (google-genai FunctionResponse).
-    return {"functionResponse": {"name": name,
-                                 "response": value if isinstance(value, dict) else
-                                 {"output": value}}}
+    return {
+        "functionResponse": {
+            "name": name,
+            "response": value if isinstance(value, dict) else {"output": value},
+        }
+    }
 
 
 # --- generation config, tools --------------------------------------------------------------
 
-_DIRECT = (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"),
-           ("seed", "seed"), ("presence_penalty", "presencePenalty"),
-           ("frequency_penalty", "frequencyPenalty"), ("n", "candidateCount"))
+_DIRECT = (
+    ("temperature", "temperature"),
+    ("top_p", "topP"),
+    ("top_k", "topK"),
+    ("seed", "seed"),
+    ("presence_penalty", "presencePenalty"),
+    ("frequency_penalty", "frequencyPenalty"),
+    ("n", "candidateCount"),
+)
 
 
 def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,9 +263,11 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
     effort = body.get("reasoning_effort")
     if effort is not None:
         if effort not in THINKING_BUDGETS:
-            raise InvalidRequest(f"`reasoning_effort` must be one of "
-                                 f"{', '.join(THINKING_BUDGETS)} for a Gemini model.",
-                                 param="reasoning_effort")
+            raise InvalidRequest(
+                f"`reasoning_effort` must be one of "
+                f"{', '.join(THINKING_BUDGETS)} for a Gemini model.",
+                param="reasoning_effort",
+            )
         config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
     return config
 
@@ -245,8 +277,11 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     for j, tool in enumerate(tools or []):
         fn = tool.get("function") if isinstance(tool, Mapping) else None
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-            raise InvalidRequest(f"`tools[{j}]` must be {{type: function, function: {{name, "
-                                 "...}}}} for a Gemini model.", param="tools")
+            raise InvalidRequest(
+                f"`tools[{j}]` must be {{type: function, function: {{name, "
+                "...}}}} for a Gemini model.",
+                param="tools",
+            )
         decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = fn["description"]
@@ -267,8 +302,10 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
     fn = choice.get("function") if isinstance(choice, Mapping) else None
     if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
         return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [fn["name"]]}}
-    raise InvalidRequest("`tool_choice` must be auto, none, required or "
-                         "{type: function, function: {name}}.", param="tool_choice")
+    raise InvalidRequest(
+        "`tool_choice` must be auto, none, required or {type: function, function: {name}}.",
+        param="tool_choice",
+    )
 
 
 def _google_extension(body: Mapping[str, Any]) -> dict[str, Any]:

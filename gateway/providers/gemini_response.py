@@ -23,10 +23,19 @@ from gateway.providers.base import usage_to_openai
 # reasons that mean "stopped by a safety/recitation/policy filter" become content_filter;
 # MAX_TOKENS is length; every other end (STOP, OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL, …)
 # is a plain stop, or tool_calls when the candidate called a function.
-_FILTERED = frozenset({
-    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
-})
+_FILTERED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+    }
+)
 
 
 def finish_reason(reason: object, called_a_function: bool) -> str:
@@ -40,8 +49,11 @@ def finish_reason(reason: object, called_a_function: bool) -> str:
 def prompt_blocked(data: Mapping[str, Any]) -> bool:
     """A prompt Gemini refused: `promptFeedback.blockReason` and no candidates, HTTP 200."""
     feedback = data.get("promptFeedback")
-    return not data.get("candidates") and isinstance(feedback, Mapping) and bool(
-        feedback.get("blockReason"))
+    return (
+        not data.get("candidates")
+        and isinstance(feedback, Mapping)
+        and bool(feedback.get("blockReason"))
+    )
 
 
 def usage_from_gemini(meta: object) -> Usage | None:
@@ -82,8 +94,10 @@ def tool_call(call: Mapping[str, Any], part: Mapping[str, Any], id_: str) -> dic
     out: dict[str, Any] = {
         "id": id_,
         "type": "function",
-        "function": {"name": str(call.get("name") or ""),
-                     "arguments": orjson.dumps(call.get("args") or {}).decode()},
+        "function": {
+            "name": str(call.get("name") or ""),
+            "arguments": orjson.dumps(call.get("args") or {}).decode(),
+        },
     }
     if part.get("thoughtSignature"):
         out["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
@@ -114,16 +128,29 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> dict[str, A
             call = part.get("functionCall")
             if isinstance(call, Mapping):
                 calls.append(tool_call(call, part, call_id(rid, index, len(calls), call)))
-        message: dict[str, Any] = {"role": "assistant",
-                                   "content": "".join(texts) if texts or not calls else None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(texts) if texts or not calls else None,
+        }
         if calls:
             message["tool_calls"] = calls
-        choices.append({"index": index, "message": message, "logprobs": None,
-                        "finish_reason": finish_reason(cand.get("finishReason"), bool(calls))})
+        choices.append(
+            {
+                "index": index,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": finish_reason(cand.get("finishReason"), bool(calls)),
+            }
+        )
     if not choices:  # a blocked prompt is an answer with nothing in it, not a failure
-        choices.append({"index": 0, "message": {"role": "assistant", "content": ""},
-                        "logprobs": None,
-                        "finish_reason": "content_filter" if prompt_blocked(data) else "stop"})
+        choices.append(
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": "content_filter" if prompt_blocked(data) else "stop",
+            }
+        )
     usage = usage_from_gemini(data.get("usageMetadata")) or Usage()
     return {
         "id": rid or f"chatcmpl-{uuid.uuid4().hex}",
@@ -154,8 +181,9 @@ _ERROR_TYPES = {
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
-def error_from_gemini(status: int, body: bytes, *, provider: str, api_key: str | None,
-                      retry_after: str | None = None) -> UpstreamHTTPError:
+def error_from_gemini(
+    status: int, body: bytes, *, provider: str, api_key: str | None, retry_after: str | None = None
+) -> UpstreamHTTPError:
     """Google's `{"error": {"code", "message", "status", "details"}}` → our error.
 
     Only the message and the status name are kept (never the raw body), with the provider
@@ -169,10 +197,13 @@ def error_from_gemini(status: int, body: bytes, *, provider: str, api_key: str |
     google_status = err.get("status") if isinstance(err.get("status"), str) else None
     retry_after = retry_after or _retry_delay(err.get("details"))
     return UpstreamHTTPError(
-        status, message, provider=provider,
+        status,
+        message,
+        provider=provider,
         type_=_ERROR_TYPES.get(google_status or "") or _str(err.get("type")),
         code=google_status.lower() if google_status else _str(err.get("code")),
-        headers={"retry-after": retry_after} if retry_after else None)
+        headers={"retry-after": retry_after} if retry_after else None,
+    )
 
 
 def _str(value: object) -> str | None:

@@ -15,12 +15,32 @@ from collections.abc import Mapping
 from typing import Any
 
 # The wire names of google-genai `types.Schema` fields that the Gemini Developer API accepts.
-_KEPT = frozenset({
-    "anyOf", "default", "description", "enum", "example", "format", "items", "maxItems",
-    "maxLength", "maxProperties", "maximum", "minItems", "minLength", "minProperties",
-    "minimum", "nullable", "pattern", "properties", "propertyOrdering", "required", "title",
-    "type",
-})
+_KEPT = frozenset(
+    {
+        "anyOf",
+        "default",
+        "description",
+        "enum",
+        "example",
+        "format",
+        "items",
+        "maxItems",
+        "maxLength",
+        "maxProperties",
+        "maximum",
+        "minItems",
+        "minLength",
+        "minProperties",
+        "minimum",
+        "nullable",
+        "pattern",
+        "properties",
+        "propertyOrdering",
+        "required",
+        "title",
+        "type",
+    }
+)
 _MAX_DEPTH = 32  # a recursive $ref is cut here instead of looping
 
 
@@ -64,8 +84,9 @@ def _convert(schema: Mapping[str, Any], defs: dict[str, Any], depth: int) -> dic
     return out
 
 
-def _any_of(out: dict[str, Any], options: list[dict[str, Any]], defs: dict[str, Any],
-            depth: int) -> None:
+def _any_of(
+    out: dict[str, Any], options: list[dict[str, Any]], defs: dict[str, Any], depth: int
+) -> None:
     """`anyOf [X, {"type": "null"}]` (pydantic's Optional[X]) becomes X with `nullable`."""
     rest = [o for o in options if o.get("type") != "null"]
     if len(rest) < len(options):

@@ -35,8 +35,9 @@ _DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class GeminiStream:
-    def __init__(self, *, include_usage: bool, model: str, created: int, provider: str,
-                 api_key: str | None) -> None:
+    def __init__(
+        self, *, include_usage: bool, model: str, created: int, provider: str, api_key: str | None
+    ) -> None:
         self.state = StreamState()
         self._include_usage = include_usage
         self._model = model
@@ -56,7 +57,8 @@ class GeminiStream:
             obj = orjson.loads(event.data)
         except orjson.JSONDecodeError:
             raise UpstreamProtocolError(
-                f"{self._provider}: the upstream sent a stream event that is not JSON") from None
+                f"{self._provider}: the upstream sent a stream event that is not JSON"
+            ) from None
         if not isinstance(obj, dict):
             raise UpstreamProtocolError(f"{self._provider}: unexpected stream event")
         if isinstance(obj.get("error"), dict):
@@ -122,16 +124,18 @@ class GeminiStream:
     def _close(self, index: int, reason: str, out: list[bytes]) -> None:
         self._finished.add(index)
         self.state.finish_reason = reason
-        out.append(self._chunk([{"index": index, "delta": {}, "logprobs": None,
-                                 "finish_reason": reason}]))
+        out.append(
+            self._chunk([{"index": index, "delta": {}, "logprobs": None, "finish_reason": reason}])
+        )
 
     def _error(self, obj: dict[str, Any]) -> list[bytes]:
         """An error inside a started stream: one OpenAI error event, then [DONE]."""
         err = obj["error"]
         code = err.get("code")
         status = code if isinstance(code, int) and 400 <= code < 600 else 502
-        e = error_from_gemini(status, orjson.dumps(obj), provider=self._provider,
-                              api_key=self._api_key)
+        e = error_from_gemini(
+            status, orjson.dumps(obj), provider=self._provider, api_key=self._api_key
+        )
         self.state.error = e.to_dict()["error"]
         self.state.done = True
         return [e.sse_event()]
@@ -139,15 +143,20 @@ class GeminiStream:
     # --- framing ---------------------------------------------------------------------------
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
-        return self._chunk([{"index": index, "delta": delta, "logprobs": None,
-                             "finish_reason": None}])
+        return self._chunk(
+            [{"index": index, "delta": delta, "logprobs": None, "finish_reason": None}]
+        )
 
     def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         if choices:
             self.state.chunks += 1
-        body: dict[str, Any] = {"id": self._chunk_id or f"chatcmpl-{uuid.uuid4().hex}",
-                                "object": "chat.completion.chunk", "created": self._created,
-                                "model": self._model, "choices": choices}
+        body: dict[str, Any] = {
+            "id": self._chunk_id or f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": choices,
+        }
         if usage is not None:
             body["usage"] = usage
         return b"data: " + orjson.dumps(body) + b"\n\n"

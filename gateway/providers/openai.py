@@ -51,8 +51,10 @@ class OpenAIAdapter:
         body["model"] = target.upstream_model
         if request.stream:
             opts = body.get("stream_options")
-            body["stream_options"] = {**(opts if isinstance(opts, dict) else {}),
-                                      "include_usage": True}
+            body["stream_options"] = {
+                **(opts if isinstance(opts, dict) else {}),
+                "include_usage": True,
+            }
         headers = {"content-type": "application/json"}
         if target.provider.api_key:
             headers["authorization"] = f"Bearer {target.provider.api_key}"
@@ -67,14 +69,16 @@ class OpenAIAdapter:
     def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result:
         data = json_object(body, target)
         rid = data.get("id")
-        return Result(body, usage_from_openai(data.get("usage")),
-                      rid if isinstance(rid, str) else None)
+        return Result(
+            body, usage_from_openai(data.get("usage")), rid if isinstance(rid, str) else None
+        )
 
     def parse_error(
         self, status: int, body: bytes, headers: dict[str, str], target: Target
     ) -> UpstreamHTTPError:
-        return UpstreamHTTPError.from_body(status, body, provider=target.provider.name,
-                                           retry_after=headers.get("retry-after"))
+        return UpstreamHTTPError.from_body(
+            status, body, provider=target.provider.name, retry_after=headers.get("retry-after")
+        )
 
     def stream_translator(self, request: ClientRequest, target: Target) -> OpenAIStream:
         return OpenAIStream(request.include_usage)

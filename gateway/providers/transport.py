@@ -90,7 +90,9 @@ class Transport:
         s = self._sessions.get(provider.name)
         if s is None:
             connector = aiohttp.TCPConnector(
-                limit=provider.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True,
+                limit=provider.max_connections,
+                ttl_dns_cache=300,
+                enable_cleanup_closed=True,
                 keepalive_timeout=provider.keepalive_s,
             )
             s = aiohttp.ClientSession(

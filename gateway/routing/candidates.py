@@ -51,8 +51,9 @@ def request_facts(req: ClientRequest, min_tier: int | None = None) -> RequestFac
     body = req.body
     if req.endpoint != "chat":
         text = body.get("prompt") if req.endpoint == "completions" else body.get("input")
-        return RequestFacts(math.ceil(len(str(text or "")) / 4), body.get("max_tokens"),
-                            min_tier=min_tier)
+        return RequestFacts(
+            math.ceil(len(str(text or "")) / 4), body.get("max_tokens"), min_tier=min_tier
+        )
     tokens, vision, leading = 0, False, True
     prefix_parts: list[str] = []  # the leading system/developer messages: the shared prefix
     for m in body.get("messages") or ():

@@ -66,9 +66,22 @@ def _limits(provider: ProviderConfig) -> Limits:
 class _Replica:
     """What the monitor knows about one replica (mutable; only the monitor touches it)."""
 
-    __slots__ = ("api_base", "failures", "in_flight", "in_flight_at_scrape", "interval_s",
-                 "last_error", "latency", "limits", "next_due", "provider", "sample",
-                 "scraped_at", "unhealthy_after", "url")
+    __slots__ = (
+        "api_base",
+        "failures",
+        "in_flight",
+        "in_flight_at_scrape",
+        "interval_s",
+        "last_error",
+        "latency",
+        "limits",
+        "next_due",
+        "provider",
+        "sample",
+        "scraped_at",
+        "unhealthy_after",
+        "url",
+    )
 
     def __init__(self, provider: ProviderConfig, api_base: str) -> None:
         self.provider = provider.name
@@ -92,16 +105,24 @@ class _Replica:
 
     def state(self) -> ReplicaState:
         return replica_state(
-            self.provider, self.api_base, limits=self.limits, sample=self.sample,
-            latency=self.latency, in_flight=self.in_flight,
-            in_flight_at_scrape=self.in_flight_at_scrape, scraped_at=self.scraped_at,
-            failures=self.failures, unhealthy_after=self.unhealthy_after,
-            last_error=self.last_error)
+            self.provider,
+            self.api_base,
+            limits=self.limits,
+            sample=self.sample,
+            latency=self.latency,
+            in_flight=self.in_flight,
+            in_flight_at_scrape=self.in_flight_at_scrape,
+            scraped_at=self.scraped_at,
+            failures=self.failures,
+            unhealthy_after=self.unhealthy_after,
+            last_error=self.last_error,
+        )
 
 
 class CapacityMonitor:
-    def __init__(self, providers: Sequence[ProviderConfig], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, providers: Sequence[ProviderConfig], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         """Watch the replicas of the self-hosted providers among `providers` (others are
         ignored: the snapshot reports them as always having headroom).
 
@@ -110,7 +131,8 @@ class CapacityMonitor:
         self._clock = clock
         self._replicas: dict[str, dict[str, _Replica]] = {
             p.name: {base: _Replica(p, base) for base in p.api_bases}
-            for p in providers if p.self_hosted
+            for p in providers
+            if p.self_hosted
         }
         self._states: dict[str, tuple[ReplicaState, ...]] = {}
         self._dirty: set[str] = set(self._replicas)
@@ -219,8 +241,14 @@ class CapacityMonitor:
         r.failures += 1
         r.last_error = error
         if r.failures == r.unhealthy_after:
-            log.warning("replica %s (%s) taken out after %d failures: %s (metrics: %s)",
-                        r.api_base, r.provider, r.failures, error, r.url)
+            log.warning(
+                "replica %s (%s) taken out after %d failures: %s (metrics: %s)",
+                r.api_base,
+                r.provider,
+                r.failures,
+                error,
+                r.url,
+            )
         self._changed(r)
 
     async def _poll(self) -> None:

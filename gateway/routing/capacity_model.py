@@ -133,14 +133,16 @@ class Latency:
     e2e_s: float | None = None
     queue_s: float | None = None
 
-    def learn(self, before: VllmSample | None, after: VllmSample,
-              alpha: float = EWMA_ALPHA) -> Latency:
+    def learn(
+        self, before: VllmSample | None, after: VllmSample, alpha: float = EWMA_ALPHA
+    ) -> Latency:
         """Fold in the requests vLLM observed between two scrapes (all of them on the first)."""
         return Latency(
             _ewma(self.ttft_s, _interval_mean(before.ttft if before else None, after.ttft), alpha),
             _ewma(self.e2e_s, _interval_mean(before.e2e if before else None, after.e2e), alpha),
-            _ewma(self.queue_s, _interval_mean(before.queue if before else None, after.queue),
-                  alpha),
+            _ewma(
+                self.queue_s, _interval_mean(before.queue if before else None, after.queue), alpha
+            ),
         )
 
 
@@ -199,8 +201,9 @@ def estimate_load(sample: VllmSample | None, in_flight: int, in_flight_at_scrape
     """
     if sample is None:
         return Load(float(in_flight), 0.0)
-    total = max(sample.running + sample.waiting + (in_flight - in_flight_at_scrape),
-                float(in_flight), 0.0)
+    total = max(
+        sample.running + sample.waiting + (in_flight - in_flight_at_scrape), float(in_flight), 0.0
+    )
     running = min(total, sample.running) if sample.waiting > 0 else total
     return Load(running, total - running)
 
@@ -214,8 +217,9 @@ class Limits:
     max_in_flight: int | None = None
 
 
-def full_because(limits: Limits, load: Load, predicted_ttft_s: float | None,
-                 in_flight: int) -> str | None:
+def full_because(
+    limits: Limits, load: Load, predicted_ttft_s: float | None, in_flight: int
+) -> str | None:
     """Why a replica takes no more requests (the first rule broken), or None if it has room."""
     if load.waiting > limits.max_waiting:
         return f"waiting={_n(load.waiting)}>{limits.max_waiting}"
@@ -278,8 +282,10 @@ def replica_state(
     if sample is None:
         numbers = f"not scraped yet in_flight={in_flight}"
     else:
-        numbers = (f"running={_n(sample.running)} waiting={_n(sample.waiting)} "
-                   f"kv={sample.kv_cache_usage:.2f} in_flight={in_flight}")
+        numbers = (
+            f"running={_n(sample.running)} waiting={_n(sample.waiting)} "
+            f"kv={sample.kv_cache_usage:.2f} in_flight={in_flight}"
+        )
         if predicted is not None:
             numbers += f" ttft~{predicted * 1000:.0f}ms"
     if not healthy:
@@ -339,5 +345,4 @@ class CapacitySnapshot:
         if chosen is not None:
             index = states.index(chosen) + 1
             return f"replica {index}/{len(states)} ({free} free): {chosen.reason}"
-        return "no replica free: " + "; ".join(
-            f"{i}: {r.reason}" for i, r in enumerate(states, 1))
+        return "no replica free: " + "; ".join(f"{i}: {r.reason}" for i, r in enumerate(states, 1))

@@ -37,8 +37,9 @@ class _Breaker:
 class Breakers:
     """Per-deployment circuit breakers (a deployment is one provider entry)."""
 
-    def __init__(self, failures: int, cooldown_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, failures: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._failures, self._cooldown, self._clock = failures, cooldown_s, clock
         self._state: dict[str, _Breaker] = {}
 
@@ -70,10 +71,12 @@ class Breakers:
 class AllAttemptsFailed(UpstreamError):
     def __init__(self, errors: list[tuple[Target, GatewayError]]) -> None:
         statuses = {e.status_code for _, e in errors}
-        parts = "; ".join(f"{t.model}@{t.provider.name}: {e.status_code} {e.message}"
-                          for t, e in errors)
-        super().__init__(f"all {len(errors)} attempts failed: {parts}",
-                         headers=errors[-1][1].headers)
+        parts = "; ".join(
+            f"{t.model}@{t.provider.name}: {e.status_code} {e.message}" for t, e in errors
+        )
+        super().__init__(
+            f"all {len(errors)} attempts failed: {parts}", headers=errors[-1][1].headers
+        )
         last = errors[-1][1]
         self.status_code = last.status_code if len(statuses) == 1 else 502
         self.type = last.type if len(statuses) == 1 else "upstream_error"
@@ -97,12 +100,15 @@ class Attempted(Generic[T]):
 
 
 class Executor:
-    def __init__(self, reliability: ReliabilityConfig,
-                 pick_replica: Callable[[Target], str] | None = None,
-                 on_start: Callable[[Target, str], None] | None = None,
-                 on_end: Callable[[Target, str, bool], None] | None = None,
-                 on_unreachable: Callable[[Target, str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        reliability: ReliabilityConfig,
+        pick_replica: Callable[[Target], str] | None = None,
+        on_start: Callable[[Target, str], None] | None = None,
+        on_end: Callable[[Target, str, bool], None] | None = None,
+        on_unreachable: Callable[[Target, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = reliability
         self.breakers = Breakers(reliability.cooldown_failures, reliability.cooldown_s, clock)
         self._pick = pick_replica or (lambda t: t.provider.api_base)
@@ -143,14 +149,16 @@ class Executor:
                 on_failure(target, e)
                 errors.append((target, e))
                 hint = retry_after_s(e)
-                self.breakers.failure(target.provider.name,
-                                      min(hint, cfg.max_retry_after_s) if hint else None)
+                self.breakers.failure(
+                    target.provider.name, min(hint, cfg.max_retry_after_s) if hint else None
+                )
                 if not e.retryable:
                     e.attempts, e.target = len(errors), target
                     raise
                 if i + 1 < len(plan):
-                    await asyncio.sleep(min(cfg.backoff_s * 2 ** (len(errors) - 1),
-                                            cfg.max_backoff_s))
+                    await asyncio.sleep(
+                        min(cfg.backoff_s * 2 ** (len(errors) - 1), cfg.max_backoff_s)
+                    )
                 continue
             if not hold:
                 self._on_end(target, base, True)
@@ -159,4 +167,3 @@ class Executor:
         final: GatewayError = errors[0][1] if len(errors) == 1 else AllAttemptsFailed(errors)
         final.attempts, final.target = len(errors), errors[-1][0]
         raise final
-

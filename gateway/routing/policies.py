@@ -79,8 +79,15 @@ def _describe(v: CandidateView) -> str:
     return f"{v.target.model} ({v.target.provider.name}{note}) est ${v.expected_cost_usd:.6f}"
 
 
-def rank(policy: str, route: str, views: Sequence[CandidateView], slo_s: float | None,
-         *, prefix_key: int | None = None, prefix_tokens: int = 0) -> Decision:
+def rank(
+    policy: str,
+    route: str,
+    views: Sequence[CandidateView],
+    slo_s: float | None,
+    *,
+    prefix_key: int | None = None,
+    prefix_tokens: int = 0,
+) -> Decision:
     eligible = [v for v in views if v.ineligible is None]
     order = POLICIES[policy](eligible, slo_s)
     skipped = [f"{v.target.model} ({v.ineligible})" for v in views if v.ineligible]
@@ -94,5 +101,6 @@ def rank(policy: str, route: str, views: Sequence[CandidateView], slo_s: float |
         reason = f"{policy}: no eligible candidate"
     if skipped:
         reason += "; ineligible: " + ", ".join(skipped)
-    return Decision(tuple(v.target for v in order), reason, route, tuple(views),
-                    prefix_key, prefix_tokens)
+    return Decision(
+        tuple(v.target for v in order), reason, route, tuple(views), prefix_key, prefix_tokens
+    )

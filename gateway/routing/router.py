@@ -64,9 +64,13 @@ def model_price(model: ModelConfig, config: GatewayConfig, prices: Mapping[str, 
 
 
 class Router:
-    def __init__(self, config: GatewayConfig, prices: Mapping[str, Price],
-                 capacity: Callable[[], CapacityView] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        prices: Mapping[str, Price],
+        capacity: Callable[[], CapacityView] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._models = {m.name: m for m in config.models}
         self._targets: dict[str, Target] = {}
         self._pinned: dict[str, Decision] = {}
@@ -75,7 +79,8 @@ class Router:
             t = Target(m.name, m.target_model, provider, model_price(m, config, prices), m)
             self._targets[m.name] = t
             self._pinned[m.name] = Decision(
-                (t,), f"pinned: {m.name} → {provider.name} ({m.target_model})")
+                (t,), f"pinned: {m.name} → {provider.name} ({m.target_model})"
+            )
         self._routes = {r.name: r for r in config.routes}
         self._capacity: Callable[[], CapacityView] = capacity or NoCapacity
         self._clock = clock
@@ -107,8 +112,14 @@ class Router:
         facts = request_facts(req, req.min_tier)
         views = self._views(route, facts)
         slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
-        return rank(route.policy, route.name, views, slo, prefix_key=facts.prefix_key,
-                    prefix_tokens=facts.prefix_tokens)
+        return rank(
+            route.policy,
+            route.name,
+            views,
+            slo,
+            prefix_key=facts.prefix_key,
+            prefix_tokens=facts.prefix_tokens,
+        )
 
     def _views(self, route: RouteConfig, facts: RequestFacts) -> list[CandidateView]:
         cap = self._capacity()
@@ -123,7 +134,10 @@ class Router:
             local = t.provider.self_hosted
             headroom = cap.has_headroom(t.provider.name) if local else True
             cached = 0
-            if facts.prefix_key is not None and facts.prefix_tokens >= model.prompt_cache.min_tokens:
+            if (
+                facts.prefix_key is not None
+                and facts.prefix_tokens >= model.prompt_cache.min_tokens
+            ):
                 seen = self._prefix_seen.get((t.provider.name, facts.prefix_key))
                 if seen is not None and now - seen <= model.prompt_cache.ttl_s:
                     cached = facts.prefix_tokens
@@ -133,22 +147,37 @@ class Router:
                 est = routing_cost(est, route.local_cost_mode, headroom)
             replica = cap.pick(t.provider.name) if local else None
             ttft = (replica.predicted_ttft_s if replica else None) or self._ttft.get(name)
-            views.append(CandidateView(
-                target=t, local=local, headroom=headroom, expected_cost_usd=est,
-                predicted_ttft_s=ttft,
-                capacity_note=cap.describe(t.provider.name) if local else "",
-                ineligible=ineligibility(model, facts)))
+            views.append(
+                CandidateView(
+                    target=t,
+                    local=local,
+                    headroom=headroom,
+                    expected_cost_usd=est,
+                    predicted_ttft_s=ttft,
+                    capacity_note=cap.describe(t.provider.name) if local else "",
+                    ineligible=ineligibility(model, facts),
+                )
+            )
         return views
 
-    def observe(self, route: str | None, target: Target | None, *, completion_tokens: int,
-                ttft_s: float | None, prefix_key: int | None, ok: bool) -> None:
+    def observe(
+        self,
+        route: str | None,
+        target: Target | None,
+        *,
+        completion_tokens: int,
+        ttft_s: float | None,
+        prefix_key: int | None,
+        ok: bool,
+    ) -> None:
         """Learn from a finished request (called from the ledger writer, off the hot path)."""
         if not ok or target is None:
             return
         if route is not None:
             prev = self._output_avg.get(route)
-            self._output_avg[route] = (completion_tokens if prev is None
-                                       else prev + EWMA * (completion_tokens - prev))
+            self._output_avg[route] = (
+                completion_tokens if prev is None else prev + EWMA * (completion_tokens - prev)
+            )
         if ttft_s is not None:
             prev = self._ttft.get(target.model)
             self._ttft[target.model] = ttft_s if prev is None else prev + EWMA * (ttft_s - prev)
@@ -157,14 +186,26 @@ class Router:
 
     def explain(self, req: ClientRequest) -> dict[str, Any]:
         decision = self.decide(req)
+
         def view(v: CandidateView) -> dict[str, Any]:
-            return {"model": v.target.model, "provider": v.target.provider.name,
-                    "self_hosted": v.local, "eligible": v.ineligible is None,
-                    "ineligible_because": v.ineligible, "headroom": v.headroom,
-                    "capacity": v.capacity_note or None,
-                    "expected_cost_usd": str(v.expected_cost_usd.quantize(Decimal("1e-9"))),
-                    "predicted_ttft_ms": None if v.predicted_ttft_s is None
-                    else round(v.predicted_ttft_s * 1000, 1)}
-        return {"model": req.model, "route": decision.route, "reason": decision.reason,
-                "order": [t.model for t in decision.targets],
-                "candidates": [view(v) for v in decision.views]}
+            return {
+                "model": v.target.model,
+                "provider": v.target.provider.name,
+                "self_hosted": v.local,
+                "eligible": v.ineligible is None,
+                "ineligible_because": v.ineligible,
+                "headroom": v.headroom,
+                "capacity": v.capacity_note or None,
+                "expected_cost_usd": str(v.expected_cost_usd.quantize(Decimal("1e-9"))),
+                "predicted_ttft_ms": None
+                if v.predicted_ttft_s is None
+                else round(v.predicted_ttft_s * 1000, 1),
+            }
+
+        return {
+            "model": req.model,
+            "route": decision.route,
+            "reason": decision.reason,
+            "order": [t.model for t in decision.targets],
+            "candidates": [view(v) for v in decision.views],
+        }

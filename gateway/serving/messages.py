@@ -62,21 +62,39 @@ class MessagesService:
         """A request refused before any upstream call still gets its ledger row."""
         self.proxy.reject(self.ctx, ENDPOINT, model, error)
 
-    def _record(self, req: ClientRequest, decision: Decision, target: Target, status: int,
-                **kw: Any) -> None:
-        self.proxy.record(Outcome(
-            request_id=self.ctx.request_id, created_at=self.ctx.created_at, request=req,
-            endpoint=ENDPOINT, requested_model=req.model, target=target, status_code=status,
-            latency_s=time.perf_counter() - self.ctx.started, route_reason=decision.reason,
-            route=decision.route, prefix_key=decision.prefix_key,
-            api_key_id=self.ctx.api_key_id, team=self.ctx.team, **kw))
+    def _record(
+        self, req: ClientRequest, decision: Decision, target: Target, status: int, **kw: Any
+    ) -> None:
+        self.proxy.record(
+            Outcome(
+                request_id=self.ctx.request_id,
+                created_at=self.ctx.created_at,
+                request=req,
+                endpoint=ENDPOINT,
+                requested_model=req.model,
+                target=target,
+                status_code=status,
+                latency_s=time.perf_counter() - self.ctx.started,
+                route_reason=decision.reason,
+                route=decision.route,
+                prefix_key=decision.prefix_key,
+                api_key_id=self.ctx.api_key_id,
+                team=self.ctx.team,
+                **kw,
+            )
+        )
 
     def _failed(self, req: ClientRequest, decision: Decision, error: GatewayError) -> None:
-        self._record(req, decision, error.target or decision.targets[0], error.status_code,
-                     error_type=error.error_type, attempts=error.attempts)
+        self._record(
+            req,
+            decision,
+            error.target or decision.targets[0],
+            error.status_code,
+            error_type=error.error_type,
+            attempts=error.attempts,
+        )
 
-    def _decide(self, req: MessagesRequest, min_tier: int | None) -> tuple[Decision,
-                                                                            ClientRequest]:
+    def _decide(self, req: MessagesRequest, min_tier: int | None) -> tuple[Decision, ClientRequest]:
         """The decision, and the request's chat view (what a route's policy reads: tokens,
         tools, images; also what a refusal's ledger row is priced from)."""
         view = ClientRequest("chat", to_chat_body(req.body, req.stream), req.model, req.stream)
@@ -93,37 +111,41 @@ class MessagesService:
         headers = anthropic_headers(target)
         if req.beta:
             headers["anthropic-beta"] = req.beta
-        up = UpstreamRequest("POST", messages_url(target), headers, orjson.dumps(body),
-                             req.stream)
+        up = UpstreamRequest("POST", messages_url(target), headers, orjson.dumps(body), req.stream)
         return ClientRequest("chat", req.body, req.model, req.stream), up
 
     @staticmethod
     def _bridged(req: MessagesRequest, target: Target) -> tuple[ClientRequest, UpstreamRequest]:
         # include_usage: the upstream's usage chunk is needed for message_delta and the ledger
-        chat = ClientRequest("chat", to_chat_body(req.body, req.stream), req.model,
-                             req.stream, include_usage=True)
+        chat = ClientRequest(
+            "chat", to_chat_body(req.body, req.stream), req.model, req.stream, include_usage=True
+        )
         return chat, adapter_for(target.provider.kind).build_request(chat, target)
 
-    def _build(self, req: MessagesRequest, target: Target,
-               api_base: str) -> tuple[ClientRequest, UpstreamRequest]:
+    def _build(
+        self, req: MessagesRequest, target: Target, api_base: str
+    ) -> tuple[ClientRequest, UpstreamRequest]:
         native = target.provider.kind == "anthropic"
         chat, up = (self._native if native else self._bridged)(req, target)
         return chat, at_replica(up, target, api_base)
 
-    def _error(self, target: Target, status: int, body: bytes,
-               headers: dict[str, str]) -> GatewayError:
+    def _error(
+        self, target: Target, status: int, body: bytes, headers: dict[str, str]
+    ) -> GatewayError:
         if target.provider.kind == "anthropic":
             return error_from_anthropic(status, body, headers, target)
         return adapter_for(target.provider.kind).parse_error(status, body, headers, target)
 
     # --- complete answers -----------------------------------------------------------------
 
-    async def complete(self, req: MessagesRequest,
-                       min_tier: int | None = None) -> tuple[bytes, Target, Decision]:
+    async def complete(
+        self, req: MessagesRequest, min_tier: int | None = None
+    ) -> tuple[bytes, Target, Decision]:
         decision, view = self._decide(req, min_tier)
 
-        async def attempt(target: Target,
-                          api_base: str) -> tuple[ClientRequest, bytes, Usage | None, str | None]:
+        async def attempt(
+            target: Target, api_base: str
+        ) -> tuple[ClientRequest, bytes, Usage | None, str | None]:
             chat, up = self._build(req, target, api_base)
             resp = await self.proxy.transport.send(target.provider, up)
             if resp.status >= 400:
@@ -131,19 +153,28 @@ class MessagesService:
             return (chat, *self._answer(chat, target, resp.body))
 
         try:
-            done = await self.proxy.executor.run(decision.targets, attempt,
-                                                 self.proxy.attempt_failed)
+            done = await self.proxy.executor.run(
+                decision.targets, attempt, self.proxy.attempt_failed
+            )
         except GatewayError as e:
             self._failed(view, decision, e)
             raise
         chat, body, usage, rid = done.result
-        self._record(chat, decision, done.target, 200, usage=usage, upstream_request_id=rid,
-                     attempts=done.attempts)
+        self._record(
+            chat,
+            decision,
+            done.target,
+            200,
+            usage=usage,
+            upstream_request_id=rid,
+            attempts=done.attempts,
+        )
         return body, done.target, decision
 
     @staticmethod
-    def _answer(chat: ClientRequest, target: Target,
-                raw: bytes) -> tuple[bytes, Usage | None, str | None]:
+    def _answer(
+        chat: ClientRequest, target: Target, raw: bytes
+    ) -> tuple[bytes, Usage | None, str | None]:
         if target.provider.kind != "anthropic":
             result = adapter_for(target.provider.kind).parse_response(raw, chat, target)
             message = to_message(orjson.loads(result.body), result.usage)
@@ -153,26 +184,30 @@ class MessagesService:
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
-            raise UpstreamProtocolError(f"{target.provider.name}: the upstream answer is "
-                                        "not an Anthropic message")
+            raise UpstreamProtocolError(
+                f"{target.provider.name}: the upstream answer is not an Anthropic message"
+            )
         rid = data.get("id")
         return raw, usage_from_anthropic(data.get("usage")), rid if isinstance(rid, str) else None
 
     # --- streams --------------------------------------------------------------------------
 
-    async def open_stream(self, req: MessagesRequest, min_tier: int | None = None
-                          ) -> tuple[AsyncIterator[bytes], Target, Decision]:
+    async def open_stream(
+        self, req: MessagesRequest, min_tier: int | None = None
+    ) -> tuple[AsyncIterator[bytes], Target, Decision]:
         """Connect and check the upstream's status before the client gets a byte; a failed
         attempt moves on to the decision's next target (never once a byte has gone out)."""
         decision, view = self._decide(req, min_tier)
 
-        async def attempt(target: Target, api_base: str
-                          ) -> tuple[ClientRequest, UpstreamStream, AsyncExitStack]:
+        async def attempt(
+            target: Target, api_base: str
+        ) -> tuple[ClientRequest, UpstreamStream, AsyncExitStack]:
             chat, up = self._build(req, target, api_base)
             stack = AsyncExitStack()
             try:
                 upstream = await stack.enter_async_context(
-                    self.proxy.transport.stream(target.provider, up))
+                    self.proxy.transport.stream(target.provider, up)
+                )
                 if upstream.status >= 400:
                     body = await upstream.read_all()
                     raise self._error(target, upstream.status, body, upstream.headers)
@@ -182,22 +217,31 @@ class MessagesService:
             return chat, upstream, stack
 
         try:
-            done = await self.proxy.executor.run(decision.targets, attempt,
-                                                 self.proxy.attempt_failed, hold=True)
+            done = await self.proxy.executor.run(
+                decision.targets, attempt, self.proxy.attempt_failed, hold=True
+            )
         except GatewayError as e:
             self._failed(view, decision, e)
             raise
         chat, upstream, stack = done.result
         target = done.target
         stack.callback(self.proxy.executor.end, target, done.api_base, True)
-        relay: Relay = (NativeRelay() if target.provider.kind == "anthropic"
-                        else BridgedRelay(chat, target))
+        relay: Relay = (
+            NativeRelay() if target.provider.kind == "anthropic" else BridgedRelay(chat, target)
+        )
         chunks = self._relay(chat, decision, target, upstream.chunks, relay, stack, done.attempts)
         return chunks, target, decision
 
-    async def _relay(self, chat: ClientRequest, decision: Decision, target: Target,
-                     chunks: AsyncIterator[bytes], relay: Relay, stack: AsyncExitStack,
-                     attempts: int) -> AsyncIterator[bytes]:
+    async def _relay(
+        self,
+        chat: ClientRequest,
+        decision: Decision,
+        target: Target,
+        chunks: AsyncIterator[bytes],
+        relay: Relay,
+        stack: AsyncExitStack,
+        attempts: int,
+    ) -> AsyncIterator[bytes]:
         ttft: float | None = None
         status, error_type = 200, None
         try:
@@ -223,9 +267,18 @@ class MessagesService:
         finally:
             await stack.aclose()
             st = relay.state
-            self._record(chat, decision, target, status, ttft_s=ttft, usage=st.usage,
-                         error_type=error_type, upstream_request_id=st.upstream_request_id,
-                         output_chunks=st.chunks, attempts=attempts)
+            self._record(
+                chat,
+                decision,
+                target,
+                status,
+                ttft_s=ttft,
+                usage=st.usage,
+                error_type=error_type,
+                upstream_request_id=st.upstream_request_id,
+                output_chunks=st.chunks,
+                attempts=attempts,
+            )
 
 
 class Relay(ABC):

@@ -45,8 +45,11 @@ def anthropic_usage(u: Usage | None) -> dict[str, int]:
 def _text(blocks: Any) -> str:
     if isinstance(blocks, str):
         return blocks
-    return "".join(str(b.get("text") or "") for b in blocks or ()
-                   if isinstance(b, dict) and b.get("type") == "text")
+    return "".join(
+        str(b.get("text") or "")
+        for b in blocks or ()
+        if isinstance(b, dict) and b.get("type") == "text"
+    )
 
 
 def _image(source: Any) -> dict[str, Any]:
@@ -55,8 +58,9 @@ def _image(source: Any) -> dict[str, Any]:
     elif isinstance(source, dict) and source.get("type") == "url":
         url = str(source.get("url"))
     else:
-        raise InvalidRequest("Only base64 and url image sources can be sent to this model.",
-                             param="messages")
+        raise InvalidRequest(
+            "Only base64 and url image sources can be sent to this model.", param="messages"
+        )
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -69,15 +73,23 @@ def _user(content: Any) -> list[dict[str, Any]]:
     for block in content:
         kind = block.get("type")
         if kind == "tool_result":
-            out.append({"role": "tool", "tool_call_id": block.get("tool_use_id"),
-                        "content": _text(block.get("content"))})
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": block.get("tool_use_id"),
+                    "content": _text(block.get("content")),
+                }
+            )
         elif kind == "text":
             parts.append({"type": "text", "text": block.get("text", "")})
         elif kind == "image":
             parts.append(_image(block.get("source")))
         else:
-            raise InvalidRequest(f"Content blocks of type {kind!r} cannot be sent to this "
-                                 "model (text, image and tool_result can).", param="messages")
+            raise InvalidRequest(
+                f"Content blocks of type {kind!r} cannot be sent to this "
+                "model (text, image and tool_result can).",
+                param="messages",
+            )
     if len(parts) == 1 and parts[0]["type"] == "text":
         out.append({"role": "user", "content": parts[0]["text"]})
     elif parts:
@@ -88,10 +100,18 @@ def _user(content: Any) -> list[dict[str, Any]]:
 def _assistant(content: Any) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
-    calls = [{"id": b.get("id"), "type": "function",
-              "function": {"name": b.get("name"),
-                           "arguments": orjson.dumps(b.get("input") or {}).decode()}}
-             for b in content if b.get("type") == "tool_use"]
+    calls = [
+        {
+            "id": b.get("id"),
+            "type": "function",
+            "function": {
+                "name": b.get("name"),
+                "arguments": orjson.dumps(b.get("input") or {}).decode(),
+            },
+        }
+        for b in content
+        if b.get("type") == "tool_use"
+    ]
     text = _text(content)  # thinking blocks have no OpenAI equivalent and are dropped
     msg: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     if calls:
@@ -120,8 +140,11 @@ def to_chat_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
             messages += _user(m["content"])
         else:
             messages.append(_assistant(m["content"]))
-    out: dict[str, Any] = {"model": body["model"], "messages": messages,
-                           "max_tokens": body["max_tokens"]}
+    out: dict[str, Any] = {
+        "model": body["model"],
+        "messages": messages,
+        "max_tokens": body["max_tokens"],
+    }
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = body[key]
@@ -133,10 +156,17 @@ def to_chat_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
     if stream:
         out["stream"] = True
     if body.get("tools"):
-        out["tools"] = [{"type": "function", "function": {
-            "name": t.get("name"), "description": t.get("description", ""),
-            "parameters": t.get("input_schema") or {"type": "object", "properties": {}}}}
-            for t in body["tools"]]
+        out["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.get("name"),
+                    "description": t.get("description", ""),
+                    "parameters": t.get("input_schema") or {"type": "object", "properties": {}},
+                },
+            }
+            for t in body["tools"]
+        ]
         choice = body.get("tool_choice")
         if isinstance(choice, dict):
             out["tool_choice"] = _tool_choice(choice)
@@ -163,13 +193,23 @@ def to_message(chat: dict[str, Any], usage: Usage | None) -> dict[str, Any]:
         content.append({"type": "text", "text": msg["content"]})
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
-        content.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"),
-                        "input": _input(fn.get("arguments"))})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id"),
+                "name": fn.get("name"),
+                "input": _input(fn.get("arguments")),
+            }
+        )
     return {
-        "id": chat.get("id"), "type": "message", "role": "assistant",
-        "model": chat.get("model"), "content": content,
+        "id": chat.get("id"),
+        "type": "message",
+        "role": "assistant",
+        "model": chat.get("model"),
+        "content": content,
         "stop_reason": STOP_REASONS.get(str(choices[0].get("finish_reason")), "end_turn"),
-        "stop_sequence": None, "usage": anthropic_usage(usage),
+        "stop_sequence": None,
+        "usage": anthropic_usage(usage),
     }
 
 
@@ -227,9 +267,15 @@ class ChatToMessagesStream:
     def _start(self, chunk: dict[str, Any]) -> list[bytes]:
         self._started = True
         message: dict[str, Any] = {
-            "id": chunk.get("id") or "", "type": "message", "role": "assistant",
-            "model": chunk.get("model") or self._model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": anthropic_usage(None)}
+            "id": chunk.get("id") or "",
+            "type": "message",
+            "role": "assistant",
+            "model": chunk.get("model") or self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": anthropic_usage(None),
+        }
         return [sse_event("message_start", {"type": "message_start", "message": message})]
 
     def _choice(self, choice: dict[str, Any]) -> list[bytes]:
@@ -238,8 +284,9 @@ class ChatToMessagesStream:
         if delta.get("content"):
             if self._open_kind != "text":
                 out += self._open_block({"type": "text", "text": ""}, "text")
-            out.append(self._delta(self._blocks - 1, {"type": "text_delta",
-                                                      "text": delta["content"]}))
+            out.append(
+                self._delta(self._blocks - 1, {"type": "text_delta", "text": delta["content"]})
+            )
         for call in delta.get("tool_calls") or ():
             out += self._tool_delta(call)
         if choice.get("finish_reason"):
@@ -252,27 +299,39 @@ class ChatToMessagesStream:
         index = call.get("index", 0)
         fn = call.get("function") or {}
         if index not in self._tools:
-            block: dict[str, Any] = {"type": "tool_use", "id": call.get("id") or f"toolu_{index}",
-                     "name": fn.get("name") or "", "input": {}}
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": call.get("id") or f"toolu_{index}",
+                "name": fn.get("name") or "",
+                "input": {},
+            }
             out += self._open_block(block, "tool_use")
             self._tools[index] = self._blocks - 1
         if fn.get("arguments"):  # OpenAI streams one call's arguments after another
-            out.append(self._delta(self._tools[index], {"type": "input_json_delta",
-                                                        "partial_json": fn["arguments"]}))
+            out.append(
+                self._delta(
+                    self._tools[index],
+                    {"type": "input_json_delta", "partial_json": fn["arguments"]},
+                )
+            )
         return out
 
     def _open_block(self, block: dict[str, Any], kind: str) -> list[bytes]:
         out = self._close()
         self._open, self._open_kind = self._blocks, kind
         self._blocks += 1
-        return out + [sse_event("content_block_start", {"type": "content_block_start",
-                                                        "index": self._open,
-                                                        "content_block": block})]
+        return out + [
+            sse_event(
+                "content_block_start",
+                {"type": "content_block_start", "index": self._open, "content_block": block},
+            )
+        ]
 
     @staticmethod
     def _delta(index: int, delta: dict[str, Any]) -> bytes:
-        return sse_event("content_block_delta", {"type": "content_block_delta",
-                                                 "index": index, "delta": delta})
+        return sse_event(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
 
     def _close(self) -> list[bytes]:
         if self._open is None:
@@ -282,9 +341,13 @@ class ChatToMessagesStream:
 
     def _end(self) -> list[bytes]:
         self.done = True
-        out = (self._close() if self._started else self._start({}))
+        out = self._close() if self._started else self._start({})
         delta = {"stop_reason": self._stop or "end_turn", "stop_sequence": None}
-        out.append(sse_event("message_delta", {"type": "message_delta", "delta": delta,
-                                               "usage": anthropic_usage(self.usage)}))
+        out.append(
+            sse_event(
+                "message_delta",
+                {"type": "message_delta", "delta": delta, "usage": anthropic_usage(self.usage)},
+            )
+        )
         out.append(sse_event("message_stop", {"type": "message_stop"}))
         return out

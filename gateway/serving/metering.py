@@ -60,11 +60,16 @@ class Meter:
     def finalize(self, o: Outcome) -> dict[str, Any]:
         usage, estimated = o.usage, False
         # a stream cut short still cost the tokens it delivered: estimate those too
-        if usage is None and o.request is not None and o.target is not None and (
-                o.status_code < 400 or o.output_chunks > 0):
+        if (
+            usage is None
+            and o.request is not None
+            and o.target is not None
+            and (o.status_code < 400 or o.output_chunks > 0)
+        ):
             estimated = True
-            usage = Usage(prompt_tokens=estimate_prompt_tokens(o.request),
-                          completion_tokens=o.output_chunks)
+            usage = Usage(
+                prompt_tokens=estimate_prompt_tokens(o.request), completion_tokens=o.output_chunks
+            )
         input_usd = output_usd = ZERO
         if usage is not None and o.target is not None:
             c = cost(usage, o.target.price)
@@ -73,12 +78,24 @@ class Meter:
         u = usage or Usage()
         provider = o.target.provider.name if o.target else None
         if self._learn is not None and o.target is not None:
-            self._learn(o.route, o.target, completion_tokens=u.completion_tokens,
-                        ttft_s=o.ttft_s, prefix_key=o.prefix_key, ok=o.status_code < 400)
+            self._learn(
+                o.route,
+                o.target,
+                completion_tokens=u.completion_tokens,
+                ttft_s=o.ttft_s,
+                prefix_key=o.prefix_key,
+                ok=o.status_code < 400,
+            )
         if o.target is not None:
-            self.metrics.observe(model=o.target.model, provider=o.target.provider.name,
-                                 status=o.status_code, latency_s=o.latency_s, ttft_s=o.ttft_s,
-                                 usage=usage, cost_usd=total)
+            self.metrics.observe(
+                model=o.target.model,
+                provider=o.target.provider.name,
+                status=o.status_code,
+                latency_s=o.latency_s,
+                ttft_s=o.ttft_s,
+                usage=usage,
+                cost_usd=total,
+            )
         else:
             self.metrics.client_error(o.status_code)
         return {
@@ -108,5 +125,3 @@ class Meter:
             "api_key_id": o.api_key_id,
             "team": o.team,
         }
-
-

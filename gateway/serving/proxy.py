@@ -58,57 +58,97 @@ class ProxyService:
         self.record = record
         self.executor = executor
 
-    def decide(self, request: ClientRequest, ctx: RequestContext,
-               ledger_endpoint: str | None = None) -> Decision:
+    def decide(
+        self, request: ClientRequest, ctx: RequestContext, ledger_endpoint: str | None = None
+    ) -> Decision:
         """The router's decision, refused (and recorded under `ledger_endpoint`, by default the
         request's own) when no target can serve the request's endpoint."""
         try:
             decision = self.router.decide(request)
             if not decision.targets:
-                raise InvalidRequest(f"No model behind `{request.model}` can serve this "
-                                     f"request ({decision.reason}).", param="model",
-                                     code="no_eligible_model")
+                raise InvalidRequest(
+                    f"No model behind `{request.model}` can serve this "
+                    f"request ({decision.reason}).",
+                    param="model",
+                    code="no_eligible_model",
+                )
             for target in decision.targets:
                 if request.endpoint not in adapter_for(target.provider.kind).endpoints:
                     raise UnsupportedEndpoint(
                         f"model `{target.model}` ({target.provider.kind} provider "
                         f"{target.provider.name}) does not serve /v1/{request.endpoint}",
-                        param="model")
+                        param="model",
+                    )
         except GatewayError as e:
             self.reject(ctx, ledger_endpoint or request.endpoint, request.model, e)
             raise
         return decision
 
-    def _outcome(self, ctx: RequestContext, req: ClientRequest, decision: Decision | None,
-                 target: Target | None, status: int, **kw: object) -> Outcome:
+    def _outcome(
+        self,
+        ctx: RequestContext,
+        req: ClientRequest,
+        decision: Decision | None,
+        target: Target | None,
+        status: int,
+        **kw: object,
+    ) -> Outcome:
         return Outcome(
-            request_id=ctx.request_id, created_at=ctx.created_at, request=req,
-            endpoint=req.endpoint, requested_model=req.model, target=target,
-            status_code=status, latency_s=time.perf_counter() - ctx.started,
+            request_id=ctx.request_id,
+            created_at=ctx.created_at,
+            request=req,
+            endpoint=req.endpoint,
+            requested_model=req.model,
+            target=target,
+            status_code=status,
+            latency_s=time.perf_counter() - ctx.started,
             route_reason=decision.reason if decision else None,
             route=decision.route if decision else None,
             prefix_key=decision.prefix_key if decision else None,
-            api_key_id=ctx.api_key_id, team=ctx.team, **kw,  # type: ignore[arg-type]
+            api_key_id=ctx.api_key_id,
+            team=ctx.team,
+            **kw,  # type: ignore[arg-type]
         )
 
-    def reject(self, ctx: RequestContext, endpoint: str, model: str | None,
-               error: GatewayError) -> None:
+    def reject(
+        self, ctx: RequestContext, endpoint: str, model: str | None, error: GatewayError
+    ) -> None:
         """A request refused before any upstream call still gets its ledger row."""
-        self.record(Outcome(
-            request_id=ctx.request_id, created_at=ctx.created_at, request=None,
-            endpoint=endpoint, requested_model=model, target=None,
-            status_code=error.status_code, latency_s=time.perf_counter() - ctx.started,
-            error_type=error.error_type, api_key_id=ctx.api_key_id, team=ctx.team))
+        self.record(
+            Outcome(
+                request_id=ctx.request_id,
+                created_at=ctx.created_at,
+                request=None,
+                endpoint=endpoint,
+                requested_model=model,
+                target=None,
+                status_code=error.status_code,
+                latency_s=time.perf_counter() - ctx.started,
+                error_type=error.error_type,
+                api_key_id=ctx.api_key_id,
+                team=ctx.team,
+            )
+        )
 
     def attempt_failed(self, target: Target, error: GatewayError) -> None:
         """One failed attempt: counted per provider (the executor may go on to the next)."""
         self.metrics.upstream_error(target.model, target.provider.name, error.error_type)
 
-    def _failed(self, ctx: RequestContext, req: ClientRequest, decision: Decision,
-                error: GatewayError) -> None:
+    def _failed(
+        self, ctx: RequestContext, req: ClientRequest, decision: Decision, error: GatewayError
+    ) -> None:
         target = error.target or decision.targets[0]
-        self.record(self._outcome(ctx, req, decision, target, error.status_code,
-                                  error_type=error.error_type, attempts=error.attempts))
+        self.record(
+            self._outcome(
+                ctx,
+                req,
+                decision,
+                target,
+                error.status_code,
+                error_type=error.error_type,
+                attempts=error.attempts,
+            )
+        )
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> tuple[Result, Target]:
         decision = self.decide(req, ctx)
@@ -127,9 +167,18 @@ class ProxyService:
             self._failed(ctx, req, decision, e)
             raise
         result = done.result
-        self.record(self._outcome(ctx, req, decision, done.target, 200, usage=result.usage,
-                                  upstream_request_id=result.upstream_request_id,
-                                  attempts=done.attempts))
+        self.record(
+            self._outcome(
+                ctx,
+                req,
+                decision,
+                done.target,
+                200,
+                usage=result.usage,
+                upstream_request_id=result.upstream_request_id,
+                attempts=done.attempts,
+            )
+        )
         return result, done.target
 
     async def open_stream(
@@ -143,7 +192,8 @@ class ProxyService:
             try:
                 up = at_replica(adapter.build_request(req, target), target, api_base)
                 upstream = await stack.enter_async_context(
-                    self.transport.stream(target.provider, up))
+                    self.transport.stream(target.provider, up)
+                )
                 if upstream.status >= 400:
                     body = await upstream.read_all()
                     raise adapter.parse_error(upstream.status, body, upstream.headers, target)
@@ -153,8 +203,9 @@ class ProxyService:
             return upstream, stack
 
         try:
-            done = await self.executor.run(decision.targets, attempt, self.attempt_failed,
-                                           hold=True)
+            done = await self.executor.run(
+                decision.targets, attempt, self.attempt_failed, hold=True
+            )
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
             raise
@@ -162,13 +213,22 @@ class ProxyService:
         target = done.target
         stack.callback(self.executor.end, target, done.api_base, True)
         translator = adapter_for(target.provider.kind).stream_translator(req, target)
-        relay = self._relay(req, ctx, decision, target, upstream.chunks, translator, stack,
-                            done.attempts)
+        relay = self._relay(
+            req, ctx, decision, target, upstream.chunks, translator, stack, done.attempts
+        )
         return relay, target
 
-    async def _relay(self, req: ClientRequest, ctx: RequestContext, decision: Decision,
-                     target: Target, chunks: AsyncIterator[bytes], tr: StreamTranslator,
-                     stack: AsyncExitStack, attempts: int) -> AsyncIterator[bytes]:
+    async def _relay(
+        self,
+        req: ClientRequest,
+        ctx: RequestContext,
+        decision: Decision,
+        target: Target,
+        chunks: AsyncIterator[bytes],
+        tr: StreamTranslator,
+        stack: AsyncExitStack,
+        attempts: int,
+    ) -> AsyncIterator[bytes]:
         decoder = SSEDecoder()
         ttft: float | None = None
         status, error_type = 200, None
@@ -197,15 +257,25 @@ class ProxyService:
         finally:
             await stack.aclose()
             st = tr.state
-            self.record(self._outcome(
-                ctx, req, decision, target, status, ttft_s=ttft, usage=st.usage,
-                error_type=error_type, upstream_request_id=st.upstream_request_id,
-                output_chunks=st.chunks, attempts=attempts))
+            self.record(
+                self._outcome(
+                    ctx,
+                    req,
+                    decision,
+                    target,
+                    status,
+                    ttft_s=ttft,
+                    usage=st.usage,
+                    error_type=error_type,
+                    upstream_request_id=st.upstream_request_id,
+                    output_chunks=st.chunks,
+                    attempts=attempts,
+                )
+            )
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
     """The same request sent to another replica of the target's provider."""
     if api_base == target.provider.api_base:
         return up
-    return dataclasses.replace(up, url=api_base + up.url[len(target.provider.api_base):])
-
+    return dataclasses.replace(up, url=api_base + up.url[len(target.provider.api_base) :])

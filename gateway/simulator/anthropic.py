@@ -32,14 +32,25 @@ from gateway.simulator.upstream import Upstream
 PATH = "/v1/messages"
 
 
-async def _error(sim: SimState, req: Request, status: int, message: str,
-                 kind: str | None = None, retry_after: float | None = None) -> None:
+async def _error(
+    sim: SimState,
+    req: Request,
+    status: int,
+    message: str,
+    kind: str | None = None,
+    retry_after: float | None = None,
+) -> None:
     request_id = sim.next_id("req_sim")
     headers = [(b"request-id", request_id.encode())]
     if retry_after is not None:
         headers.append((b"retry-after", b"%d" % math.ceil(retry_after)))
-    await respond(req.send, status, anthropic_wire.error_body(status, message, request_id, kind),
-                  JSON, headers)
+    await respond(
+        req.send,
+        status,
+        anthropic_wire.error_body(status, message, request_id, kind),
+        JSON,
+        headers,
+    )
 
 
 def _check_headers(req: Request) -> None:

@@ -49,8 +49,9 @@ KNOWN_FIELDS = frozenset({
 class MessagesError(ValueError):
     """A request the simulator refuses, in Anthropic's terms (status, error type, message)."""
 
-    def __init__(self, message: str, status: int = 400,
-                 kind: str = "invalid_request_error") -> None:
+    def __init__(
+        self, message: str, status: int = 400, kind: str = "invalid_request_error"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -91,8 +92,12 @@ class MessagesPlan:
     @property
     def input_tokens(self) -> int:
         """Anthropic's input_tokens: the prompt tokens neither read from nor written to cache."""
-        return (self.generation.prompt_tokens - self.cache_read - self.cache_write_5m
-                - self.cache_write_1h)
+        return (
+            self.generation.prompt_tokens
+            - self.cache_read
+            - self.cache_write_5m
+            - self.cache_write_1h
+        )
 
     @property
     def output_tokens(self) -> int:
@@ -110,15 +115,21 @@ def validate(body: Mapping[str, Any]) -> None:
     _require(isinstance(body.get("model"), str) and bool(body["model"]), "model: Field required")
     mt = body.get("max_tokens")
     _require(mt is not None, "max_tokens: Field required")
-    _require(isinstance(mt, int) and not isinstance(mt, bool) and mt >= 1,
-             "max_tokens: Input should be a positive integer")
+    _require(
+        isinstance(mt, int) and not isinstance(mt, bool) and mt >= 1,
+        "max_tokens: Input should be a positive integer",
+    )
     for name in ("temperature", "top_p"):
         v = body.get(name)
-        _require(v is None or (isinstance(v, (int, float)) and 0 <= v <= 1),
-                 f"{name}: Input should be between 0 and 1")
+        _require(
+            v is None or (isinstance(v, (int, float)) and 0 <= v <= 1),
+            f"{name}: Input should be between 0 and 1",
+        )
     stops = body.get("stop_sequences")
-    _require(stops is None or (isinstance(stops, list) and all(isinstance(s, str) for s in stops)),
-             "stop_sequences: Input should be a list of strings")
+    _require(
+        stops is None or (isinstance(stops, list) and all(isinstance(s, str) for s in stops)),
+        "stop_sequences: Input should be a list of strings",
+    )
     _validate_messages(body.get("messages"))
     _validate_tools(body.get("tools"), body.get("tool_choice"))
 
@@ -127,37 +138,55 @@ def _validate_messages(messages: Any) -> None:
     _require(isinstance(messages, list) and bool(messages), "messages: Field required")
     previous_tool_ids: set[str] = set()
     for i, m in enumerate(messages):
-        _require(isinstance(m, dict) and m.get("role") in ("user", "assistant"),
-                 f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        _require(
+            isinstance(m, dict) and m.get("role") in ("user", "assistant"),
+            f"messages.{i}.role: Input should be 'user' or 'assistant'",
+        )
         content = m.get("content")
-        _require(isinstance(content, (str, list)),
-                 f"messages.{i}.content: Input should be a string or a list of blocks")
+        _require(
+            isinstance(content, (str, list)),
+            f"messages.{i}.content: Input should be a string or a list of blocks",
+        )
         blocks = content if isinstance(content, list) else []
         for j, b in enumerate(blocks):
-            _require(isinstance(b, dict) and isinstance(b.get("type"), str),
-                     f"messages.{i}.content.{j}: each block needs a type")
+            _require(
+                isinstance(b, dict) and isinstance(b.get("type"), str),
+                f"messages.{i}.content.{j}: each block needs a type",
+            )
             if b["type"] == "tool_result":
-                _require(m["role"] == "user" and b.get("tool_use_id") in previous_tool_ids,
-                         f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
-                         "`tool_result` blocks: each tool_result block must have a "
-                         "corresponding tool_use block in the previous message")
-        previous_tool_ids = {str(b.get("id")) for b in blocks
-                             if isinstance(b, dict) and b.get("type") == "tool_use"}
+                _require(
+                    m["role"] == "user" and b.get("tool_use_id") in previous_tool_ids,
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                    "`tool_result` blocks: each tool_result block must have a "
+                    "corresponding tool_use block in the previous message",
+                )
+        previous_tool_ids = {
+            str(b.get("id")) for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"
+        }
 
 
 def _validate_tools(tools: Any, choice: Any) -> None:
     if tools is not None:
-        _require(isinstance(tools, list) and all(
-            isinstance(t, dict) and isinstance(t.get("name"), str) and "input_schema" in t
-            for t in tools), "tools: each tool needs a name and an input_schema")
+        _require(
+            isinstance(tools, list)
+            and all(
+                isinstance(t, dict) and isinstance(t.get("name"), str) and "input_schema" in t
+                for t in tools
+            ),
+            "tools: each tool needs a name and an input_schema",
+        )
     if choice is None:
         return
-    _require(isinstance(choice, dict) and choice.get("type") in ("auto", "any", "tool", "none"),
-             "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+    _require(
+        isinstance(choice, dict) and choice.get("type") in ("auto", "any", "tool", "none"),
+        "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'",
+    )
     if choice["type"] == "tool":
         names = {t["name"] for t in tools or ()}
-        _require(choice.get("name") in names,
-                 f"tool_choice.name: tool {choice.get('name')!r} is not in tools")
+        _require(
+            choice.get("name") in names,
+            f"tool_choice.name: tool {choice.get('name')!r} is not in tools",
+        )
 
 
 # --- counting and cache prefixes --------------------------------------------------------------
@@ -170,8 +199,9 @@ def _block_tokens(block: Mapping[str, Any]) -> int:
     if kind == "image":
         return tokens.IMAGE_TOKENS
     if kind == "tool_use":
-        return tokens.text_tokens(str(block.get("name", "")) +
-                                  orjson.dumps(block.get("input", {})).decode())
+        return tokens.text_tokens(
+            str(block.get("name", "")) + orjson.dumps(block.get("input", {})).decode()
+        )
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
@@ -188,8 +218,13 @@ def _prompt_elements(body: Mapping[str, Any]) -> list[tuple[int, bytes, Any]]:
     """(tokens, identity, cache_control) of every prompt element in Anthropic's cache order."""
     out: list[tuple[int, bytes, Any]] = []
     for tool in body.get("tools") or ():
-        out.append((tokens.text_tokens(_unmarked(tool).decode()), _unmarked(tool),
-                    tool.get("cache_control")))
+        out.append(
+            (
+                tokens.text_tokens(_unmarked(tool).decode()),
+                _unmarked(tool),
+                tool.get("cache_control"),
+            )
+        )
     system = body.get("system")
     if isinstance(system, str) and system:
         out.append((tokens.text_tokens(system), system.encode(), None))
@@ -232,8 +267,13 @@ def resolve_cache(plan: MessagesPlan, hit: Callable[[int, float], bool]) -> Mess
             written[b.ttl_s] += b.tokens - done
             done = b.tokens
     generation = replace(plan.generation, cached_tokens=read)
-    return replace(plan, generation=generation, cache_read=read,
-                   cache_write_5m=written[TTL_5M_S], cache_write_1h=written[TTL_1H_S])
+    return replace(
+        plan,
+        generation=generation,
+        cache_read=read,
+        cache_write_5m=written[TTL_5M_S],
+        cache_write_1h=written[TTL_1H_S],
+    )
 
 
 # --- the answer -------------------------------------------------------------------------------
@@ -305,16 +345,19 @@ def plan_messages(body: Mapping[str, Any], profile: Profile) -> MessagesPlan:
         blocks, cut = _truncate([*preface, Block(pieces, name)], body["max_tokens"])
         stop_reason = "max_tokens" if cut else "tool_use"
     else:
-        text, stop_sequence = _stop_at(tokens.reply_tokens(seed, natural),
-                                       body.get("stop_sequences") or ())
+        text, stop_sequence = _stop_at(
+            tokens.reply_tokens(seed, natural), body.get("stop_sequences") or ()
+        )
         blocks, cut = _truncate([Block(text)], body["max_tokens"])
-        stop_reason = ("max_tokens" if cut else "stop_sequence" if stop_sequence
-                       else "end_turn")
+        stop_reason = "max_tokens" if cut else "stop_sequence" if stop_sequence else "end_turn"
         stop_sequence = None if cut else stop_sequence
     flat = tuple(p for b in blocks for p in b.pieces)
     tool_name = next((b.tool_name for b in blocks if b.tool_name is not None), None)
     finish = "length" if stop_reason == "max_tokens" else "stop"
     generation = GenerationPlan(
-        model=str(body["model"]), prompt_tokens=prompt_tokens,
-        choices=(ChoicePlan(flat, finish, tool_name),), stream=body.get("stream") is True)
+        model=str(body["model"]),
+        prompt_tokens=prompt_tokens,
+        choices=(ChoicePlan(flat, finish, tool_name),),
+        stream=body.get("stream") is True,
+    )
     return MessagesPlan(generation, blocks, stop_reason, stop_sequence, breakpoints)

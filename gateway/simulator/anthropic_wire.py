@@ -40,12 +40,17 @@ def error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
-def error_body(status: int, message: str, request_id: str | None = None,
-               kind: str | None = None) -> bytes:
+def error_body(
+    status: int, message: str, request_id: str | None = None, kind: str | None = None
+) -> bytes:
     """`{"type": "error", "error": {"type", "message"}, "request_id"}` (ErrorResponse)."""
-    return orjson.dumps({"type": "error",
-                         "error": {"type": kind or error_type(status), "message": message},
-                         "request_id": request_id})
+    return orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": kind or error_type(status), "message": message},
+            "request_id": request_id,
+        }
+    )
 
 
 def event(name: str, payload: dict[str, Any]) -> bytes:
@@ -58,8 +63,10 @@ def usage(plan: MessagesPlan, output_tokens: int | None = None) -> dict[str, Any
         "input_tokens": plan.input_tokens,
         "cache_creation_input_tokens": plan.cache_write_5m + plan.cache_write_1h,
         "cache_read_input_tokens": plan.cache_read,
-        "cache_creation": {"ephemeral_5m_input_tokens": plan.cache_write_5m,
-                           "ephemeral_1h_input_tokens": plan.cache_write_1h},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": plan.cache_write_5m,
+            "ephemeral_1h_input_tokens": plan.cache_write_1h,
+        },
         "output_tokens": plan.output_tokens if output_tokens is None else output_tokens,
         "service_tier": "standard",
     }
@@ -84,14 +91,26 @@ def message(plan: MessagesPlan, message_id: str) -> bytes:
         if b.tool_name is None:
             content.append({"type": "text", "text": "".join(b.pieces)})
         else:
-            content.append({"type": "tool_use", "id": tool_use_id(message_id, i),
-                            "name": b.tool_name, "input": _input(b)})
-    return orjson.dumps({
-        "id": message_id, "type": "message", "role": "assistant",
-        "model": plan.generation.model, "content": content,
-        "stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence,
-        "usage": usage(plan),
-    })
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": tool_use_id(message_id, i),
+                    "name": b.tool_name,
+                    "input": _input(b),
+                }
+            )
+    return orjson.dumps(
+        {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": plan.generation.model,
+            "content": content,
+            "stop_reason": plan.stop_reason,
+            "stop_sequence": plan.stop_sequence,
+            "usage": usage(plan),
+        }
+    )
 
 
 class MessagesFrames:
@@ -106,9 +125,16 @@ class MessagesFrames:
         self.steps = len(self._schedule)
 
     def head(self) -> bytes:
-        msg: dict[str, Any] = {"id": self.message_id, "type": "message", "role": "assistant",
-               "model": self.plan.generation.model, "content": [], "stop_reason": None,
-               "stop_sequence": None, "usage": usage(self.plan, output_tokens=1)}
+        msg: dict[str, Any] = {
+            "id": self.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.plan.generation.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage(self.plan, output_tokens=1),
+        }
         return event("message_start", {"type": "message_start", "message": msg})
 
     def frame(self, step: int) -> bytes:
@@ -125,35 +151,63 @@ class MessagesFrames:
             delta: dict[str, Any] = {"type": "text_delta", "text": block.pieces[j]}
         else:  # the name step carries the empty first input delta, as Anthropic sends it
             delta = {"type": "input_json_delta", "partial_json": block.pieces[j - 1] if j else ""}
-        out.append(event("content_block_delta",
-                         {"type": "content_block_delta", "index": index, "delta": delta}))
+        out.append(
+            event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
+        )
         return b"".join(out)
 
     def _start(self, index: int, block: Block) -> bytes:
         content: dict[str, Any] = (
-            {"type": "text", "text": ""} if block.tool_name is None else
-            {"type": "tool_use", "id": tool_use_id(self.message_id, index),
-             "name": block.tool_name, "input": {}})
-        return event("content_block_start", {"type": "content_block_start", "index": index,
-                                             "content_block": content})
+            {"type": "text", "text": ""}
+            if block.tool_name is None
+            else {
+                "type": "tool_use",
+                "id": tool_use_id(self.message_id, index),
+                "name": block.tool_name,
+                "input": {},
+            }
+        )
+        return event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": content},
+        )
 
     def tail(self) -> bytes:
         out = [_stop(len(self.plan.blocks) - 1)] if self.plan.blocks else []
         u = usage(self.plan)
-        delta_usage = {k: u[k] for k in ("input_tokens", "cache_creation_input_tokens",
-                                         "cache_read_input_tokens", "output_tokens")}
-        out.append(event("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": self.plan.stop_reason,
-                      "stop_sequence": self.plan.stop_sequence},
-            "usage": delta_usage}))
+        delta_usage = {
+            k: u[k]
+            for k in (
+                "input_tokens",
+                "cache_creation_input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens",
+            )
+        }
+        out.append(
+            event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": self.plan.stop_reason,
+                        "stop_sequence": self.plan.stop_sequence,
+                    },
+                    "usage": delta_usage,
+                },
+            )
+        )
         out.append(event("message_stop", {"type": "message_stop"}))
         return b"".join(out)
 
     def error_event(self, status: int, message: str) -> bytes:
         """A failure mid-stream: Anthropic sends an `error` event and ends the stream."""
-        return event("error", {"type": "error",
-                               "error": {"type": error_type(status), "message": message}})
+        return event(
+            "error", {"type": "error", "error": {"type": error_type(status), "message": message}}
+        )
 
 
 def _stop(index: int) -> bytes:

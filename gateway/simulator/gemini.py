@@ -30,11 +30,13 @@ PATH_PREFIX = "/v1beta/models/"
 _METHODS = ("generateContent", "streamGenerateContent")
 
 
-async def _error(req: Request, status: int, message: str | None = None,
-                 retry_after: float | None = None) -> None:
+async def _error(
+    req: Request, status: int, message: str | None = None, retry_after: float | None = None
+) -> None:
     headers = [] if retry_after is None else [(b"retry-after", b"%d" % math.ceil(retry_after))]
-    await respond(req.send, status, gemini_wire.error_body(status, message, retry_after), JSON,
-                  headers)
+    await respond(
+        req.send, status, gemini_wire.error_body(status, message, retry_after), JSON, headers
+    )
 
 
 def _has_key(req: Request) -> bool:
@@ -54,10 +56,14 @@ def _with_prompt_cache(up: Upstream, gp: GeminiPlan) -> GeminiPlan:
 
 async def generate(sim: SimState, up: Upstream, req: Request) -> None:
     path: str = req.scope["path"]
-    model, _, method = path[path.index(PATH_PREFIX) + len(PATH_PREFIX):].rpartition(":")
+    model, _, method = path[path.index(PATH_PREFIX) + len(PATH_PREFIX) :].rpartition(":")
     if not model or method not in _METHODS:
-        await _error(req, 404, f"models/{model or method} is not found for API version "
-                               "v1beta, or is not supported for this method.")
+        await _error(
+            req,
+            404,
+            f"models/{model or method} is not found for API version "
+            "v1beta, or is not supported for this method.",
+        )
         return
     stream = method == "streamGenerateContent"
     if stream and req.query("alt") != "sse":

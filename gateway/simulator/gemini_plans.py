@@ -45,20 +45,26 @@ class GeminiPlan:
     prompt_blocked: bool = False
 
 
-def plan_generate(raw: Mapping[str, Any], model: str, stream: bool,
-                  profile: Profile) -> GeminiPlan:
+def plan_generate(raw: Mapping[str, Any], model: str, stream: bool, profile: Profile) -> GeminiPlan:
     body = camel_keys(raw)
     chat = _chat_body(body, model, stream)
     plan = plan_chat(chat, profile)
     if isinstance(body.get("cachedContent"), str):
-        plan = replace(plan, prompt_tokens=plan.prompt_tokens + CACHED_CONTENT_TOKENS,
-                       cached_tokens=CACHED_CONTENT_TOKENS)
+        plan = replace(
+            plan,
+            prompt_tokens=plan.prompt_tokens + CACHED_CONTENT_TOKENS,
+            cached_tokens=CACHED_CONTENT_TOKENS,
+        )
     user_text = tokens.last_user_text(chat["messages"])
     if BLOCK_PROMPT in user_text:
         return GeminiPlan(replace(plan, choices=()), prompt_blocked=True)
     if BLOCK_REPLY in user_text:
-        plan = replace(plan, choices=tuple(
-            ChoicePlan(c.pieces[:BLOCKED_REPLY_TOKENS], "content_filter") for c in plan.choices))
+        plan = replace(
+            plan,
+            choices=tuple(
+                ChoicePlan(c.pieces[:BLOCKED_REPLY_TOKENS], "content_filter") for c in plan.choices
+            ),
+        )
     thoughts, include = _thinking(body.get("generationConfig") or {})
     return GeminiPlan(plan, thoughts, include)
 
@@ -77,8 +83,7 @@ def camel_keys(value: Any, *, names: bool = False) -> Any:
     out = {}
     for key, v in value.items():
         name = key if names else _camel(str(key))
-        out[name] = v if name in ("args", "response") else camel_keys(
-            v, names=name == "properties")
+        out[name] = v if name in ("args", "response") else camel_keys(v, names=name == "properties")
     return out
 
 
@@ -93,8 +98,10 @@ def _thinking(config: Mapping[str, Any]) -> tuple[int, bool]:
         return 0, False
     budget = thinking.get("thinkingBudget")
     if budget is not None and (not isinstance(budget, int) or budget < -1):
-        raise RequestError("thinkingBudget must be an integer >= -1",
-                           "generationConfig.thinkingConfig.thinkingBudget")
+        raise RequestError(
+            "thinkingBudget must be an integer >= -1",
+            "generationConfig.thinkingConfig.thinkingBudget",
+        )
     thoughts = THOUGHT_TOKENS if budget == -1 else min(budget or 0, THOUGHT_TOKENS)
     return thoughts, thinking.get("includeThoughts") is True
 
@@ -108,10 +115,14 @@ def _chat_body(body: Mapping[str, Any], model: str, stream: bool) -> dict[str, A
     if isinstance(system, Mapping):
         messages.append({"role": "system", "content": _text(system.get("parts"))})
     for i, content in enumerate(contents):
-        if not isinstance(content, Mapping) or not isinstance(content.get("parts"), list) \
-                or not content["parts"]:
-            raise RequestError(f"contents[{i}] must have a non-empty parts list",
-                               f"contents[{i}].parts")
+        if (
+            not isinstance(content, Mapping)
+            or not isinstance(content.get("parts"), list)
+            or not content["parts"]
+        ):
+            raise RequestError(
+                f"contents[{i}] must have a non-empty parts list", f"contents[{i}].parts"
+            )
         messages.extend(_messages(content))
     chat: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
     config = body.get("generationConfig") or {}
@@ -135,10 +146,16 @@ def _messages(content: Mapping[str, Any]) -> list[dict[str, Any]]:
     parts = [p for p in content["parts"] if isinstance(p, Mapping)]
     responses = [p["functionResponse"] for p in parts if "functionResponse" in p]
     calls = [p["functionCall"] for p in parts if "functionCall" in p]
-    chat_parts: list[dict[str, Any]] = [{"type": "text", "text": str(p["text"])}
-                                        for p in parts if "text" in p and not p.get("thought")]
-    chat_parts += [{"type": "image_url", "image_url": {"url": "inline"}}
-                   for p in parts if "inlineData" in p or "fileData" in p]
+    chat_parts: list[dict[str, Any]] = [
+        {"type": "text", "text": str(p["text"])}
+        for p in parts
+        if "text" in p and not p.get("thought")
+    ]
+    chat_parts += [
+        {"type": "image_url", "image_url": {"url": "inline"}}
+        for p in parts
+        if "inlineData" in p or "fileData" in p
+    ]
     role = "assistant" if content.get("role") == "model" else "user"
     out: list[dict[str, Any]] = []
     if chat_parts or calls:
@@ -151,23 +168,31 @@ def _messages(content: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _limits(config: Mapping[str, Any], chat: dict[str, Any]) -> None:
-    for key, target, high in (("maxOutputTokens", "max_tokens", None),
-                              ("candidateCount", "n", MAX_CANDIDATES)):
+    for key, target, high in (
+        ("maxOutputTokens", "max_tokens", None),
+        ("candidateCount", "n", MAX_CANDIDATES),
+    ):
         value = config.get(key)
         if value is None:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (
-                high is not None and value > high):
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < 1
+            or (high is not None and value > high)
+        ):
             bound = f"between 1 and {high}" if high else "a positive integer"
-            raise RequestError(f"{key} must be {bound}, got {value!r}",
-                               f"generationConfig.{key}")
+            raise RequestError(f"{key} must be {bound}, got {value!r}", f"generationConfig.{key}")
         chat[target] = value
 
 
 def _tools(body: Mapping[str, Any], chat: dict[str, Any]) -> None:
     declarations = [
-        d for tool in body.get("tools") or [] if isinstance(tool, Mapping)
-        for d in tool.get("functionDeclarations") or [] if isinstance(d, Mapping)
+        d
+        for tool in body.get("tools") or []
+        if isinstance(tool, Mapping)
+        for d in tool.get("functionDeclarations") or []
+        if isinstance(d, Mapping)
     ]
     calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
     allowed = calling.get("allowedFunctionNames")
@@ -186,8 +211,10 @@ def _tools(body: Mapping[str, Any], chat: dict[str, Any]) -> None:
 def _lower_types(value: Any) -> Any:
     """Gemini's Schema types may be spelled as its enum ("STRING"); JSON Schema's are lower."""
     if isinstance(value, Mapping):
-        return {k: (v.lower() if k == "type" and isinstance(v, str) else _lower_types(v))
-                for k, v in value.items()}
+        return {
+            k: (v.lower() if k == "type" and isinstance(v, str) else _lower_types(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_lower_types(v) for v in value]
     return value

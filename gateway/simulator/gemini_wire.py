@@ -23,11 +23,11 @@ import orjson
 from gateway.simulator.gemini_plans import GeminiPlan
 from gateway.simulator.plans import ChoicePlan
 
-_FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS",
-           "content_filter": "SAFETY"}
+_FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
 _THOUGHT = {"text": "Thinking about what the user asked before answering.", "thought": True}
-_BLOCKED_RATING = [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH",
-                    "blocked": True}]
+_BLOCKED_RATING = [
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+]
 _EVENT_END = b"\r\n\r\n"
 
 # HTTP status → google.rpc.Code name and the live API's message for it
@@ -35,27 +35,41 @@ _EVENT_END = b"\r\n\r\n"
 ERROR_STATUSES: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
     401: ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
-    403: ("PERMISSION_DENIED", ("Method doesn't allow unregistered callers (callers without "
-                               "established identity). Please use API Key or other form of "
-                               "API consumer identity to call this API.")),
+    403: (
+        "PERMISSION_DENIED",
+        (
+            "Method doesn't allow unregistered callers (callers without "
+            "established identity). Please use API Key or other form of "
+            "API consumer identity to call this API."
+        ),
+    ),
     404: ("NOT_FOUND", "Requested entity was not found."),
     429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
     499: ("CANCELLED", "The operation was cancelled."),
-    500: ("INTERNAL", ("An internal error has occurred. Please retry or report in "
-                      "https://developers.generativeai.google/guide/troubleshooting")),
+    500: (
+        "INTERNAL",
+        (
+            "An internal error has occurred. Please retry or report in "
+            "https://developers.generativeai.google/guide/troubleshooting"
+        ),
+    ),
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
     504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
 
 
-def error_body(status: int, message: str | None = None,
-               retry_after: float | None = None) -> bytes:
-    name, default = ERROR_STATUSES.get(status, ("INTERNAL" if status >= 500 else
-                                                "INVALID_ARGUMENT", "Simulated error."))
+def error_body(status: int, message: str | None = None, retry_after: float | None = None) -> bytes:
+    name, default = ERROR_STATUSES.get(
+        status, ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT", "Simulated error.")
+    )
     error: dict[str, Any] = {"code": status, "message": message or default, "status": name}
     if retry_after is not None:
-        error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                             "retryDelay": f"{math.ceil(retry_after)}s"}]
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{math.ceil(retry_after)}s",
+            }
+        ]
     return orjson.dumps({"error": error})
 
 
@@ -96,8 +110,9 @@ def _candidate(index: int, parts: list[dict[str, Any]], finish: str | None) -> d
     return cand
 
 
-def _envelope(gp: GeminiPlan, response_id: str, candidates: list[dict[str, Any]],
-              generated: int) -> dict[str, Any]:
+def _envelope(
+    gp: GeminiPlan, response_id: str, candidates: list[dict[str, Any]], generated: int
+) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if candidates:
         body["candidates"] = candidates
@@ -135,8 +150,9 @@ class GeminiFrames:
             return self._event([], 0)
         if not self.gp.include_thoughts:
             return b""
-        return self._event([_candidate(i, [_THOUGHT], None)
-                            for i in range(len(self.gp.plan.choices))], 0)
+        return self._event(
+            [_candidate(i, [_THOUGHT], None) for i in range(len(self.gp.plan.choices))], 0
+        )
 
     def frame(self, step: int) -> bytes:
         candidates = []
@@ -157,6 +173,8 @@ class GeminiFrames:
     def tail(self) -> bytes:
         if self.gp.prompt_blocked:
             return b""
-        candidates = [_candidate(i, [{"text": ""}], c.finish_reason)
-                      for i, c in enumerate(self.gp.plan.choices)]
+        candidates = [
+            _candidate(i, [{"text": ""}], c.finish_reason)
+            for i, c in enumerate(self.gp.plan.choices)
+        ]
         return self._event(candidates, self.gp.plan.completion_tokens)

@@ -12,9 +12,16 @@ from gateway.simulator.profiles import PROFILES, Profile
 from tests.support import ServerThread
 
 # a tiny vLLM-like upstream: 2 ms to the first token, 1 ms a token, knee at 4 running requests
-TINY = Profile(name="tiny-gpu", description="test GPU", kind="vllm", served_model="tiny",
-               ttft_base_s=0.002, tpot_base_s=0.001, decode_ceiling_tok_s=4000.0,
-               default_output_tokens=8)
+TINY = Profile(
+    name="tiny-gpu",
+    description="test GPU",
+    kind="vllm",
+    served_model="tiny",
+    ttft_base_s=0.002,
+    tpot_base_s=0.001,
+    decode_ceiling_tok_s=4000.0,
+    default_output_tokens=8,
+)
 
 
 @pytest.fixture(scope="module")

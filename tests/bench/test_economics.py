@@ -55,28 +55,43 @@ def test_break_even_volume_and_utilisation() -> None:
 
 
 def _point(label: str, conc: int, out_tps: float, attainment: float | None) -> dict:
-    return {"label": label, "shape": {"concurrency": conc, "rate": None},
-            "summary": {"completed": 10, "output_throughput": out_tps,
-                        "total_token_throughput": out_tps * 3, "request_throughput": 1.0,
-                        "slo_attainment": attainment, "max_concurrent_requests": conc}}
+    return {
+        "label": label,
+        "shape": {"concurrency": conc, "rate": None},
+        "summary": {
+            "completed": 10,
+            "output_throughput": out_tps,
+            "total_token_throughput": out_tps * 3,
+            "request_throughput": 1.0,
+            "slo_attainment": attainment,
+            "max_concurrent_requests": conc,
+        },
+    }
 
 
 def test_best_point_and_calibration_choice() -> None:
-    points = [_point("c=1", 1, 100, 1.0), _point("c=8", 8, 700, 0.995),
-              _point("c=32", 32, 1300, 0.5)]
+    points = [
+        _point("c=1", 1, 100, 1.0),
+        _point("c=8", 8, 700, 0.995),
+        _point("c=32", 32, 1300, 0.5),
+    ]
     assert best_point(points, 0.99) == 1
     assert best_point(points, 0.4) == 2
     assert best_point(points, 1.0) == 0
     choice = choose_calibration({"points": points}, 0.99)
     assert choice is not None
-    assert (choice.max_concurrency, choice.output_tokens_per_s,
-            choice.total_tokens_per_s) == (8, 700.0, 2100.0)
+    assert (choice.max_concurrency, choice.output_tokens_per_s, choice.total_tokens_per_s) == (
+        8,
+        700.0,
+        2100.0,
+    )
     assert choose_calibration({"points": [_point("c=1", 1, 1, 0.0)]}, 0.99) is None
 
 
 def test_compare_apis_rows() -> None:
-    rows = compare_apis({"haiku": HAIKU}, MIX, Gpu.of("3.60"),
-                        {"summary": {"request_throughput": 1.0}})
+    rows = compare_apis(
+        {"haiku": HAIKU}, MIX, Gpu.of("3.60"), {"summary": {"request_throughput": 1.0}}
+    )
     assert [(r["api"], r["caching"]) for r in rows] == [("haiku", False), ("haiku", True)]
     assert rows[0]["usd_per_mtok_output"] == 5.6
     assert rows[0]["input_per_mtok"] == 0.8 and rows[0]["cache_read_per_mtok"] == 0.08

@@ -38,8 +38,13 @@ def test_arrivals_follow_vllms_get_request() -> None:
 
 
 def _inp(url: str, stream: bool, out: int = 6, model: str = "m") -> RequestInput:
-    body = {"model": model, "messages": [{"role": "user", "content": "hello there"}],
-            "max_completion_tokens": out, "ignore_eos": True, "stream": stream}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "hello there"}],
+        "max_completion_tokens": out,
+        "ignore_eos": True,
+        "stream": stream,
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}
     return RequestInput(url + "/v1/chat/completions", orjson.dumps(body), 3, out, stream)
@@ -85,20 +90,25 @@ def _run(url: str, shape: LoadShape, window: Window):  # type: ignore[no-untyped
     async def go():  # type: ignore[no-untyped-def]
         async with aiohttp.ClientSession(headers={"content-type": "application/json"}) as s:
             return await run_point(s, [_inp(url, True, out=4)], shape, window)
+
     return asyncio.run(go())
 
 
 def test_duration_window_excludes_warmup_and_reports_client_load(sim_url: str) -> None:
-    run = _run(sim_url + "/tiny-gpu", LoadShape(concurrency=2),
-               Window(duration_s=0.5, warmup_s=0.2))
+    run = _run(
+        sim_url + "/tiny-gpu", LoadShape(concurrency=2), Window(duration_s=0.5, warmup_s=0.2)
+    )
     assert run.duration_s == 0.5 and run.warmup > 0 and len(run.results) > 10
     assert all(r.success for r in run.results)
     assert run.client.wall_s >= 0.7 and run.client.cpu_s > 0
 
 
 def test_count_mode_with_a_poisson_rate_and_a_cap(sim_url: str) -> None:
-    run = _run(sim_url, LoadShape(concurrency=2, rate=200.0),
-               Window(duration_s=None, num_requests=20, warmup_requests=3))
+    run = _run(
+        sim_url,
+        LoadShape(concurrency=2, rate=200.0),
+        Window(duration_s=None, num_requests=20, warmup_requests=3),
+    )
     assert len(run.results) == 20 and run.warmup == 3
     assert all(r.success and r.queue_time >= 0 for r in run.results)
     assert run.duration_s >= 20 / 200.0 * 0.9  # the arrivals alone take n / rate

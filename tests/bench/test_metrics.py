@@ -10,9 +10,17 @@ from benchmarks.metrics import Slo, percentile, summarize
 
 def ok(start: float, ttft: float, itl: list[float], out: int, prompt: int) -> RequestResult:
     latency = ttft + sum(itl)
-    return RequestResult(success=True, ttft=ttft, itl=array("d", itl), latency=latency,
-                         start_time=start, prompt_len=prompt, output_tokens=out,
-                         usage_reported=True, chunks=len(itl) + 1)
+    return RequestResult(
+        success=True,
+        ttft=ttft,
+        itl=array("d", itl),
+        latency=latency,
+        start_time=start,
+        prompt_len=prompt,
+        output_tokens=out,
+        usage_reported=True,
+        chunks=len(itl) + 1,
+    )
 
 
 RESULTS = [
@@ -76,8 +84,14 @@ def test_missing_usage_counts_content_chunks_and_is_reported() -> None:
 
 
 def test_non_streamed_requests_have_no_ttft_and_empty_runs_do_not_crash() -> None:
-    r = RequestResult(success=True, streamed=False, latency=0.5, output_tokens=4,
-                      usage_reported=True, prompt_len=3)
+    r = RequestResult(
+        success=True,
+        streamed=False,
+        latency=0.5,
+        output_tokens=4,
+        usage_reported=True,
+        prompt_len=3,
+    )
     s = summarize([r], duration_s=1.0)
     assert s.ttft is None and s.tpot is None and s.itl is None
     assert s.e2el is not None and s.e2el.mean == 500.0

@@ -89,10 +89,12 @@ def test_scaled_profiles_keep_real_time_and_the_real_decode_ceiling() -> None:
     for running in (1, 16, 64, 256):
         real = request_latency_s(stock, 2000, 500, running)
         replayed = request_latency_s(scaled, 2000, 100, running)
-        assert replayed == pytest.approx(real - (k - 1) * max(
-            stock.tpot_base_s, running / stock.decode_ceiling_tok_s))
+        assert replayed == pytest.approx(
+            real - (k - 1) * max(stock.tpot_base_s, running / stock.decode_ceiling_tok_s)
+        )
     assert aggregate_output_tok_s(scaled, 64, 100, 100) * k == pytest.approx(
-        aggregate_output_tok_s(stock, 64, 100, 500), rel=0.02)
+        aggregate_output_tok_s(stock, 64, 100, 500), rel=0.02
+    )
     assert set(scaled_profiles(k)) == set(PROFILES)
 
 
@@ -101,23 +103,52 @@ def test_scaled_profiles_keep_real_time_and_the_real_decode_ceiling() -> None:
 
 def _day(**kw: object) -> Day:
     args: dict[str, object] = {
-        "hour_s": 4.0, "output_scale": 5, "hours": (11, 12), "rates": tuple([1.0] * 24),
-        "slo_ms": 800.0, "gpu_usd_per_hour": 2.0, "capacity_rps": 5.0}
+        "hour_s": 4.0,
+        "output_scale": 5,
+        "hours": (11, 12),
+        "rates": tuple([1.0] * 24),
+        "slo_ms": 800.0,
+        "gpu_usd_per_hour": 2.0,
+        "capacity_rps": 5.0,
+    }
     args.update(kw)
     return Day(**args)  # type: ignore[arg-type]
 
 
-def _rec(i: int, hour: int, *, local: bool, ttft: float | None = 0.1, ok: bool = True,
-         usd_in: str = "0.001", usd_out: str = "0.0001") -> Record:
-    return Record(i, hour, "chat", ok, ttft if ok else None, (ttft or 0) + 4.95 if ok else None,
-                  "local-llama" if local else "gemini", local and ok, 500, 100, Decimal(usd_in),
-                  Decimal(usd_out), None if ok else "HTTP 502")
+def _rec(
+    i: int,
+    hour: int,
+    *,
+    local: bool,
+    ttft: float | None = 0.1,
+    ok: bool = True,
+    usd_in: str = "0.001",
+    usd_out: str = "0.0001",
+) -> Record:
+    return Record(
+        i,
+        hour,
+        "chat",
+        ok,
+        ttft if ok else None,
+        (ttft or 0) + 4.95 if ok else None,
+        "local-llama" if local else "gemini",
+        local and ok,
+        500,
+        100,
+        Decimal(usd_in),
+        Decimal(usd_out),
+        None if ok else "HTTP 502",
+    )
 
 
 def test_summary_scales_a_replayed_hour_to_a_real_one_and_rents_the_gpu_all_day() -> None:
     day = _day(rates=tuple(10.0 if h == 12 else 1.0 for h in range(24)))
-    records = [_rec(0, 11, local=True), _rec(1, 12, local=False, ttft=0.9),
-               _rec(2, 12, local=False, ok=False)]
+    records = [
+        _rec(0, 11, local=True),
+        _rec(1, 12, local=False, ttft=0.9),
+        _rec(2, 12, local=False, ok=False),
+    ]
     s = summarize(records, day, uses_gpu=True)
     per_request = 0.001 + 0.0001 * 5  # output at its real length
     assert s["api_usd"] == pytest.approx(2 * per_request * 900)  # 3600 / 4 s
@@ -137,10 +168,14 @@ def test_summary_scales_a_replayed_hour_to_a_real_one_and_rents_the_gpu_all_day(
 def test_compare_prices_what_the_gpu_served_at_all_api_rates() -> None:
     day = _day()
     api = [_rec(i, 12, local=False, usd_in="0.002", usd_out="0") for i in range(4)]
-    lf = [_rec(i, 12, local=i < 3, usd_in="0.002" if i == 3 else "0.0001", usd_out="0")
-          for i in range(4)]
-    summaries = {"all-api": summarize(api, day, uses_gpu=False),
-                 "local-first": summarize(lf, day, uses_gpu=True)}
+    lf = [
+        _rec(i, 12, local=i < 3, usd_in="0.002" if i == 3 else "0.0001", usd_out="0")
+        for i in range(4)
+    ]
+    summaries = {
+        "all-api": summarize(api, day, uses_gpu=False),
+        "local-first": summarize(lf, day, uses_gpu=True),
+    }
     c = compare(summaries, {"all-api": api, "local-first": lf}, day)
     all_api = 4 * 0.002 * 900
     assert summaries["all-api"]["total_rented_usd"] == pytest.approx(all_api)
@@ -148,10 +183,10 @@ def test_compare_prices_what_the_gpu_served_at_all_api_rates() -> None:
     rented = 0.002 * 900 + 2.0 * 2
     assert c["local-first_saving_rented"] == pytest.approx(1 - rented / all_api)
     assert c["gpu_usd_per_hour_break_even"] == pytest.approx((all_api - 0.002 * 900) / 2)
-    assert c["max_saving_gpu_full_all_day"] == pytest.approx(
-        1 - 2.0 * 2 / (5.0 * 3600 * 2 * 0.002))
+    assert c["max_saving_gpu_full_all_day"] == pytest.approx(1 - 2.0 * 2 / (5.0 * 3600 * 2 * 0.002))
     assert c["saving_at_gpu_usd_per_hour"]["1.99"] == pytest.approx(
-        1 - (0.002 * 900 + 1.99 * 2) / all_api)
+        1 - (0.002 * 900 + 1.99 * 2) / all_api
+    )
 
 
 def test_percentile_is_numpys_linear_one() -> None:
@@ -161,19 +196,32 @@ def test_percentile_is_numpys_linear_one() -> None:
 
 def test_report_renders_a_table_targets_and_a_plot(tmp_path: Path) -> None:
     day = _day(rates=tuple(10.0 if h == 12 else 1.0 for h in range(24)))
-    records = {"all-api": [_rec(0, 12, local=False), _rec(1, 12, local=False)],
-               "all-local": [_rec(0, 12, local=True, ttft=2.0), _rec(1, 12, local=True)],
-               "local-first": [_rec(0, 12, local=True), _rec(1, 12, local=False)]}
+    records = {
+        "all-api": [_rec(0, 12, local=False), _rec(1, 12, local=False)],
+        "all-local": [_rec(0, 12, local=True, ttft=2.0), _rec(1, 12, local=True)],
+        "local-first": [_rec(0, 12, local=True), _rec(1, 12, local=False)],
+    }
     summaries = {n: summarize(r, day, uses_gpu=n != "all-api") for n, r in records.items()}
-    result = {"meta": {"command": "python -m benchmarks.policy_day run", "date": "today",
-                       "machine": "2 cpu", "python": "3.11", "day": "2 h", "slo_ms": 800.0,
-                       "capacity_rps": 5.0},
-              "summaries": summaries, "comparison": compare(summaries, records, day)}
+    result = {
+        "meta": {
+            "command": "python -m benchmarks.policy_day run",
+            "date": "today",
+            "machine": "2 cpu",
+            "python": "3.11",
+            "day": "2 h",
+            "slo_ms": 800.0,
+            "capacity_rps": 5.0,
+        },
+        "summaries": summaries,
+        "comparison": compare(summaries, records, day),
+    }
     md = policy_day_report.markdown(result)
     assert "| local-first |" in md and "| all-local |" in md
-    assert "local-first ≥ 99% within TTFT ≤ 800 ms, all-local not at the peak: local-first " \
-           "100.00% of the day, 100.00% at the peak; all-local 50.00% of the day, 50.00% at " \
-           "the peak → PASS" in md
+    assert (
+        "local-first ≥ 99% within TTFT ≤ 800 ms, all-local not at the peak: local-first "
+        "100.00% of the day, 100.00% at the peak; all-local 50.00% of the day, 50.00% at "
+        "the peak → PASS" in md
+    )
     assert "TPOT p50 ms" in md and "| 10.0 |" in md  # 4.95 s / (99 gaps × 5 real tokens)
     paths = policy_day_report.write(result, tmp_path)
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -185,10 +233,26 @@ def test_calibration_window_counts_streamed_tokens_and_prefills_inside_it() -> N
     from benchmarks.policy_day_measure import window_point
 
     a = Arrival(0, 0.0, 0, "chat")
-    inside = Outcome(a, sent_s=10.0, ok=True, ttft_s=0.5, latency_s=3.0, prompt_tokens=500,
-                     completion_tokens=4, token_times=[10.5, 11.0, 12.0, 13.0])
-    early = Outcome(a, sent_s=5.0, ok=True, ttft_s=0.1, latency_s=6.0, prompt_tokens=900,
-                    completion_tokens=3, token_times=[5.1, 9.0, 11.0])  # prefilled before
+    inside = Outcome(
+        a,
+        sent_s=10.0,
+        ok=True,
+        ttft_s=0.5,
+        latency_s=3.0,
+        prompt_tokens=500,
+        completion_tokens=4,
+        token_times=[10.5, 11.0, 12.0, 13.0],
+    )
+    early = Outcome(
+        a,
+        sent_s=5.0,
+        ok=True,
+        ttft_s=0.1,
+        latency_s=6.0,
+        prompt_tokens=900,
+        completion_tokens=3,
+        token_times=[5.1, 9.0, 11.0],
+    )  # prefilled before
     failed = Outcome(a, sent_s=12.0, error="HTTP 500")
     p = window_point([inside, early, failed], 8, t0=10.0, seconds=4.0, output_scale=5)
     assert p["output_tok_s"] == pytest.approx(5 * 5 / 4.0)  # 4 + 1 chunks inside, × 5

@@ -37,8 +37,9 @@ async def test_send_measures_a_stream_and_never_raises() -> None:
         arrival = Arrival(0, 0.0, 12, "extraction")
         async with aiohttp.ClientSession() as session:
             out = await send(session, url, orjson.dumps(body(arrival, "m", 5)), Outcome(arrival))
-            refused = await send(session, "http://127.0.0.1:9/v1/chat/completions", b"{}",
-                                 Outcome(arrival))
+            refused = await send(
+                session, "http://127.0.0.1:9/v1/chat/completions", b"{}", Outcome(arrival)
+            )
             bad = await send(session, url, b"{", Outcome(arrival))
     finally:
         sim.stop()
@@ -51,9 +52,25 @@ async def test_send_measures_a_stream_and_never_raises() -> None:
 
 
 def test_one_policy_hour_end_to_end(tmp_path: Path) -> None:
-    args = policy_day.parse_args([
-        "run", "--policies", "local-first", "--hours", "12", "--hour-s", "1.5",
-        "--peak-factor", "0.5", "--drain-s", "30", "--peak-s", "1", "--out", str(tmp_path)])
+    args = policy_day.parse_args(
+        [
+            "run",
+            "--policies",
+            "local-first",
+            "--hours",
+            "12",
+            "--hour-s",
+            "1.5",
+            "--peak-factor",
+            "0.5",
+            "--drain-s",
+            "30",
+            "--peak-s",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     path = policy_day.run_policy("local-first", args)
     data = json.loads(path.read_text())
     records = [Record.from_json(d) for d in data["records"]]

@@ -26,11 +26,14 @@ def test_gpu_script_is_valid_bash_and_uses_real_options() -> None:
     script = ROOT / "deploy" / "gpu" / "run.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
     used: set[str] = set()
-    for block in re.findall(r'"\$GATEWAY" bench \w+(.*?)(?:\n\n|\n#|\Z)', script.read_text(),
-                            re.S):
+    for block in re.findall(r'"\$GATEWAY" bench \w+(.*?)(?:\n\n|\n#|\Z)', script.read_text(), re.S):
         used |= set(re.findall(r"(--[a-z][a-z0-9-]+)", block))
     assert "--sweep" in used and "--provider" in used
     group = get_command(bench_app)
-    known = {opt for name in ("run", "calibrate", "runs")
-             for p in group.commands[name].params for opt in p.opts}  # type: ignore[attr-defined]
+    known = {
+        opt
+        for name in ("run", "calibrate", "runs")
+        for p in group.commands[name].params
+        for opt in p.opts
+    }  # type: ignore[attr-defined]
     assert used <= known, used - known

@@ -35,8 +35,9 @@ def test_random_lengths_follow_vllms_uniform_range() -> None:
     again = build_workload(spec, TOK)
     assert again.samples == w.samples  # seeded
     for dist in ("normal", "lognormal"):
-        d = build_workload(WorkloadSpec("random", num_prompts=20, input_len=64, range_ratio=0.3,
-                                        dist=dist), TOK)
+        d = build_workload(
+            WorkloadSpec("random", num_prompts=20, input_len=64, range_ratio=0.3, dist=dist), TOK
+        )
         assert all(s.prompt_tokens >= 1 for s in d.samples)
 
 
@@ -52,8 +53,14 @@ def test_presets_have_the_production_shapes() -> None:
     assert ext.samples[0].prompt_tokens == 2120 and ext.samples[0].output_tokens == 300
     chat = build_workload(WorkloadSpec("chat", num_prompts=2), TOK)
     c = chat.samples[0]
-    assert [r for r, _ in c.messages] == ["system", "user", "assistant", "user", "assistant",
-                                          "user"]
+    assert [r for r, _ in c.messages] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
     assert sum(TOK.count(t) for _, t in c.messages) == c.prompt_tokens == 500
     assert c.output_tokens == 500
 
@@ -61,12 +68,27 @@ def test_presets_have_the_production_shapes() -> None:
 def test_sharegpt_file_is_filtered_like_vllm(tmp_path: Path) -> None:
     long_prompt = "word " * 1100
     data = [
-        {"id": "a", "conversations": [{"from": "human", "value": "What is a GPU used for?"},
-                                      {"from": "gpt", "value": "Mostly matrix maths, fast."}]},
-        {"id": "b", "conversations": [{"from": "human", "value": "hi"},
-                                      {"from": "gpt", "value": "hello there friend"}]},
-        {"id": "c", "conversations": [{"from": "human", "value": long_prompt},
-                                      {"from": "gpt", "value": "too long a prompt"}]},
+        {
+            "id": "a",
+            "conversations": [
+                {"from": "human", "value": "What is a GPU used for?"},
+                {"from": "gpt", "value": "Mostly matrix maths, fast."},
+            ],
+        },
+        {
+            "id": "b",
+            "conversations": [
+                {"from": "human", "value": "hi"},
+                {"from": "gpt", "value": "hello there friend"},
+            ],
+        },
+        {
+            "id": "c",
+            "conversations": [
+                {"from": "human", "value": long_prompt},
+                {"from": "gpt", "value": "too long a prompt"},
+            ],
+        },
         {"id": "d", "conversations": [{"from": "human", "value": "only one turn"}]},
     ]
     path = tmp_path / "sharegpt.json"
@@ -83,5 +105,4 @@ def test_chars4_fallback_and_unknown_names() -> None:
     assert len(w.samples[0].messages[0][1]) == 40 and not w.tokenizer_exact
     with pytest.raises(ValueError, match="unknown workload"):
         build_workload(WorkloadSpec("nope"), TOK)
-    assert set(WORKLOADS) == {"fixed", "random", "sharegpt", "classification", "extraction",
-                              "chat"}
+    assert set(WORKLOADS) == {"fixed", "random", "sharegpt", "classification", "extraction", "chat"}

@@ -34,16 +34,20 @@ def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
 def test_missing_env_var_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY", raising=False)
     cfg = tmp_path / "gw.yaml"
-    cfg.write_text("providers:\n  - name: p\n    kind: openai\n    api_base: http://127.0.0.1:1\n"
-                   "    api_key: ${NO_SUCH_KEY}\nmodels:\n  - name: gpt-4o-mini\n    provider: p\n")
+    cfg.write_text(
+        "providers:\n  - name: p\n    kind: openai\n    api_base: http://127.0.0.1:1\n"
+        "    api_key: ${NO_SUCH_KEY}\nmodels:\n  - name: gpt-4o-mini\n    provider: p\n"
+    )
     r = runner.invoke(app, ["serve", "--config", str(cfg)])
     assert r.exit_code == 2 and "providers[0].api_key" in r.output and "NO_SUCH_KEY" in r.output
 
 
 def test_unpriced_model_refuses_to_start(tmp_path: Path) -> None:
     cfg = tmp_path / "gw.yaml"
-    cfg.write_text("providers:\n  - name: p\n    kind: vllm\n    api_base: http://127.0.0.1:1\n"
-                   "models:\n  - name: my-finetune\n    provider: p\n")
+    cfg.write_text(
+        "providers:\n  - name: p\n    kind: vllm\n    api_base: http://127.0.0.1:1\n"
+        "models:\n  - name: my-finetune\n    provider: p\n"
+    )
     r = runner.invoke(app, ["serve", "--config", str(cfg)])
     assert r.exit_code == 2 and "my-finetune" in r.output and "no price" in r.output
 
@@ -51,22 +55,30 @@ def test_unpriced_model_refuses_to_start(tmp_path: Path) -> None:
 def test_db_upgrade_creates_the_ledger(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     cfg = tmp_path / "gw.yaml"
-    cfg.write_text(f"database_url: sqlite+aiosqlite:///{db}\nproviders:\n  - name: p\n"
-                   "    kind: openai\n    api_base: http://127.0.0.1:1\nmodels:\n"
-                   "  - name: gpt-4o-mini\n    provider: p\n")
+    cfg.write_text(
+        f"database_url: sqlite+aiosqlite:///{db}\nproviders:\n  - name: p\n"
+        "    kind: openai\n    api_base: http://127.0.0.1:1\nmodels:\n"
+        "  - name: gpt-4o-mini\n    provider: p\n"
+    )
     r = runner.invoke(app, ["db", "upgrade", "--config", str(cfg)])
     assert r.exit_code == 0, r.output
     assert fetch_rows(f"sqlite+aiosqlite:///{db}") == []  # the table exists and is empty
 
 
-def test_serve_refuses_an_unmigrated_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_an_unmigrated_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.conftest import PG_ADMIN_DSN, _pg_exec
 
     name = f"gw_cli_{os.getpid()}"
     _pg_exec(f'DROP DATABASE IF EXISTS "{name}"')
     _pg_exec(f'CREATE DATABASE "{name}"')
     try:
-        url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+        url = (
+            PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + "/"
+            + name
+        )
         monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
         r = runner.invoke(app, ["serve", "--config", str(ROOT / "config" / "demo.yaml")])
         assert r.exit_code == 2 and "gateway db upgrade" in r.output
@@ -84,15 +96,21 @@ def serve_demo(tmp_path: Path, extra_yaml: str) -> tuple[subprocess.Popen[bytes]
     gw_port, sim_port = free_port(), free_port()
     db = tmp_path / "gateway.db"
     demo = (ROOT / "config" / "demo.yaml").read_text()
-    demo = (demo.replace("port: 8001", f"port: {sim_port}")
-            .replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
-            .replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}"))
+    demo = (
+        demo.replace("port: 8001", f"port: {sim_port}")
+        .replace("127.0.0.1:8001", f"127.0.0.1:{sim_port}")
+        .replace("sqlite+aiosqlite:///./gateway.db", f"sqlite+aiosqlite:///{db}")
+    )
     cfg = tmp_path / "demo.yaml"
     cfg.write_text(demo + "\n" + extra_yaml)
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
-                             "--port", str(gw_port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--port", str(gw_port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -110,8 +128,10 @@ def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) ->
     """The README's first command, on free ports: serve the demo, call it, find the row."""
     proc, gw_port, sim_port, db = serve_demo(tmp_path, "client_keepalive_s: 1\n")
     try:
-        r = httpx.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
-                       json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})
+        r = httpx.post(
+            f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+        )
         assert r.status_code == 200, r.text
         row = wait_rows(f"sqlite+aiosqlite:///{db}", 1)[0]
         assert row["provider"] == "openai" and row["cost_usd"] > 0
@@ -146,13 +166,23 @@ def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
     client = httpx.Client(timeout=30)
     try:
         for _ in range(5):
-            r = client.post(f"{base}/v1/chat/completions", json={
-                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})
+            r = client.post(
+                f"{base}/v1/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+            )
             assert r.status_code == 200
         for _ in range(3):  # ~2,000 tokens at ~4.6 ms: still streaming when we stop
-            req = client.build_request("POST", f"{base}/v1/chat/completions", json={
-                "model": "llama-3.1-8b", "stream": True, "max_tokens": 2000, "ignore_eos": True,
-                "messages": [{"role": "user", "content": "Hi"}]})
+            req = client.build_request(
+                "POST",
+                f"{base}/v1/chat/completions",
+                json={
+                    "model": "llama-3.1-8b",
+                    "stream": True,
+                    "max_tokens": 2000,
+                    "ignore_eos": True,
+                    "messages": [{"role": "user", "content": "Hi"}],
+                },
+            )
             s = client.send(req, stream=True)
             chunks = s.iter_raw()  # kept: a dropped iterator closes its response
             next(chunks)

@@ -30,11 +30,28 @@ models:
     provider: sim
 """)
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GATEWAY_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
-                             "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GATEWAY_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(cfg),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -52,9 +69,13 @@ models:
                 assert c.post(f"{url}/v1/chat/completions", json=body).status_code == 200
         time.sleep(0.5)  # the writers' flush interval
         text = httpx.get(f"{url}/metrics").text
-        served = sum(float(v) for v in re.findall(
-            r'gateway_requests_total\{model="gpt-4o-mini",provider="sim",status_class="2xx"\} (\S+)',
-            text))
+        served = sum(
+            float(v)
+            for v in re.findall(
+                r'gateway_requests_total\{model="gpt-4o-mini",provider="sim",status_class="2xx"\} (\S+)',
+                text,
+            )
+        )
         assert served == 40, text
     finally:
         proc.send_signal(signal.SIGINT)

@@ -26,12 +26,24 @@ from tests.support import ServerThread
 KEY = "sk-ant-test-secret-456"
 MODEL = "claude-haiku"
 UPSTREAM = "claude-3-5-haiku-20241022"
-PRICE = {"input_per_mtok": 0.80, "output_per_mtok": 4.00, "cache_read_per_mtok": 0.08,
-         "cache_write_per_mtok": 1.00}
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]}}}
+PRICE = {
+    "input_per_mtok": 0.80,
+    "output_per_mtok": 4.00,
+    "cache_read_per_mtok": 0.08,
+    "cache_write_per_mtok": 1.00,
+}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 WEATHER_Q = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
@@ -39,15 +51,34 @@ def claude_config(sim_url: str, db_url: str, **provider: Any) -> GatewayConfig:
     """sim_config's providers plus an anthropic-kind one on the simulator's `instant` upstream,
     with `claude-haiku` and `claude-auto-cache` (auto_cache_system_prompt) on it."""
     raw = sim_config(sim_url, db_url).model_dump()
-    raw["providers"] = [*raw["providers"], {
-        "name": "anthropic", "kind": "anthropic", "api_base": f"{sim_url}/instant",
-        "api_key": KEY, "timeout_s": 5, **provider}]
-    raw["models"] = [*raw["models"],
-                     {"name": MODEL, "provider": "anthropic", "upstream_model": UPSTREAM,
-                      "price": PRICE, "default_max_tokens": 256},
-                     {"name": "claude-auto-cache", "provider": "anthropic",
-                      "upstream_model": UPSTREAM, "price": PRICE,
-                      "auto_cache_system_prompt": True}]
+    raw["providers"] = [
+        *raw["providers"],
+        {
+            "name": "anthropic",
+            "kind": "anthropic",
+            "api_base": f"{sim_url}/instant",
+            "api_key": KEY,
+            "timeout_s": 5,
+            **provider,
+        },
+    ]
+    raw["models"] = [
+        *raw["models"],
+        {
+            "name": MODEL,
+            "provider": "anthropic",
+            "upstream_model": UPSTREAM,
+            "price": PRICE,
+            "default_max_tokens": 256,
+        },
+        {
+            "name": "claude-auto-cache",
+            "provider": "anthropic",
+            "upstream_model": UPSTREAM,
+            "price": PRICE,
+            "auto_cache_system_prompt": True,
+        },
+    ]
     return parse_config(raw, source="test", environ={})
 
 
@@ -92,7 +123,8 @@ def stream(server: ServerThread, **kw: Any) -> list[Any]:
 
 def test_answer_matches_a_direct_anthropic_call(gw: ServerThread, sim: ServerThread) -> None:
     direct = anthropic.Anthropic(base_url=sim.url, api_key="k", max_retries=0).messages.create(
-        model=UPSTREAM, max_tokens=256, messages=MSG)  # type: ignore[arg-type]
+        model=UPSTREAM, max_tokens=256, messages=MSG
+    )  # type: ignore[arg-type]
     r = chat(gw)
     assert r.choices[0].message.content == direct.content[0].text  # type: ignore[union-attr]
     assert r.choices[0].finish_reason == "stop" and r.model == UPSTREAM
@@ -107,7 +139,9 @@ def test_stream_joins_to_the_answer_with_one_finish_and_no_usage(gw: ServerThrea
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finishes == ["stop"]
     assert all(c.usage is None for c in chunks)
 
@@ -135,26 +169,37 @@ def test_tool_call_round_trip_with_streamed_arguments(gw: ServerThread) -> None:
     assert first.choices[0].finish_reason == "tool_calls"
     call = first.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {
-        "city": "Paris"}
+        "city": "Paris"
+    }
     assert first.choices[0].message.content  # Claude says something before an auto tool call
     chunks = stream(gw, messages=WEATHER_Q, tools=[WEATHER])
     calls = _streamed_calls(chunks)
     assert list(calls) == [0]
     assert calls[0]["name"] == "get_weather"
     assert calls[0]["arguments"] == call.function.arguments  # reassembled exactly
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] \
-        == ["tool_calls"]
+    assert [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ] == ["tool_calls"]
     # the result goes back as an OpenAI tool message; the simulator checks the pairing
-    final = chat(gw, tools=[WEATHER], messages=[
-        *WEATHER_Q,
-        {"role": "assistant", "content": first.choices[0].message.content,
-         "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id, "content": "18°C and sunny"}])
+    final = chat(
+        gw,
+        tools=[WEATHER],
+        messages=[
+            *WEATHER_Q,
+            {
+                "role": "assistant",
+                "content": first.choices[0].message.content,
+                "tool_calls": [call.model_dump()],
+            },
+            {"role": "tool", "tool_call_id": call.id, "content": "18°C and sunny"},
+        ],
+    )
     assert final.choices[0].finish_reason == "stop" and final.choices[0].message.content
 
 
-@pytest.mark.parametrize("choice", ["required", {"type": "function",
-                                                 "function": {"name": "get_weather"}}])
+@pytest.mark.parametrize(
+    "choice", ["required", {"type": "function", "function": {"name": "get_weather"}}]
+)
 def test_forced_tool_choice(gw: ServerThread, choice: Any) -> None:
     r = chat(gw, tools=[WEATHER], tool_choice=choice)
     assert r.choices[0].finish_reason == "tool_calls" and r.choices[0].message.content is None
@@ -163,8 +208,9 @@ def test_forced_tool_choice(gw: ServerThread, choice: Any) -> None:
 
 
 def test_parameters_translate(gw: ServerThread) -> None:
-    short = chat(gw, max_tokens=3, temperature=1.5, top_p=0.5, user="u-1",
-                 stop=["never-said"])  # temperature 1.5 is clamped to Anthropic's 1.0
+    short = chat(
+        gw, max_tokens=3, temperature=1.5, top_p=0.5, user="u-1", stop=["never-said"]
+    )  # temperature 1.5 is clamped to Anthropic's 1.0
     assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 3
     assert chat(gw, max_completion_tokens=2).usage.completion_tokens == 2
     words = chat(gw).choices[0].message.content.split()
@@ -172,9 +218,13 @@ def test_parameters_translate(gw: ServerThread) -> None:
     assert cut.choices[0].finish_reason == "stop"
     assert cut.choices[0].message.content == " ".join(words[:2])
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
-    seen = chat(gw, messages=[{"role": "system", "content": "Be brief."},
-                              {"role": "user", "content": [{"type": "text", "text": "What?"},
-                                                           image]}])
+    seen = chat(
+        gw,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "What?"}, image]},
+        ],
+    )
     assert seen.usage.prompt_tokens > 85  # the image counts (85 tokens in the simulator)
 
 
@@ -183,5 +233,14 @@ def test_untranslatable_requests_are_400(gw: ServerThread) -> None:
         chat(gw, n=2)
     assert e.value.body["param"] == "n"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
-        chat(gw, messages=[{"role": "user", "content": [
-            {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}])
+        chat(
+            gw,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
+                    ],
+                }
+            ],
+        )

@@ -26,13 +26,26 @@ from tests.integration.test_anthropic_chat import (
 from tests.integration.test_chat import MSG
 from tests.support import ServerThread, fetch_rows, wait_rows
 
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-         404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-         500: "api_error", 529: "overloaded_error"}
-SDK_ERRORS = {400: anthropic.BadRequestError, 401: anthropic.AuthenticationError,
-              403: anthropic.PermissionDeniedError, 404: anthropic.NotFoundError,
-              413: anthropic.ContentTooLargeError, 429: anthropic.RateLimitError,
-              500: anthropic.InternalServerError, 529: anthropic.OverloadedError}
+TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+SDK_ERRORS = {
+    400: anthropic.BadRequestError,
+    401: anthropic.AuthenticationError,
+    403: anthropic.PermissionDeniedError,
+    404: anthropic.NotFoundError,
+    413: anthropic.ContentTooLargeError,
+    429: anthropic.RateLimitError,
+    500: anthropic.InternalServerError,
+    529: anthropic.OverloadedError,
+}
 USER: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hello"}]
 
 
@@ -66,8 +79,9 @@ def messages_client(gw: ServerThread) -> anthropic.Anthropic:
 
 
 @pytest.mark.parametrize("status", sorted(TYPES))
-def test_openai_clients_get_the_status_and_type(gw: ServerThread, sim: ServerThread,
-                                                ledger: str, status: int) -> None:
+def test_openai_clients_get_the_status_and_type(
+    gw: ServerThread, sim: ServerThread, ledger: str, status: int
+) -> None:
     fault(sim, status=status, retry_after=7, message=f"simulated {status}")
     with pytest.raises(openai.APIStatusError) as e:
         chat(gw)
@@ -82,9 +96,9 @@ def test_openai_clients_get_the_status_and_type(gw: ServerThread, sim: ServerThr
 
 
 @pytest.mark.parametrize("status", [429, 529])
-def test_stream_errors_before_the_first_byte_keep_their_status(gw: ServerThread,
-                                                               sim: ServerThread,
-                                                               status: int) -> None:
+def test_stream_errors_before_the_first_byte_keep_their_status(
+    gw: ServerThread, sim: ServerThread, status: int
+) -> None:
     fault(sim, status=status, retry_after=3)
     with pytest.raises(openai.APIStatusError) as e:
         list(chat(gw, stream=True))
@@ -92,14 +106,17 @@ def test_stream_errors_before_the_first_byte_keep_their_status(gw: ServerThread,
 
 
 @pytest.mark.parametrize("status", sorted(TYPES))
-def test_anthropic_clients_get_anthropic_errors(gw: ServerThread, sim: ServerThread,
-                                                status: int) -> None:
+def test_anthropic_clients_get_anthropic_errors(
+    gw: ServerThread, sim: ServerThread, status: int
+) -> None:
     fault(sim, status=status, retry_after=5, message=f"simulated {status}")
     with pytest.raises(SDK_ERRORS[status]) as e:
         messages_client(gw).messages.create(model=MODEL, max_tokens=10, messages=USER)
     assert e.value.status_code == status
-    assert e.value.body == {"type": "error", "error": {"type": TYPES[status],
-                                                       "message": f"anthropic: simulated {status}"}}
+    assert e.value.body == {
+        "type": "error",
+        "error": {"type": TYPES[status], "message": f"anthropic: simulated {status}"},
+    }
     assert e.value.response.headers["retry-after"] == "5"
 
 
@@ -120,10 +137,14 @@ def test_gateway_refusals_on_messages(gw: ServerThread, ledger: str) -> None:
     url = f"{gw.url}/v1/messages"
     missing = httpx.post(url, json={"model": MODEL, "messages": USER})
     assert missing.status_code == 400
-    assert missing.json() == {"type": "error", "error": {"type": "invalid_request_error",
-                                                         "message": "max_tokens: Field required"}}
-    bad_role = httpx.post(url, json={"model": MODEL, "max_tokens": 5,
-                                     "messages": [{"role": "system", "content": "x"}]})
+    assert missing.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
+    }
+    bad_role = httpx.post(
+        url,
+        json={"model": MODEL, "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+    )
     assert bad_role.status_code == 400 and "messages.0.role" in bad_role.text
     not_json = httpx.post(url, content=b"{")
     assert not_json.status_code == 400
@@ -134,8 +155,11 @@ def test_gateway_refusals_on_messages(gw: ServerThread, ledger: str) -> None:
 
 def test_mid_stream_error_on_chat(gw: ServerThread, sim: ServerThread, ledger: str) -> None:
     fault(sim, kind="stream_error", status=529, drop_after_chunks=3, message="Overloaded")
-    with httpx.stream("POST", f"{gw.url}/v1/chat/completions",
-                      json={"model": MODEL, "messages": MSG, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/chat/completions",
+        json={"model": MODEL, "messages": MSG, "stream": True},
+    ) as r:
         assert r.status_code == 200
         body = r.read().decode()
     assert '"type":"overloaded_error"' in body and body.endswith("data: [DONE]\n\n")
@@ -146,31 +170,38 @@ def test_mid_stream_error_on_chat(gw: ServerThread, sim: ServerThread, ledger: s
 
 
 @pytest.mark.parametrize("model", [MODEL, "gpt-4o-mini"])
-def test_mid_stream_error_on_messages(gw: ServerThread, sim: ServerThread, ledger: str,
-                                      model: str) -> None:
+def test_mid_stream_error_on_messages(
+    gw: ServerThread, sim: ServerThread, ledger: str, model: str
+) -> None:
     fault(sim, kind="stream_error", status=529, drop_after_chunks=3)
-    with pytest.raises(anthropic.APIStatusError) as e, \
-            messages_client(gw).messages.stream(model=model, max_tokens=50,
-                                                messages=USER) as s:
+    with (
+        pytest.raises(anthropic.APIStatusError) as e,
+        messages_client(gw).messages.stream(model=model, max_tokens=50, messages=USER) as s,
+    ):
         list(s)
     assert "error" in str(e.value)
     row = row_of(ledger, e.value.response)
     assert row["status_code"] == 502 and row["stream"] is True
 
 
-def test_dropped_stream_on_messages_ends_with_an_error_event(gw: ServerThread, sim: ServerThread,
-                                                             ledger: str) -> None:
+def test_dropped_stream_on_messages_ends_with_an_error_event(
+    gw: ServerThread, sim: ServerThread, ledger: str
+) -> None:
     fault(sim, kind="drop", drop_after_chunks=3)
-    with httpx.stream("POST", f"{gw.url}/v1/messages", json={
-            "model": MODEL, "max_tokens": 50, "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/messages",
+        json={"model": MODEL, "max_tokens": 50, "messages": USER, "stream": True},
+    ) as r:
         body = r.read().decode()
     assert body.rstrip().split("\n\n")[-1].startswith("event: error")
     row = row_of(ledger, r)
     assert row["status_code"] == 502 and row["error_type"] == "upstream_connection_error"
 
 
-def test_timeout_is_504_on_both_endpoints(sim: ServerThread, sqlite_url: str,
-                                          gateway_factory: GatewayFactory) -> None:
+def test_timeout_is_504_on_both_endpoints(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
     raw = claude_config(sim.url, sqlite_url).model_dump()
     raw["providers"][-1]["timeout_s"] = 0.3
     gw = gateway_factory(parse_config(raw, source="test", environ={}))
@@ -185,8 +216,9 @@ def test_timeout_is_504_on_both_endpoints(sim: ServerThread, sqlite_url: str,
     assert e2.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
 
 
-def test_the_key_never_leaks(gw: ServerThread, sim: ServerThread, ledger: str,
-                             caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_never_leaks(
+    gw: ServerThread, sim: ServerThread, ledger: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     for _ in range(2):  # an upstream that echoes the key it was sent
@@ -197,10 +229,18 @@ def test_the_key_never_leaks(gw: ServerThread, sim: ServerThread, ledger: str,
     with pytest.raises(anthropic.AuthenticationError) as e2:
         messages_client(gw).messages.create(model=MODEL, max_tokens=5, messages=USER)
     seen.append(e2.value.response.text)
-    fault(sim, kind="stream_error", status=401, drop_after_chunks=2,
-          message=f"invalid x-api-key: {KEY}")
-    with httpx.stream("POST", f"{gw.url}/v1/chat/completions",
-                      json={"model": MODEL, "messages": MSG, "stream": True}) as r:
+    fault(
+        sim,
+        kind="stream_error",
+        status=401,
+        drop_after_chunks=2,
+        message=f"invalid x-api-key: {KEY}",
+    )
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/chat/completions",
+        json={"model": MODEL, "messages": MSG, "stream": True},
+    ) as r:
         seen.append(r.read().decode())
     assert all("invalid x-api-key: ***" in s for s in seen)
     row_of(ledger, r)

@@ -24,9 +24,14 @@ from tests.support import ServerThread, wait_rows
 
 USER: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Tell me about caching."}]
 WEATHER: anthropic.types.ToolParam = {
-    "name": "get_weather", "description": "Current weather for a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
-                     "required": ["city"]}}
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
 ASK: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Weather in Paris?"}]
 
 
@@ -45,10 +50,12 @@ def blocks(content: list[Any]) -> list[dict[str, Any]]:
     return [b.model_dump(exclude={"parsed_output", "id"}) for b in content]
 
 
-def test_native_answer_is_anthropics_own(ac: anthropic.Anthropic, sim: ServerThread,
-                                         shared: Gateway) -> None:
+def test_native_answer_is_anthropics_own(
+    ac: anthropic.Anthropic, sim: ServerThread, shared: Gateway
+) -> None:
     direct = anthropic.Anthropic(base_url=sim.url, api_key="k", max_retries=0).messages.create(
-        model=UPSTREAM, max_tokens=64, messages=USER)
+        model=UPSTREAM, max_tokens=64, messages=USER
+    )
     raw = ac.messages.with_raw_response.create(model=MODEL, max_tokens=64, messages=USER)
     m = raw.parse()
     assert raw.headers["x-gateway-provider"] == "anthropic"
@@ -61,8 +68,7 @@ def test_native_answer_is_anthropics_own(ac: anthropic.Anthropic, sim: ServerThr
 
 
 @pytest.mark.parametrize("model", [MODEL, "gpt-4o-mini", "llama-3.1-8b"])
-def test_stream_rebuilds_the_answer(ac: anthropic.Anthropic, shared: Gateway,
-                                    model: str) -> None:
+def test_stream_rebuilds_the_answer(ac: anthropic.Anthropic, shared: Gateway, model: str) -> None:
     whole = ac.messages.create(model=model, max_tokens=64, messages=USER)
     with ac.messages.stream(model=model, max_tokens=64, messages=USER) as s:
         kinds = [ev.type for ev in s]
@@ -79,19 +85,26 @@ def test_stream_rebuilds_the_answer(ac: anthropic.Anthropic, shared: Gateway,
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "llama-3.1-8b"])
-def test_bridged_answer_matches_the_chat_answer(ac: anthropic.Anthropic, shared: Gateway,
-                                                model: str) -> None:
+def test_bridged_answer_matches_the_chat_answer(
+    ac: anthropic.Anthropic, shared: Gateway, model: str
+) -> None:
     chat = client(shared.server).chat.completions.create(
-        model=model, max_tokens=64, messages=[{"role": "user", "content": "Tell me about caching."}])
+        model=model, max_tokens=64, messages=[{"role": "user", "content": "Tell me about caching."}]
+    )
     m = ac.messages.create(model=model, max_tokens=64, messages=USER)
     assert m.content[0].text == chat.choices[0].message.content  # type: ignore[union-attr]
     assert m.usage.input_tokens == chat.usage.prompt_tokens  # type: ignore[union-attr]
     assert m.usage.output_tokens == chat.usage.completion_tokens  # type: ignore[union-attr]
-    short = ac.messages.create(model=model, max_tokens=3, messages=USER,
-                               system="Be brief.", stop_sequences=["zzz"],
-                               metadata={"user_id": "u-1"},
-                               # this SDK version no longer types sampling parameters
-                               extra_body={"temperature": 0.5, "top_p": 0.9})
+    short = ac.messages.create(
+        model=model,
+        max_tokens=3,
+        messages=USER,
+        system="Be brief.",
+        stop_sequences=["zzz"],
+        metadata={"user_id": "u-1"},
+        # this SDK version no longer types sampling parameters
+        extra_body={"temperature": 0.5, "top_p": 0.9},
+    )
     assert short.stop_reason == "max_tokens" and short.usage.output_tokens == 3
 
 
@@ -104,38 +117,61 @@ def test_tool_use_round_trip(ac: anthropic.Anthropic, model: str) -> None:
     with ac.messages.stream(model=model, max_tokens=64, messages=ASK, tools=[WEATHER]) as s:
         streamed = s.get_final_message()
     assert blocks(streamed.content) == blocks(first.content)  # input JSON reassembled exactly
-    forced = ac.messages.create(model=model, max_tokens=64, messages=USER, tools=[WEATHER],
-                                tool_choice={"type": "tool", "name": "get_weather"})
+    forced = ac.messages.create(
+        model=model,
+        max_tokens=64,
+        messages=USER,
+        tools=[WEATHER],
+        tool_choice={"type": "tool", "name": "get_weather"},
+    )
     assert [b.type for b in forced.content] == ["tool_use"]
-    final = ac.messages.create(model=model, max_tokens=64, tools=[WEATHER], messages=[
-        *ASK, {"role": "assistant", "content": first.content},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": call.id, "content": "18°C"},
-            {"type": "text", "text": "And tomorrow?"}]}])
+    final = ac.messages.create(
+        model=model,
+        max_tokens=64,
+        tools=[WEATHER],
+        messages=[
+            *ASK,
+            {"role": "assistant", "content": first.content},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": call.id, "content": "18°C"},
+                    {"type": "text", "text": "And tomorrow?"},
+                ],
+            },
+        ],
+    )
     assert final.stop_reason == "end_turn" and final.content[0].type == "text"
 
 
 def test_images_reach_a_bridged_model(ac: anthropic.Anthropic) -> None:
     image: anthropic.types.ImageBlockParam = {
-        "type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                    "data": "iVBORw0KGgo="}}
-    m = ac.messages.create(model="gpt-4o-mini", max_tokens=8, messages=[
-        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}])
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+    }
+    m = ac.messages.create(
+        model="gpt-4o-mini",
+        max_tokens=8,
+        messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}],
+    )
     assert m.usage.input_tokens > 85  # the simulator counts an image as 85 tokens
 
 
-def test_anthropic_beta_header_reaches_the_native_upstream(shared: Gateway,
-                                                           sim: ServerThread) -> None:
-    r = httpx.post(f"{shared.server.url}/v1/messages",
-                   headers={"anthropic-beta": "prompt-caching-2024-07-31"},
-                   json={"model": MODEL, "max_tokens": 5, "messages": USER})
+def test_anthropic_beta_header_reaches_the_native_upstream(
+    shared: Gateway, sim: ServerThread
+) -> None:
+    r = httpx.post(
+        f"{shared.server.url}/v1/messages",
+        headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+        json={"model": MODEL, "max_tokens": 5, "messages": USER},
+    )
     assert r.status_code == 200 and r.json()["type"] == "message"
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "local-llama"])
-def test_client_disconnect_is_recorded_as_499(sim: ServerThread, sqlite_url: str,
-                                              gateway_factory: GatewayFactory,
-                                              provider: str) -> None:
+def test_client_disconnect_is_recorded_as_499(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory, provider: str
+) -> None:
     raw = claude_config(sim.url, sqlite_url).model_dump()
     for p in raw["providers"]:  # a slow upstream (~6.5 ms a token) so that the stream is long
         p["api_base"] = p["api_base"].replace("/instant", "/llama-3.1-8b-h100")
@@ -143,23 +179,28 @@ def test_client_disconnect_is_recorded_as_499(sim: ServerThread, sqlite_url: str
             p["api_base"] = f"{sim.url}/llama-3.1-8b-h100/v1"
     gw = gateway_factory(parse_config(raw, source="test", environ={}))
     model = MODEL if provider == "anthropic" else "llama-3.1-8b"
-    with httpx.stream("POST", f"{gw.url}/v1/messages", json={
-            "model": model, "max_tokens": 2000, "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/messages",
+        json={"model": model, "max_tokens": 2000, "messages": USER, "stream": True},
+    ) as r:
         assert next(r.iter_raw()).startswith(b"event: message_start")
     row = wait_rows(sqlite_url, 1, endpoint="messages")[0]
     assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
     assert row["provider"] == provider
 
 
-def test_a_gemini_model_answers_through_its_own_adapter(sim: ServerThread, sqlite_url: str,
-                                                        gateway_factory: GatewayFactory) -> None:
+def test_a_gemini_model_answers_through_its_own_adapter(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
     from tests.integration.test_gemini import gemini_config
 
     gw = gateway_factory(gemini_config(sim.url, sqlite_url))
     ac = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
     whole = ac.messages.create(model="gemini-flash", max_tokens=64, messages=ASK, tools=[WEATHER])
-    with ac.messages.stream(model="gemini-flash", max_tokens=64, messages=ASK,
-                            tools=[WEATHER]) as s:
+    with ac.messages.stream(
+        model="gemini-flash", max_tokens=64, messages=ASK, tools=[WEATHER]
+    ) as s:
         streamed = s.get_final_message()
     assert whole.stop_reason == streamed.stop_reason == "tool_use"
     assert blocks(streamed.content) == blocks(whole.content)

@@ -21,9 +21,16 @@ from gateway.simulator.profiles import PROFILES
 from tests.support import ServerThread, free_port
 
 # A vLLM small enough to fill: two sequences per batch, ~0.4 s per 40-token answer.
-TINY = replace(PROFILES["llama-3.1-8b-h100"], name="tiny-gpu", ttft_base_s=0.02,
-               prefill_s_per_token=0.0, ttft_s_per_running=0.0, tpot_base_s=0.01,
-               decode_ceiling_tok_s=0.0, max_num_seqs=2)
+TINY = replace(
+    PROFILES["llama-3.1-8b-h100"],
+    name="tiny-gpu",
+    ttft_base_s=0.02,
+    prefill_s_per_token=0.0,
+    ttft_s_per_running=0.0,
+    tpot_base_s=0.01,
+    decode_ceiling_tok_s=0.0,
+    max_num_seqs=2,
+)
 PROFILES_WITH_TINY = {**PROFILES, TINY.name: TINY}
 INTERVAL_S = 0.05
 
@@ -36,15 +43,21 @@ def tiny_sim() -> Iterator[ServerThread]:
 
 
 def _provider(*bases: str, **capacity: Any) -> ProviderConfig:
-    return ProviderConfig.model_validate({
-        "name": "local", "kind": "vllm", "api_base": bases[0], "replicas": list(bases[1:]),
-        "gpu": {"name": "H100", "hourly_usd": 2.49},
-        "capacity": {"scrape_interval_s": INTERVAL_S, "unhealthy_after": 2, **capacity},
-    })
+    return ProviderConfig.model_validate(
+        {
+            "name": "local",
+            "kind": "vllm",
+            "api_base": bases[0],
+            "replicas": list(bases[1:]),
+            "gpu": {"name": "H100", "hourly_usd": 2.49},
+            "capacity": {"scrape_interval_s": INTERVAL_S, "unhealthy_after": 2, **capacity},
+        }
+    )
 
 
-async def _until(m: CapacityMonitor, check: Callable[[tuple[ReplicaState, ...]], bool],
-                 timeout: float = 5.0) -> tuple[ReplicaState, ...]:
+async def _until(
+    m: CapacityMonitor, check: Callable[[tuple[ReplicaState, ...]], bool], timeout: float = 5.0
+) -> tuple[ReplicaState, ...]:
     deadline = time.monotonic() + timeout
     while True:
         states = m.snapshot().replicas["local"]
@@ -55,8 +68,12 @@ async def _until(m: CapacityMonitor, check: Callable[[tuple[ReplicaState, ...]],
 
 
 async def _stream(session: aiohttp.ClientSession, base: str, max_tokens: int = 40) -> None:
-    body = {"model": TINY.served_model, "stream": True, "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": "fill the batch"}]}
+    body = {
+        "model": TINY.served_model,
+        "stream": True,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": "fill the batch"}],
+    }
     async with session.post(f"{base}/chat/completions", json=body) as resp:
         assert resp.status == 200
         async for _ in resp.content.iter_any():
@@ -70,7 +87,8 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def test_a_filled_replica_is_full_until_it_drains(
-        tiny_sim: ServerThread, session: aiohttp.ClientSession) -> None:
+    tiny_sim: ServerThread, session: aiohttp.ClientSession
+) -> None:
     one, two = f"{tiny_sim.url}/tiny-gpu/v1", f"{tiny_sim.url}/tiny-gpu@2/v1"
     m = CapacityMonitor([_provider(one, two)])
     await m.start()
@@ -96,7 +114,8 @@ async def test_a_filled_replica_is_full_until_it_drains(
 
 
 async def test_both_replicas_full_means_no_headroom(
-        tiny_sim: ServerThread, session: aiohttp.ClientSession) -> None:
+    tiny_sim: ServerThread, session: aiohttp.ClientSession
+) -> None:
     one, two = f"{tiny_sim.url}/tiny-gpu@3/v1", f"{tiny_sim.url}/tiny-gpu@4/v1"
     m = CapacityMonitor([_provider(one, two)])
     await m.start()
@@ -112,7 +131,8 @@ async def test_both_replicas_full_means_no_headroom(
 
 
 async def test_a_replica_on_a_closed_port_is_taken_out_and_comes_back(
-        tiny_sim: ServerThread) -> None:
+    tiny_sim: ServerThread,
+) -> None:
     port = free_port()
     live, dead = f"{tiny_sim.url}/tiny-gpu@5/v1", f"http://127.0.0.1:{port}/tiny-gpu/v1"
     m = CapacityMonitor([_provider(live, dead)])
@@ -123,8 +143,9 @@ async def test_a_replica_on_a_closed_port_is_taken_out_and_comes_back(
         assert down.reason.startswith("down (2 failures: cannot connect")
         assert m.snapshot().pick("local").api_base == live  # type: ignore[union-attr]
         assert m.snapshot().has_headroom("local")
-        revived = ServerThread(create_app("instant", profiles=PROFILES_WITH_TINY),
-                               port=port).start()
+        revived = ServerThread(
+            create_app("instant", profiles=PROFILES_WITH_TINY), port=port
+        ).start()
         _, up = await _until(m, lambda s: s[1].healthy)
         assert up.reason.startswith("running=0 waiting=0")
     finally:
@@ -149,8 +170,9 @@ async def test_gateway_in_flight_moves_the_pick_between_scrapes(tiny_sim: Server
     """With scrapes far apart, acquires alone spread a burst over both replicas."""
     one, two = f"{tiny_sim.url}/tiny-gpu@6/v1", f"{tiny_sim.url}/tiny-gpu@7/v1"
     provider = _provider(one, two)
-    provider = provider.model_copy(update={
-        "capacity": provider.capacity.model_copy(update={"scrape_interval_s": 60.0})})
+    provider = provider.model_copy(
+        update={"capacity": provider.capacity.model_copy(update={"scrape_interval_s": 60.0})}
+    )
     m = CapacityMonitor([provider])
     await m.start()
     try:

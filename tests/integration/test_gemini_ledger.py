@@ -21,8 +21,11 @@ CACHED = {"extra_body": {"google": {"cached_content": "cachedContents/shared-pro
 
 def expected_cost(prompt: int, cached: int, completion: int) -> Decimal:
     rate = {k: Decimal(str(v)) / 10**6 for k, v in PRICE.items()}
-    return ((prompt - cached) * rate["input_per_mtok"] + cached * rate["cache_read_per_mtok"]
-            + completion * rate["output_per_mtok"])
+    return (
+        (prompt - cached) * rate["input_per_mtok"]
+        + cached * rate["cache_read_per_mtok"]
+        + completion * rate["output_per_mtok"]
+    )
 
 
 def _check_row(row: dict[str, Any], usage: Any) -> None:
@@ -33,17 +36,20 @@ def _check_row(row: dict[str, Any], usage: Any) -> None:
     assert row["cached_prompt_tokens"] == CACHED_CONTENT_TOKENS
     assert row["reasoning_tokens"] == THOUGHT_TOKENS and row["cache_write_tokens"] == 0
     assert row["usage_estimated"] is False
-    assert row["cost_usd"] == expected_cost(usage.prompt_tokens, CACHED_CONTENT_TOKENS,
-                                            usage.completion_tokens)
+    assert row["cost_usd"] == expected_cost(
+        usage.prompt_tokens, CACHED_CONTENT_TOKENS, usage.completion_tokens
+    )
     assert row["input_cost_usd"] + row["output_cost_usd"] == row["cost_usd"]
     assert all(KEY not in str(v) for v in row.values())
 
 
-def test_cached_and_reasoning_tokens_are_priced(sim: ServerThread, db_url: str,
-                                                gateway_factory: GatewayFactory) -> None:
+def test_cached_and_reasoning_tokens_are_priced(
+    sim: ServerThread, db_url: str, gateway_factory: GatewayFactory
+) -> None:
     gw = gateway_factory(gemini_config(sim.url, db_url))
     raw = client(gw).chat.completions.with_raw_response.create(
-        model=MODEL, messages=MSG, reasoning_effort="low", extra_body=CACHED)  # type: ignore[arg-type]
+        model=MODEL, messages=MSG, reasoning_effort="low", extra_body=CACHED
+    )  # type: ignore[arg-type]
     resp = raw.parse()
     assert resp.usage is not None
     assert resp.usage.prompt_tokens_details.cached_tokens == CACHED_CONTENT_TOKENS  # type: ignore[union-attr]
@@ -53,14 +59,18 @@ def test_cached_and_reasoning_tokens_are_priced(sim: ServerThread, db_url: str,
 
 
 def test_streamed_row_is_priced_from_the_last_usage_metadata(
-        sim: ServerThread, db_url: str, gateway_factory: GatewayFactory) -> None:
+    sim: ServerThread, db_url: str, gateway_factory: GatewayFactory
+) -> None:
     gw = gateway_factory(gemini_config(sim.url, db_url))
     whole = client(gw).chat.completions.create(
-        model=MODEL, messages=MSG, reasoning_effort="low", extra_body=CACHED)  # type: ignore[arg-type]
+        model=MODEL, messages=MSG, reasoning_effort="low", extra_body=CACHED
+    )  # type: ignore[arg-type]
     # the client does not ask for usage: the gateway still reads Gemini's and prices it
-    with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json={
-            "model": MODEL, "messages": MSG, "stream": True, "reasoning_effort": "low",
-            **CACHED}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/chat/completions",
+        json={"model": MODEL, "messages": MSG, "stream": True, "reasoning_effort": "low", **CACHED},
+    ) as r:
         rid = r.headers["x-request-id"]
         body = r.read().decode()
     assert '"usage"' not in body
@@ -77,5 +87,8 @@ def test_error_row(sim: ServerThread, db_url: str, gateway_factory: GatewayFacto
     assert r.status_code == 429
     row = wait_rows(db_url, 1, id=r.headers["x-request-id"])[0]
     assert (row["status_code"], row["error_type"], row["provider"]) == (
-        429, "rate_limit_error", "gemini")
+        429,
+        "rate_limit_error",
+        "gemini",
+    )
     assert row["cost_usd"] == 0 and all(KEY not in str(v) for v in row.values())

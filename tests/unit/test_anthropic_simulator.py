@@ -27,14 +27,18 @@ from gateway.sse import SSEDecoder
 
 PROFILE = PROFILES["instant"]
 EVENTS: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
-WEATHER = {"name": "get_weather", "description": "Weather in a city",
-           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+}
 HELLO = [{"role": "user", "content": "Hello there"}]
 
 
 def _plan(**body: Any) -> MessagesPlan:
-    return plan_messages({"model": "claude-x", "max_tokens": 100, "messages": HELLO, **body},
-                         PROFILE)
+    return plan_messages(
+        {"model": "claude-x", "max_tokens": 100, "messages": HELLO, **body}, PROFILE
+    )
 
 
 def _stream(plan: MessagesPlan) -> list[tuple[str | None, dict[str, Any]]]:
@@ -50,25 +54,35 @@ def _accumulate(events: list[tuple[str | None, dict[str, Any]]]) -> Any:
         assert name == data["type"]
         if name == "ping":
             continue
-        snapshot = accumulate_event(event=EVENTS.validate_python(data), current_snapshot=snapshot,
-                                    json_bufs=bufs)
+        snapshot = accumulate_event(
+            event=EVENTS.validate_python(data), current_snapshot=snapshot, json_bufs=bufs
+        )
     return snapshot
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"tools": [WEATHER], "messages": [{"role": "user", "content": "Weather in Paris?"}]},
-    {"tools": [WEATHER], "tool_choice": {"type": "any"}},
-    {"max_tokens": 3},
-    {"tools": [WEATHER], "tool_choice": {"type": "tool", "name": "get_weather"}, "max_tokens": 4},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"tools": [WEATHER], "messages": [{"role": "user", "content": "Weather in Paris?"}]},
+        {"tools": [WEATHER], "tool_choice": {"type": "any"}},
+        {"max_tokens": 3},
+        {
+            "tools": [WEATHER],
+            "tool_choice": {"type": "tool", "name": "get_weather"},
+            "max_tokens": 4,
+        },
+    ],
+)
 def test_message_and_stream_validate_and_agree(body: dict[str, Any]) -> None:
     plan = _plan(**body)
     whole = Message.model_validate_json(message(plan, "msg_test"))
     events = _stream(plan)
     names = [n for n, _ in events]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
-    assert names.count("content_block_start") == names.count("content_block_stop") == len(plan.blocks)
+    assert (
+        names.count("content_block_start") == names.count("content_block_stop") == len(plan.blocks)
+    )
     streamed = _accumulate(events)
     assert [b.model_dump() for b in streamed.content] == [b.model_dump() for b in whole.content]
     assert streamed.stop_reason == whole.stop_reason
@@ -83,8 +97,11 @@ def test_tool_choice_shapes_the_answer() -> None:
     forced = _plan(tools=[WEATHER], tool_choice={"type": "any"})
     assert [b.tool_name for b in forced.blocks] == ["get_weather"]
     assert orjson.loads("".join(forced.blocks[0].pieces)) == {"location": "Paris"}
-    none = _plan(tools=[WEATHER], tool_choice={"type": "none"},
-                 messages=[{"role": "user", "content": "weather?"}])
+    none = _plan(
+        tools=[WEATHER],
+        tool_choice={"type": "none"},
+        messages=[{"role": "user", "content": "weather?"}],
+    )
     assert all(b.tool_name is None for b in none.blocks) and none.stop_reason == "end_turn"
 
 
@@ -99,16 +116,29 @@ def test_max_tokens_and_stop_sequences() -> None:
     assert f" {word}" not in "".join(stopped.blocks[0].pieces)
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"max_tokens": None}, "max_tokens: Field required"),
-    ({"n": 2}, "n: Extra inputs are not permitted"),
-    ({"temperature": 1.5}, "temperature"),
-    ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
-    ({"messages": [{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "toolu_x", "content": "1"}]}]},
-     "each tool_result block must have a corresponding tool_use block"),
-    ({"tools": [WEATHER], "tool_choice": {"type": "tool", "name": "nope"}}, "tool_choice.name"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"max_tokens": None}, "max_tokens: Field required"),
+        ({"n": 2}, "n: Extra inputs are not permitted"),
+        ({"temperature": 1.5}, "temperature"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "toolu_x", "content": "1"}
+                        ],
+                    }
+                ]
+            },
+            "each tool_result block must have a corresponding tool_use block",
+        ),
+        ({"tools": [WEATHER], "tool_choice": {"type": "tool", "name": "nope"}}, "tool_choice.name"),
+    ],
+)
 def test_refusals_name_the_field(body: dict[str, Any], message: str) -> None:
     full = {"model": "claude-x", "max_tokens": 10, "messages": HELLO, **body}
     if body.get("max_tokens", 1) is None:
@@ -119,12 +149,22 @@ def test_refusals_name_the_field(body: dict[str, Any], message: str) -> None:
 
 
 def test_tool_round_trip_validates() -> None:
-    plan = _plan(tools=[WEATHER], messages=[
-        {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
-                                      "content": "sunny"}]}])
+    plan = _plan(
+        tools=[WEATHER],
+        messages=[
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}],
+            },
+        ],
+    )
     assert plan.stop_reason == "end_turn"  # a tool result gets a text answer
 
 
@@ -160,8 +200,15 @@ def test_one_hour_ttl_and_two_breakpoints() -> None:
     sys1 = {"type": "text", "text": BIG, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
     up = Upstream("t", PROFILE)
     resolve_cache(_plan(system=[sys1]), _at(up, 0.0))
-    longer = _plan(system=[sys1], messages=[{"role": "user", "content": [
-        {"type": "text", "text": BIG, "cache_control": {"type": "ephemeral"}}]}])
+    longer = _plan(
+        system=[sys1],
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": BIG, "cache_control": {"type": "ephemeral"}}],
+            }
+        ],
+    )
     out = resolve_cache(longer, _at(up, 1000.0))  # past 5 min, within the hour
     assert out.cache_read >= CACHE_MIN_TOKENS and out.cache_write_1h == 0
     assert out.cache_write_5m > 0  # the part after the first breakpoint is new
@@ -175,9 +222,16 @@ def test_short_prefixes_are_not_cached() -> None:
         assert (out.cache_read, out.cache_write_5m) == (0, 0)
 
 
-@pytest.mark.parametrize("status, kind", [(400, "invalid_request_error"), (401, "authentication_error"),
-                                          (429, "rate_limit_error"), (500, "api_error"),
-                                          (529, "overloaded_error")])
+@pytest.mark.parametrize(
+    "status, kind",
+    [
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (529, "overloaded_error"),
+    ],
+)
 def test_error_bodies_validate(status: int, kind: str) -> None:
     err = ErrorResponse.model_validate_json(error_body(status, "boom", "req_1"))
     assert err.error.type == kind and err.error.message == "boom" and err.request_id == "req_1"

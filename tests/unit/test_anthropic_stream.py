@@ -39,51 +39,97 @@ def sse(ev: BaseModel | dict[str, Any]) -> bytes:
 
 
 def start(input_tokens: int = 10, read: int = 0, write: int = 0) -> bytes:
-    usage = Usage(input_tokens=input_tokens, output_tokens=1, cache_read_input_tokens=read,
-                  cache_creation_input_tokens=write)
-    msg = Message(id="msg_01", type="message", role="assistant", content=[],
-                  model="claude-3-5-haiku-20241022", stop_reason=None, stop_sequence=None,
-                  usage=usage)
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=1,
+        cache_read_input_tokens=read,
+        cache_creation_input_tokens=write,
+    )
+    msg = Message(
+        id="msg_01",
+        type="message",
+        role="assistant",
+        content=[],
+        model="claude-3-5-haiku-20241022",
+        stop_reason=None,
+        stop_sequence=None,
+        usage=usage,
+    )
     return sse(RawMessageStartEvent(type="message_start", message=msg))
 
 
 def text_block(index: int, *pieces: str) -> list[bytes]:
-    return [sse(RawContentBlockStartEvent(type="content_block_start", index=index,
-                                          content_block=TextBlock(type="text", text=""))),
-            sse({"type": "ping"}),
-            *(sse(RawContentBlockDeltaEvent(type="content_block_delta", index=index,
-                                            delta=TextDelta(type="text_delta", text=p)))
-              for p in pieces),
-            sse(RawContentBlockStopEvent(type="content_block_stop", index=index))]
+    return [
+        sse(
+            RawContentBlockStartEvent(
+                type="content_block_start",
+                index=index,
+                content_block=TextBlock(type="text", text=""),
+            )
+        ),
+        sse({"type": "ping"}),
+        *(
+            sse(
+                RawContentBlockDeltaEvent(
+                    type="content_block_delta",
+                    index=index,
+                    delta=TextDelta(type="text_delta", text=p),
+                )
+            )
+            for p in pieces
+        ),
+        sse(RawContentBlockStopEvent(type="content_block_stop", index=index)),
+    ]
 
 
 def tool_block(index: int, tool_id: str, name: str, *pieces: str) -> list[bytes]:
     block = ToolUseBlock(type="tool_use", id=tool_id, name=name, input={})
-    return [sse(RawContentBlockStartEvent(type="content_block_start", index=index,
-                                          content_block=block)),
-            *(sse(RawContentBlockDeltaEvent(
-                type="content_block_delta", index=index,
-                delta=InputJSONDelta(type="input_json_delta", partial_json=p)))
-              for p in ("", *pieces)),
-            sse(RawContentBlockStopEvent(type="content_block_stop", index=index))]
+    return [
+        sse(
+            RawContentBlockStartEvent(type="content_block_start", index=index, content_block=block)
+        ),
+        *(
+            sse(
+                RawContentBlockDeltaEvent(
+                    type="content_block_delta",
+                    index=index,
+                    delta=InputJSONDelta(type="input_json_delta", partial_json=p),
+                )
+            )
+            for p in ("", *pieces)
+        ),
+        sse(RawContentBlockStopEvent(type="content_block_stop", index=index)),
+    ]
 
 
 def end(stop: str, output_tokens: int) -> list[bytes]:
-    return [sse(RawMessageDeltaEvent(type="message_delta",
-                                     delta=Delta(stop_reason=stop, stop_sequence=None),
-                                     usage=MessageDeltaUsage(output_tokens=output_tokens))),
-            sse(RawMessageStopEvent(type="message_stop"))]
+    return [
+        sse(
+            RawMessageDeltaEvent(
+                type="message_delta",
+                delta=Delta(stop_reason=stop, stop_sequence=None),
+                usage=MessageDeltaUsage(output_tokens=output_tokens),
+            )
+        ),
+        sse(RawMessageStopEvent(type="message_stop")),
+    ]
 
 
-def run(events: list[bytes], include_usage: bool = False,
-        split: bool = False) -> tuple[list[bytes], StreamTranslator]:
-    req = ClientRequest("chat", {"model": "claude", "messages": []}, "claude", stream=True,
-                        include_usage=include_usage)
+def run(
+    events: list[bytes], include_usage: bool = False, split: bool = False
+) -> tuple[list[bytes], StreamTranslator]:
+    req = ClientRequest(
+        "chat",
+        {"model": "claude", "messages": []},
+        "claude",
+        stream=True,
+        include_usage=include_usage,
+    )
     tr = ADAPTER.stream_translator(req, TARGET)
     decoder = SSEDecoder()
     raw = b"".join(events)
     # events straddle network reads: feed byte by byte when asked
-    pieces = [raw[i:i + 1] for i in range(len(raw))] if split else [raw]
+    pieces = [raw[i : i + 1] for i in range(len(raw))] if split else [raw]
     out = [b for p in pieces for ev in decoder.feed(p) for b in tr.feed(ev)]
     out += [b for ev in decoder.flush() for b in tr.feed(ev)] + tr.finish()
     return out, tr
@@ -95,8 +141,7 @@ def chunks(out: list[bytes]) -> list[ChatCompletionChunk]:
 
 
 ADAPTER = AnthropicAdapter()
-TEXT = [start(12, read=1000, write=24), *text_block(0, "Hello", ", ", "world"),
-        *end("end_turn", 5)]
+TEXT = [start(12, read=1000, write=24), *text_block(0, "Hello", ", ", "world"), *end("end_turn", 5)]
 
 
 def test_text_stream_role_deltas_finish_and_state() -> None:
@@ -112,8 +157,12 @@ def test_text_stream_role_deltas_finish_and_state() -> None:
     assert st.done and st.error is None and st.finish_reason == "stop"
     assert st.upstream_request_id == "msg_01" and st.chunks == 4
     assert st.usage is not None
-    assert (st.usage.prompt_tokens, st.usage.cached_prompt_tokens, st.usage.cache_write_tokens,
-            st.usage.completion_tokens) == (1036, 1000, 24, 5)
+    assert (
+        st.usage.prompt_tokens,
+        st.usage.cached_prompt_tokens,
+        st.usage.cache_write_tokens,
+        st.usage.completion_tokens,
+    ) == (1036, 1000, 24, 5)
 
 
 def test_usage_chunk_only_when_asked() -> None:
@@ -138,10 +187,13 @@ def test_events_split_across_reads_give_the_same_chunks() -> None:
 
 
 def test_tool_calls_keep_stable_indexes_and_exact_arguments() -> None:
-    events = [start(), *text_block(0, "Let me check."),
-              *tool_block(1, "toolu_A", "get_weather", '{"ci', 'ty": "Pa', 'ris"}'),
-              *tool_block(2, "toolu_B", "get_time", '{"tz":', ' "CET"}'),
-              *end("tool_use", 30)]
+    events = [
+        start(),
+        *text_block(0, "Let me check."),
+        *tool_block(1, "toolu_A", "get_weather", '{"ci', 'ty": "Pa', 'ris"}'),
+        *tool_block(2, "toolu_B", "get_time", '{"tz":', ' "CET"}'),
+        *end("tool_use", 30),
+    ]
     cs = chunks(run(events)[0])
     calls: dict[int, dict[str, str]] = {}
     for c in cs:
@@ -152,8 +204,10 @@ def test_tool_calls_keep_stable_indexes_and_exact_arguments() -> None:
                 assert tc.type == "function"
             assert tc.function is not None
             calls[tc.index]["args"] += tc.function.arguments or ""
-    assert calls == {0: {"id": "toolu_A", "name": "get_weather", "args": '{"city": "Paris"}'},
-                     1: {"id": "toolu_B", "name": "get_time", "args": '{"tz": "CET"}'}}
+    assert calls == {
+        0: {"id": "toolu_A", "name": "get_weather", "args": '{"city": "Paris"}'},
+        1: {"id": "toolu_B", "name": "get_time", "args": '{"tz": "CET"}'},
+    }
     assert "".join(c.choices[0].delta.content or "" for c in cs) == "Let me check."
     assert [c.choices[0].finish_reason for c in cs if c.choices[0].finish_reason] == ["tool_calls"]
 
@@ -165,14 +219,21 @@ def test_max_tokens_is_length() -> None:
 
 
 def test_error_event_becomes_an_openai_error_then_done() -> None:
-    events = [start(), *text_block(0, "partial"),
-              sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
-              *end("end_turn", 3)]  # nothing after the error is forwarded
+    events = [
+        start(),
+        *text_block(0, "partial"),
+        sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        *end("end_turn", 3),
+    ]  # nothing after the error is forwarded
     out, tr = run(events)
     assert out[-1] == b"data: [DONE]\n\n"
     err = orjson.loads(out[-2][6:])["error"]
-    assert err == {"message": "anthropic: Overloaded", "type": "overloaded_error",
-                   "param": None, "code": None}
+    assert err == {
+        "message": "anthropic: Overloaded",
+        "type": "overloaded_error",
+        "param": None,
+        "code": None,
+    }
     assert tr.state.error == err and tr.state.finish_reason is None
     assert sum(1 for b in out if b == b"data: [DONE]\n\n") == 1
 

@@ -16,13 +16,27 @@ from gateway.runner import read_calibrations
 def test_calibration_overrides_throughput_and_the_amortised_price(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
     upgrade(url)
-    cfg = parse_config({
-        "database_url": url,
-        "providers": [{"name": "local", "kind": "vllm", "api_base": "http://127.0.0.1:1/v1",
-                       "gpu": {"name": "H100", "hourly_usd": 2.49,
-                               "throughput_tokens_per_s": 1500, "max_concurrency": 8}}],
-        "models": [{"name": "llama", "provider": "local"}],
-    }, source="t", environ={})
+    cfg = parse_config(
+        {
+            "database_url": url,
+            "providers": [
+                {
+                    "name": "local",
+                    "kind": "vllm",
+                    "api_base": "http://127.0.0.1:1/v1",
+                    "gpu": {
+                        "name": "H100",
+                        "hourly_usd": 2.49,
+                        "throughput_tokens_per_s": 1500,
+                        "max_concurrency": 8,
+                    },
+                }
+            ],
+            "models": [{"name": "llama", "provider": "local"}],
+        },
+        source="t",
+        environ={},
+    )
     assert read_calibrations(cfg) == {}
 
     async def write() -> None:

@@ -14,10 +14,17 @@ A = "http://10.0.0.1:8000/v1"
 B = "http://10.0.0.2:8000/v1"
 
 
-def _provider(name: str = "local", *, gpu: dict[str, Any] | None = None,
-              **extra: Any) -> ProviderConfig:
-    raw: dict[str, Any] = {"name": name, "kind": "vllm", "api_base": A, "replicas": [B],
-                           "gpu": gpu or {"name": "H100", "hourly_usd": 2.49}, **extra}
+def _provider(
+    name: str = "local", *, gpu: dict[str, Any] | None = None, **extra: Any
+) -> ProviderConfig:
+    raw: dict[str, Any] = {
+        "name": name,
+        "kind": "vllm",
+        "api_base": A,
+        "replicas": [B],
+        "gpu": gpu or {"name": "H100", "hourly_usd": 2.49},
+        **extra,
+    }
     return ProviderConfig.model_validate(raw)
 
 
@@ -38,14 +45,22 @@ def _replica(m: CapacityMonitor, base: str, provider: str = "local") -> Any:
     return next(r for r in m.snapshot().replicas[provider] if r.api_base == base)
 
 
-@pytest.mark.parametrize(("api_base", "url"), [
-    ("http://h:8000/v1", "http://h:8000/metrics"),
-    ("http://h:8000/v1/", "http://h:8000/metrics"),
-    ("http://127.0.0.1:8001/llama-3.1-8b-h100/v1", "http://127.0.0.1:8001/llama-3.1-8b-h100/metrics"),
-    ("http://127.0.0.1:8001/llama-3.1-8b-h100@2/v1",
-     "http://127.0.0.1:8001/llama-3.1-8b-h100@2/metrics"),
-    ("http://h:8000", "http://h:8000/metrics"),
-])
+@pytest.mark.parametrize(
+    ("api_base", "url"),
+    [
+        ("http://h:8000/v1", "http://h:8000/metrics"),
+        ("http://h:8000/v1/", "http://h:8000/metrics"),
+        (
+            "http://127.0.0.1:8001/llama-3.1-8b-h100/v1",
+            "http://127.0.0.1:8001/llama-3.1-8b-h100/metrics",
+        ),
+        (
+            "http://127.0.0.1:8001/llama-3.1-8b-h100@2/v1",
+            "http://127.0.0.1:8001/llama-3.1-8b-h100@2/metrics",
+        ),
+        ("http://h:8000", "http://h:8000/metrics"),
+    ],
+)
 def test_metrics_url(api_base: str, url: str) -> None:
     assert metrics_url(api_base) == url
 
@@ -70,8 +85,9 @@ def test_before_the_first_scrape_replicas_are_usable() -> None:
 
 def test_a_scrape_sets_the_state() -> None:
     m, clock = _monitor()
-    m.ingest("local", A, vllm_page(running=(12,), kv=(0.31,), ttft=(0.03,), e2e=(1.0,),
-                                   queue=(0.0,)))
+    m.ingest(
+        "local", A, vllm_page(running=(12,), kv=(0.31,), ttft=(0.03,), e2e=(1.0,), queue=(0.0,))
+    )
     a = _replica(m, A)
     assert (a.running, a.waiting, a.kv_cache_usage, a.scraped_at) == (12, 0, 0.31, clock.now)
     assert a.predicted_ttft_s == pytest.approx(0.03)
@@ -92,8 +108,9 @@ def test_waiting_over_the_threshold_is_full_and_draining_frees_it() -> None:
 def test_predicted_ttft_over_the_threshold_is_full() -> None:
     m, _ = _monitor(_provider(capacity={"max_predicted_ttft_ms": 500, "max_waiting": 100}))
     # requests hold a slot 2 s; with 8 running and 3 queued a newcomer waits ~0.9 s
-    m.ingest("local", A, vllm_page(running=(8,), waiting=(3,), ttft=(0.05,), e2e=(2.0,),
-                                   queue=(0.0,)))
+    m.ingest(
+        "local", A, vllm_page(running=(8,), waiting=(3,), ttft=(0.05,), e2e=(2.0,), queue=(0.0,))
+    )
     a = _replica(m, A)
     assert a.full and a.predicted_ttft_s == pytest.approx(0.925)
     assert a.reason.startswith("full (ttft~925ms>500ms)")

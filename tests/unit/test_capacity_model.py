@@ -32,12 +32,14 @@ NO_LIMITS = Limits()
 def close(t: Totals, seconds: float, observations: float) -> bool:
     return t.seconds == pytest.approx(seconds) and t.observations == observations
 
+
 # --- parsing -----------------------------------------------------------------------------------
 
 
 def test_reads_a_current_vllm_page() -> None:
-    page = vllm_page(running=(12,), waiting=(2,), kv=(0.31,), ttft=(0.02, 0.04),
-                     e2e=(1.0, 2.0), queue=(0.0, 0.5))
+    page = vllm_page(
+        running=(12,), waiting=(2,), kv=(0.31,), ttft=(0.02, 0.04), e2e=(1.0, 2.0), queue=(0.0, 0.5)
+    )
     s = parse_vllm_metrics(page)
     assert (s.running, s.waiting, s.kv_cache_usage) == (12, 2, 0.31)
     assert close(s.ttft, 0.06, 2)
@@ -47,8 +49,7 @@ def test_reads_a_current_vllm_page() -> None:
 
 def test_sums_engines_and_takes_the_fullest_kv_cache() -> None:
     """Data parallel: one `engine` label value per engine; requests add up, KV usage does not."""
-    s = parse_vllm_metrics(vllm_page(running=(3, 4), waiting=(0, 1), kv=(0.2, 0.7),
-                                     ttft=(0.1,)))
+    s = parse_vllm_metrics(vllm_page(running=(3, 4), waiting=(0, 1), kv=(0.2, 0.7), ttft=(0.1,)))
     assert (s.running, s.waiting, s.kv_cache_usage) == (7, 1, 0.7)
     assert s.ttft == Totals(0.2, 2)
 
@@ -71,8 +72,15 @@ def test_the_new_kv_name_wins_when_both_disagree() -> None:
 
 def test_agrees_with_prometheus_client_on_a_full_page() -> None:
     """The hand reader against the library's parser, on a two-engine page with every metric."""
-    page = vllm_page(running=(5, 6), waiting=(1, 0), kv=(0.5, 0.25), ttft=(0.03, 0.3),
-                     e2e=(1.5, 4.0), queue=(0.2, 0.0), kv_names="both")
+    page = vllm_page(
+        running=(5, 6),
+        waiting=(1, 0),
+        kv=(0.5, 0.25),
+        ttft=(0.03, 0.3),
+        e2e=(1.5, 4.0),
+        queue=(0.2, 0.0),
+        kv_names="both",
+    )
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(page):
         for sample in family.samples:
@@ -80,9 +88,11 @@ def test_agrees_with_prometheus_client_on_a_full_page() -> None:
     s = parse_vllm_metrics(page)
     assert s.running == totals["vllm:num_requests_running"]
     assert s.waiting == totals["vllm:num_requests_waiting"]
-    for got, name in ((s.ttft, "vllm:time_to_first_token_seconds"),
-                      (s.e2e, "vllm:e2e_request_latency_seconds"),
-                      (s.queue, "vllm:request_queue_time_seconds")):
+    for got, name in (
+        (s.ttft, "vllm:time_to_first_token_seconds"),
+        (s.e2e, "vllm:e2e_request_latency_seconds"),
+        (s.queue, "vllm:request_queue_time_seconds"),
+    ):
         assert close(got, totals[f"{name}_sum"], totals[f"{name}_count"])
 
 
@@ -98,10 +108,10 @@ def test_reads_the_simulators_page() -> None:
 
 def test_label_values_with_spaces_braces_and_a_timestamp() -> None:
     page = (
-        '# HELP vllm:num_requests_running Number of requests in model execution batches.\n'
-        '# TYPE vllm:num_requests_running gauge\n'
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
         'vllm:num_requests_running{engine="0",model_name="my model {v2}"} 4.0 1700000000000\n'
-        'vllm:num_requests_waiting 2\n'
+        "vllm:num_requests_waiting 2\n"
         'vllm:num_requests_waiting_by_reason{reason="capacity"} 9\n'
         'vllm:kv_cache_usage_perc{engine="0",model_name="x"} NaN\n'
     )
@@ -109,9 +119,14 @@ def test_label_values_with_spaces_braces_and_a_timestamp() -> None:
     assert (s.running, s.waiting, s.kv_cache_usage) == (4, 2, 0.0)
 
 
-@pytest.mark.parametrize("text", [
-    "", "<html>not found</html>", "# HELP x y\nprocess_cpu_seconds_total 1.0\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "<html>not found</html>",
+        "# HELP x y\nprocess_cpu_seconds_total 1.0\n",
+    ],
+)
 def test_a_page_without_vllm_gauges_is_an_error(text: str) -> None:
     with pytest.raises(MetricsError, match="num_requests_running"):
         parse_vllm_metrics(text)
@@ -125,8 +140,13 @@ def test_an_unreadable_value_is_an_error() -> None:
 # --- latency learning and the TTFT prediction ---------------------------------------------------
 
 
-def _sample(running: float = 0, waiting: float = 0, ttft: Totals = ZERO,
-            e2e: Totals = ZERO, queue: Totals = ZERO) -> VllmSample:
+def _sample(
+    running: float = 0,
+    waiting: float = 0,
+    ttft: Totals = ZERO,
+    e2e: Totals = ZERO,
+    queue: Totals = ZERO,
+) -> VllmSample:
     return VllmSample(running, waiting, 0.0, ttft, e2e, queue)
 
 
@@ -156,7 +176,9 @@ def test_no_prediction_before_anything_was_observed() -> None:
 
 
 def test_prediction_without_a_queue_is_the_unqueued_ttft() -> None:
-    assert predict_ttft_s(Latency(ttft_s=0.30, e2e_s=2.0, queue_s=0.25), 8, 0) == pytest.approx(0.05)
+    assert predict_ttft_s(Latency(ttft_s=0.30, e2e_s=2.0, queue_s=0.25), 8, 0) == pytest.approx(
+        0.05
+    )
 
 
 def test_prediction_with_a_queue_adds_the_drain_time() -> None:
@@ -208,12 +230,29 @@ def test_full_rules() -> None:
 # --- replica states and the snapshot ------------------------------------------------------------
 
 
-def _state(base: str, *, running: float = 0, waiting: float = 0, in_flight: int = 0,
-           failures: int = 0, limits: Limits = NO_LIMITS, kv: float = 0.0) -> ReplicaState:
-    return replica_state("local", base, limits=limits,
-                         sample=VllmSample(running, waiting, kv), latency=Latency(),
-                         in_flight=in_flight, in_flight_at_scrape=in_flight, scraped_at=1.0,
-                         failures=failures, unhealthy_after=3, last_error="timed out")
+def _state(
+    base: str,
+    *,
+    running: float = 0,
+    waiting: float = 0,
+    in_flight: int = 0,
+    failures: int = 0,
+    limits: Limits = NO_LIMITS,
+    kv: float = 0.0,
+) -> ReplicaState:
+    return replica_state(
+        "local",
+        base,
+        limits=limits,
+        sample=VllmSample(running, waiting, kv),
+        latency=Latency(),
+        in_flight=in_flight,
+        in_flight_at_scrape=in_flight,
+        scraped_at=1.0,
+        failures=failures,
+        unhealthy_after=3,
+        last_error="timed out",
+    )
 
 
 def test_replica_state_reason() -> None:
@@ -227,36 +266,63 @@ def test_replica_state_reason() -> None:
 
 
 def test_replica_state_with_latency_shows_its_prediction() -> None:
-    s = replica_state("local", "a", limits=Limits(max_predicted_ttft_s=0.2),
-                      sample=VllmSample(8, 0, 0.5), latency=Latency(0.35, 2.0, 0.05),
-                      in_flight=0, in_flight_at_scrape=0, scraped_at=1.0, failures=0,
-                      unhealthy_after=3)
+    s = replica_state(
+        "local",
+        "a",
+        limits=Limits(max_predicted_ttft_s=0.2),
+        sample=VllmSample(8, 0, 0.5),
+        latency=Latency(0.35, 2.0, 0.05),
+        in_flight=0,
+        in_flight_at_scrape=0,
+        scraped_at=1.0,
+        failures=0,
+        unhealthy_after=3,
+    )
     assert s.predicted_ttft_s == pytest.approx(0.3)
     assert s.full and s.reason.startswith("full (ttft~300ms>200ms)") and "ttft~300ms" in s.reason
 
 
 def test_an_unscraped_replica_is_usable() -> None:
-    s = replica_state("local", "a", limits=Limits(max_in_flight=2), sample=None,
-                      latency=Latency(), in_flight=1, in_flight_at_scrape=0, scraped_at=None,
-                      failures=0, unhealthy_after=3)
-    assert (s.healthy, s.full, s.outstanding, s.reason) == (True, False, 1, "not scraped yet in_flight=1")
+    s = replica_state(
+        "local",
+        "a",
+        limits=Limits(max_in_flight=2),
+        sample=None,
+        latency=Latency(),
+        in_flight=1,
+        in_flight_at_scrape=0,
+        scraped_at=None,
+        failures=0,
+        unhealthy_after=3,
+    )
+    assert (s.healthy, s.full, s.outstanding, s.reason) == (
+        True,
+        False,
+        1,
+        "not scraped yet in_flight=1",
+    )
 
 
 def test_pick_is_the_least_outstanding_available_replica() -> None:
-    snap = CapacitySnapshot({"local": (
-        _state("a", running=5, in_flight=5),
-        _state("b", running=2, in_flight=1),
-        _state("c", running=0, failures=3),  # down
-        _state("d", running=1, waiting=1),  # full
-    )})
+    snap = CapacitySnapshot(
+        {
+            "local": (
+                _state("a", running=5, in_flight=5),
+                _state("b", running=2, in_flight=1),
+                _state("c", running=0, failures=3),  # down
+                _state("d", running=1, waiting=1),  # full
+            )
+        }
+    )
     picked = snap.pick("local")
     assert picked is not None and picked.api_base == "b"
     assert snap.has_headroom("local")
 
 
 def test_pick_breaks_ties_on_kv_cache_then_order() -> None:
-    snap = CapacitySnapshot({"local": (_state("a", kv=0.5), _state("b", kv=0.2),
-                                       _state("c", kv=0.2))})
+    snap = CapacitySnapshot(
+        {"local": (_state("a", kv=0.5), _state("b", kv=0.2), _state("c", kv=0.2))}
+    )
     assert snap.pick("local").api_base == "b"  # type: ignore[union-attr]
 
 
@@ -266,7 +332,8 @@ def test_no_headroom_when_every_replica_is_full_or_down() -> None:
     assert snap.pick("local") is None
     assert snap.describe("local") == (
         "no replica free: 1: full (waiting=2>0) running=0 waiting=2 kv=0.00 in_flight=0; "
-        "2: down (5 failures: timed out) running=0 waiting=0 kv=0.00 in_flight=0")
+        "2: down (5 failures: timed out) running=0 waiting=0 kv=0.00 in_flight=0"
+    )
 
 
 def test_providers_not_monitored() -> None:

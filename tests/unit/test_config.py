@@ -37,14 +37,15 @@ def test_missing_env_var_names_key_and_file(tmp_path: Path) -> None:
 
 
 def test_default_in_var_reference(tmp_path: Path) -> None:
-    cfg = load_config(_write(tmp_path, BASE.replace("${OPENAI_API_KEY}", "${K:-sk-d}")),
-                      environ={})
+    cfg = load_config(_write(tmp_path, BASE.replace("${OPENAI_API_KEY}", "${K:-sk-d}")), environ={})
     assert cfg.providers[0].api_key == "sk-d"
 
 
 def test_database_url_env_override(tmp_path: Path) -> None:
-    cfg = load_config(_write(tmp_path, BASE), environ={"OPENAI_API_KEY": "k",
-                                                       "GATEWAY_DATABASE_URL": "sqlite+aiosqlite:///x.db"})
+    cfg = load_config(
+        _write(tmp_path, BASE),
+        environ={"OPENAI_API_KEY": "k", "GATEWAY_DATABASE_URL": "sqlite+aiosqlite:///x.db"},
+    )
     assert cfg.database_url == "sqlite+aiosqlite:///x.db"
 
 
@@ -52,10 +53,15 @@ def test_database_url_env_override(tmp_path: Path) -> None:
     "mutation, message",
     [
         (lambda t: t.replace("kind: openai", "kind: azure"), "providers[0].kind"),
-        (lambda t: t.replace("    provider: openai", "    provider: nope"), "unknown provider 'nope'"),
+        (
+            lambda t: t.replace("    provider: openai", "    provider: nope"),
+            "unknown provider 'nope'",
+        ),
         (lambda t: t + "bogus_key: 1\n", "bogus_key: unknown key"),
-        (lambda t: t.replace("  - name: gpt-4o-mini", "  - name: gpt-4o-mini\n    colour: red"),
-         "models[0].colour: unknown key"),
+        (
+            lambda t: t.replace("  - name: gpt-4o-mini", "  - name: gpt-4o-mini\n    colour: red"),
+            "models[0].colour: unknown key",
+        ),
         (lambda t: t + "  - name: gpt-4o-mini\n    provider: openai\n", "used twice"),
         (lambda t: "- a\n- b\n", "top level must be a mapping"),
         (lambda t: t + "  bad: [\n", "not valid YAML"),
@@ -78,8 +84,13 @@ def test_demo_config_loads_without_keys() -> None:
 def test_idle_client_connections_outlive_the_sdks_pools() -> None:
     from gateway.runner import uvicorn_options
 
-    config = parse_config({"providers": [{"name": "p", "kind": "openai"}],
-                           "models": [{"name": "gpt-4o-mini", "provider": "p"}]},
-                          source="t", environ={})
+    config = parse_config(
+        {
+            "providers": [{"name": "p", "kind": "openai"}],
+            "models": [{"name": "gpt-4o-mini", "provider": "p"}],
+        },
+        source="t",
+        environ={},
+    )
     # httpx (the OpenAI and Anthropic SDKs) keeps idle connections 5 s, aiohttp 15 s
     assert uvicorn_options(config, "127.0.0.1", 1)["timeout_keep_alive"] == 75

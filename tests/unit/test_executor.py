@@ -45,8 +45,9 @@ def attempts_with(failures: dict[str, GatewayError]):  # type: ignore[no-untyped
 
 async def test_moves_down_the_list_on_retryable_errors() -> None:
     ex = executor(Clock())
-    attempt, calls = attempts_with({"a": UpstreamTimeout("slow"),
-                                    "b": UpstreamHTTPError(503, "busy", provider="p-b")})
+    attempt, calls = attempts_with(
+        {"a": UpstreamTimeout("slow"), "b": UpstreamHTTPError(503, "busy", provider="p-b")}
+    )
     failed: list[str] = []
     done = await ex.run((A, B, C), attempt, lambda t, e: failed.append(t.model))
     assert (done.result, done.attempts, calls, failed) == ("c", 3, ["a", "b", "c"], ["a", "b"])

@@ -16,39 +16,59 @@ from gateway.sse import SSEDecoder
 KEY = "AIza-unit-secret"
 
 
-def event(candidates: list[types.Candidate] | None = None, *, rid: str = "r1",
-          usage: types.GenerateContentResponseUsageMetadata | None = None,
-          blocked: bool = False) -> bytes:
+def event(
+    candidates: list[types.Candidate] | None = None,
+    *,
+    rid: str = "r1",
+    usage: types.GenerateContentResponseUsageMetadata | None = None,
+    blocked: bool = False,
+) -> bytes:
     resp = types.GenerateContentResponse(
-        candidates=candidates, response_id=rid, model_version="gemini-1.5-flash",
+        candidates=candidates,
+        response_id=rid,
+        model_version="gemini-1.5-flash",
         usage_metadata=usage,
         prompt_feedback=types.GenerateContentResponsePromptFeedback(
-            block_reason=types.BlockedReason.SAFETY) if blocked else None)
+            block_reason=types.BlockedReason.SAFETY
+        )
+        if blocked
+        else None,
+    )
     # CRLF event ends, as the simulator sends them; the decoder takes CR, LF and CRLF alike
-    return b"data: " + resp.model_dump_json(by_alias=True, exclude_none=True).encode() + \
-        b"\r\n\r\n"
+    return b"data: " + resp.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\r\n\r\n"
 
 
 def text(t: str, finish: str | None = None, index: int = 0) -> types.Candidate:
-    return types.Candidate(content=types.Content(role="model", parts=[types.Part(text=t)]),
-                           finish_reason=types.FinishReason(finish) if finish else None,
-                           index=index)
+    return types.Candidate(
+        content=types.Content(role="model", parts=[types.Part(text=t)]),
+        finish_reason=types.FinishReason(finish) if finish else None,
+        index=index,
+    )
 
 
-def meta(prompt: int, out: int | None = None, thoughts: int | None = None,
-         cached: int | None = None) -> types.GenerateContentResponseUsageMetadata:
+def meta(
+    prompt: int, out: int | None = None, thoughts: int | None = None, cached: int | None = None
+) -> types.GenerateContentResponseUsageMetadata:
     return types.GenerateContentResponseUsageMetadata(
-        prompt_token_count=prompt, candidates_token_count=out, thoughts_token_count=thoughts,
-        cached_content_token_count=cached)
+        prompt_token_count=prompt,
+        candidates_token_count=out,
+        thoughts_token_count=thoughts,
+        cached_content_token_count=cached,
+    )
 
 
 def run(raw: bytes, include_usage: bool = False) -> tuple[GeminiStream, list[bytes]]:
-    tr = GeminiStream(include_usage=include_usage, model="gemini-1.5-flash", created=1,
-                      provider="gemini", api_key=KEY)
+    tr = GeminiStream(
+        include_usage=include_usage,
+        model="gemini-1.5-flash",
+        created=1,
+        provider="gemini",
+        api_key=KEY,
+    )
     dec = SSEDecoder()
     out = []
     for i in range(0, len(raw), 7):  # events straddle reads
-        out += [b for ev in dec.feed(raw[i:i + 7]) for b in tr.feed(ev)]
+        out += [b for ev in dec.feed(raw[i : i + 7]) for b in tr.feed(ev)]
     out += [b for ev in dec.flush() for b in tr.feed(ev)] + tr.finish()
     return tr, out
 
@@ -58,9 +78,11 @@ def chunks(out: list[bytes]) -> list[ChatCompletionChunk]:
     return [ChatCompletionChunk.model_validate_json(b[6:]) for b in out[:-1]]
 
 
-STREAM = (event([text("Hel")], usage=meta(12, 1))
-          + event([text("lo")], usage=meta(12, 2))
-          + event([text("", "STOP")], usage=meta(12, 2, thoughts=40, cached=8)))
+STREAM = (
+    event([text("Hel")], usage=meta(12, 1))
+    + event([text("lo")], usage=meta(12, 2))
+    + event([text("", "STOP")], usage=meta(12, 2, thoughts=40, cached=8))
+)
 
 
 def test_text_stream_role_first_deltas_one_finish() -> None:
@@ -71,8 +93,9 @@ def test_text_stream_role_first_deltas_one_finish() -> None:
     assert [c.choices[0].finish_reason for c in cs if c.choices[0].finish_reason] == ["stop"]
     assert all(c.usage is None and c.id == "r1" for c in cs)
     # the last usageMetadata wins; thoughts count as completion and reasoning tokens
-    assert tr.state.usage == Usage(prompt_tokens=12, completion_tokens=42,
-                                   cached_prompt_tokens=8, reasoning_tokens=40)
+    assert tr.state.usage == Usage(
+        prompt_tokens=12, completion_tokens=42, cached_prompt_tokens=8, reasoning_tokens=40
+    )
     assert tr.state.upstream_request_id == "r1" and tr.state.finish_reason == "stop"
 
 
@@ -88,19 +111,31 @@ def test_usage_chunk_only_when_asked() -> None:
 
 def test_tool_calls_get_stable_indexes() -> None:
     def call(city: str) -> types.Part:
-        return types.Part(function_call=types.FunctionCall(name="get_weather",
-                                                           args={"city": city}))
+        return types.Part(function_call=types.FunctionCall(name="get_weather", args={"city": city}))
 
-    raw = (event([types.Candidate(content=types.Content(role="model", parts=[call("Paris")]),
-                                  index=0)], rid="r9")
-           + event([types.Candidate(content=types.Content(role="model", parts=[call("Rome")]),
-                                    finish_reason=types.FinishReason.STOP, index=0)], rid="r9"))
+    raw = event(
+        [types.Candidate(content=types.Content(role="model", parts=[call("Paris")]), index=0)],
+        rid="r9",
+    ) + event(
+        [
+            types.Candidate(
+                content=types.Content(role="model", parts=[call("Rome")]),
+                finish_reason=types.FinishReason.STOP,
+                index=0,
+            )
+        ],
+        rid="r9",
+    )
     cs = chunks(run(raw)[1])
     calls = [tc for c in cs for tc in (c.choices[0].delta.tool_calls or [])]
     assert [(tc.index, tc.id, tc.function.name) for tc in calls] == [  # type: ignore[union-attr]
-        (0, "call_r9_0_0", "get_weather"), (1, "call_r9_0_1", "get_weather")]
+        (0, "call_r9_0_0", "get_weather"),
+        (1, "call_r9_0_1", "get_weather"),
+    ]
     assert [orjson.loads(tc.function.arguments or "") for tc in calls] == [  # type: ignore[union-attr]
-        {"city": "Paris"}, {"city": "Rome"}]
+        {"city": "Paris"},
+        {"city": "Rome"},
+    ]
     assert cs[-1].choices[0].finish_reason == "tool_calls"
 
 
@@ -114,8 +149,9 @@ def test_blocked_prompt_and_safety_stop_are_content_filter() -> None:
 
 
 def test_two_candidates_interleaved() -> None:
-    raw = (event([text("a", index=0), text("x", index=1)])
-           + event([text("b", "STOP", index=0), text("y", "MAX_TOKENS", index=1)]))
+    raw = event([text("a", index=0), text("x", index=1)]) + event(
+        [text("b", "STOP", index=0), text("y", "MAX_TOKENS", index=1)]
+    )
     cs = chunks(run(raw)[1])
     by_index: dict[int, str] = {}
     finishes: dict[int, list[str]] = {}
@@ -128,8 +164,9 @@ def test_two_candidates_interleaved() -> None:
 
 
 def test_error_event_midway_ends_the_stream() -> None:
-    err = orjson.dumps({"error": {"code": 503, "status": "UNAVAILABLE",
-                                  "message": f"overloaded ({KEY})"}})
+    err = orjson.dumps(
+        {"error": {"code": 503, "status": "UNAVAILABLE", "message": f"overloaded ({KEY})"}}
+    )
     tr, out = run(event([text("Hi")]) + b"data: " + err + b"\n\n" + event([text("lost")]))
     body = b"".join(out).decode()
     assert body.endswith("data: [DONE]\n\n") and "lost" not in body and KEY not in body
@@ -138,8 +175,7 @@ def test_error_event_midway_ends_the_stream() -> None:
 
 
 def test_event_that_is_not_json_is_a_protocol_error() -> None:
-    tr = GeminiStream(include_usage=False, model="m", created=1, provider="gemini",
-                      api_key=None)
+    tr = GeminiStream(include_usage=False, model="m", created=1, provider="gemini", api_key=None)
     with pytest.raises(UpstreamProtocolError):
         for ev in SSEDecoder().feed(b"data: {broken\n\n"):
             tr.feed(ev)

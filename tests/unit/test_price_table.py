@@ -8,8 +8,13 @@ from gateway.pricing.table import build_price_table, load_litellm_table
 
 def _config(models: list[dict[str, object]]) -> object:
     return parse_config(
-        {"providers": [{"name": "p", "kind": "openai", "api_base": "http://127.0.0.1:1/v1"}],
-         "models": models}, source="t.yaml", environ={})
+        {
+            "providers": [{"name": "p", "kind": "openai", "api_base": "http://127.0.0.1:1/v1"}],
+            "models": models,
+        },
+        source="t.yaml",
+        environ={},
+    )
 
 
 def test_prices_come_from_litellms_table() -> None:
@@ -24,22 +29,43 @@ def test_prices_come_from_litellms_table() -> None:
 
 
 def test_upstream_model_and_price_key_are_looked_up() -> None:
-    prices = build_price_table(_config([  # type: ignore[arg-type]
-        {"name": "mini", "provider": "p", "upstream_model": "gpt-4o-mini"},
-        {"name": "emb", "provider": "p", "price_key": "text-embedding-3-small"},
-    ]))
+    prices = build_price_table(
+        _config(
+            [  # type: ignore[arg-type]
+                {"name": "mini", "provider": "p", "upstream_model": "gpt-4o-mini"},
+                {"name": "emb", "provider": "p", "price_key": "text-embedding-3-small"},
+            ]
+        )
+    )
     assert prices["mini"].input == Decimal("1.5E-7")
     assert prices["emb"].input == Decimal("2E-8")
 
 
 def test_override_wins_for_retired_models() -> None:
-    prices = build_price_table(_config([  # type: ignore[arg-type]
-        {"name": "claude-3-5-haiku-20241022", "provider": "p",
-         "price": {"input_per_mtok": 0.8, "output_per_mtok": 4.0,
-                   "cache_read_per_mtok": 0.08, "cache_write_per_mtok": 1.0}}]))
+    prices = build_price_table(
+        _config(
+            [  # type: ignore[arg-type]
+                {
+                    "name": "claude-3-5-haiku-20241022",
+                    "provider": "p",
+                    "price": {
+                        "input_per_mtok": 0.8,
+                        "output_per_mtok": 4.0,
+                        "cache_read_per_mtok": 0.08,
+                        "cache_write_per_mtok": 1.0,
+                    },
+                }
+            ]
+        )
+    )
     p = prices["claude-3-5-haiku-20241022"]
     assert (p.input, p.output, p.cache_read, p.cache_write, p.source) == (
-        Decimal("8E-7"), Decimal("0.000004"), Decimal("8E-8"), Decimal("0.000001"), "config")
+        Decimal("8E-7"),
+        Decimal("0.000004"),
+        Decimal("8E-8"),
+        Decimal("0.000001"),
+        "config",
+    )
 
 
 def test_a_model_with_no_price_is_a_startup_error_not_zero() -> None:
@@ -60,5 +86,6 @@ def test_partial_lookup_falls_back_when_the_layout_changes(tmp_path) -> None:  #
 
     p = tmp_path / "t.json"
     p.write_text('{"m": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}}')
-    assert load_litellm_entries(["m"], p) == {"m": {"input_cost_per_token": 1e-06,
-                                                   "output_cost_per_token": 2e-06}}
+    assert load_litellm_entries(["m"], p) == {
+        "m": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
+    }

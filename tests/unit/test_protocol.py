@@ -5,9 +5,12 @@ from gateway.protocol.openai import parse_request
 
 
 def test_unknown_fields_pass_through_untouched() -> None:
-    r = parse_request("chat", b'{"model":"m","messages":[{"role":"user","content":"x"}],'
-                              b'"vendor_thing":{"a":1},"stream":true,'
-                              b'"stream_options":{"include_usage":true}}')
+    r = parse_request(
+        "chat",
+        b'{"model":"m","messages":[{"role":"user","content":"x"}],'
+        b'"vendor_thing":{"a":1},"stream":true,'
+        b'"stream_options":{"include_usage":true}}',
+    )
     assert r.body["vendor_thing"] == {"a": 1}
     assert r.stream and r.include_usage and r.model == "m"
 
@@ -20,12 +23,23 @@ def test_unknown_fields_pass_through_untouched() -> None:
         (b'{"model":"m","messages":[]}', "messages", "at least 1"),
         (b'{"model":"m","messages":"hi"}', "messages", "`messages`"),
         (b'{"model":"m","messages":[{"content":"x"}]}', "messages", "`messages[0].role`"),
-        (b'{"model":"m","messages":[{"role":"user"}],"temperature":"hot"}', "temperature", "`temperature`"),
-        (b'{"model":"m","messages":[{"role":"user"}],"max_tokens":"5"}', "max_tokens", "`max_tokens`"),
+        (
+            b'{"model":"m","messages":[{"role":"user"}],"temperature":"hot"}',
+            "temperature",
+            "`temperature`",
+        ),
+        (
+            b'{"model":"m","messages":[{"role":"user"}],"max_tokens":"5"}',
+            "max_tokens",
+            "`max_tokens`",
+        ),
         (b'{"model":"m","messages":[{"role":"user"}],"stream":"yes"}', "stream", "`stream`"),
         (b'{"model":5,"messages":[{"role":"user"}]}', "model", "`model`"),
-        (b'{"model":"m","messages":[{"role":"user"}],"stream_options":{"include_usage":true}}',
-         "stream_options", "only allowed when `stream` is true"),
+        (
+            b'{"model":"m","messages":[{"role":"user"}],"stream_options":{"include_usage":true}}',
+            "stream_options",
+            "only allowed when `stream` is true",
+        ),
     ],
 )
 def test_bad_fields_name_the_parameter(raw: bytes, param: str, text: str) -> None:

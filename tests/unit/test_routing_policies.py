@@ -15,38 +15,80 @@ from gateway.routing.router import Router
 
 PRICES = {  # per 1M tokens, the seed's figures
     "gpt-4o-mini": {"input_per_mtok": 0.15, "output_per_mtok": 0.60, "cache_read_per_mtok": 0.075},
-    "claude-haiku": {"input_per_mtok": 0.80, "output_per_mtok": 4.00, "cache_read_per_mtok": 0.08,
-                     "cache_write_per_mtok": 1.00},
-    "gemini-flash": {"input_per_mtok": 0.075, "output_per_mtok": 0.30,
-                     "cache_read_per_mtok": 0.01875},
+    "claude-haiku": {
+        "input_per_mtok": 0.80,
+        "output_per_mtok": 4.00,
+        "cache_read_per_mtok": 0.08,
+        "cache_write_per_mtok": 1.00,
+    },
+    "gemini-flash": {
+        "input_per_mtok": 0.075,
+        "output_per_mtok": 0.30,
+        "cache_read_per_mtok": 0.01875,
+    },
 }
 
 
 def config(policy: str = "local-first", **route: Any) -> Any:
-    return parse_config({
-        "providers": [
-            {"name": "local-llama", "kind": "vllm", "api_base": "http://127.0.0.1:1/v1",
-             "gpu": {"name": "H100", "count": 1, "hourly_usd": 2.49,
-                     "throughput_tokens_per_s": 1500}},
-            {"name": "openai", "kind": "openai", "api_base": "http://127.0.0.1:2/v1"},
-            {"name": "anthropic", "kind": "anthropic", "api_base": "http://127.0.0.1:3"},
-            {"name": "gemini", "kind": "gemini", "api_base": "http://127.0.0.1:4"},
-        ],
-        "models": [
-            {"name": "llama-3.1-8b", "provider": "local-llama", "quality_tier": 1,
-             "capabilities": {"context_window": 131072, "tools": True, "vision": False}},
-            {"name": "gpt-4o-mini", "provider": "openai", "quality_tier": 2,
-             "price": PRICES["gpt-4o-mini"], "capabilities": {"vision": True}},
-            {"name": "claude-haiku", "provider": "anthropic", "quality_tier": 2,
-             "price": PRICES["claude-haiku"], "capabilities": {"context_window": 200000}},
-            {"name": "gemini-flash", "provider": "gemini", "quality_tier": 2,
-             "price": PRICES["gemini-flash"], "capabilities": {"context_window": 1000000,
-                                                              "tools": False}},
-        ],
-        "routes": [{"name": "auto", "policy": policy,
+    return parse_config(
+        {
+            "providers": [
+                {
+                    "name": "local-llama",
+                    "kind": "vllm",
+                    "api_base": "http://127.0.0.1:1/v1",
+                    "gpu": {
+                        "name": "H100",
+                        "count": 1,
+                        "hourly_usd": 2.49,
+                        "throughput_tokens_per_s": 1500,
+                    },
+                },
+                {"name": "openai", "kind": "openai", "api_base": "http://127.0.0.1:2/v1"},
+                {"name": "anthropic", "kind": "anthropic", "api_base": "http://127.0.0.1:3"},
+                {"name": "gemini", "kind": "gemini", "api_base": "http://127.0.0.1:4"},
+            ],
+            "models": [
+                {
+                    "name": "llama-3.1-8b",
+                    "provider": "local-llama",
+                    "quality_tier": 1,
+                    "capabilities": {"context_window": 131072, "tools": True, "vision": False},
+                },
+                {
+                    "name": "gpt-4o-mini",
+                    "provider": "openai",
+                    "quality_tier": 2,
+                    "price": PRICES["gpt-4o-mini"],
+                    "capabilities": {"vision": True},
+                },
+                {
+                    "name": "claude-haiku",
+                    "provider": "anthropic",
+                    "quality_tier": 2,
+                    "price": PRICES["claude-haiku"],
+                    "capabilities": {"context_window": 200000},
+                },
+                {
+                    "name": "gemini-flash",
+                    "provider": "gemini",
+                    "quality_tier": 2,
+                    "price": PRICES["gemini-flash"],
+                    "capabilities": {"context_window": 1000000, "tools": False},
+                },
+            ],
+            "routes": [
+                {
+                    "name": "auto",
+                    "policy": policy,
                     "candidates": ["llama-3.1-8b", "gpt-4o-mini", "claude-haiku", "gemini-flash"],
-                    **route}],
-    }, source="test", environ={})
+                    **route,
+                }
+            ],
+        },
+        source="test",
+        environ={},
+    )
 
 
 class Cap:
@@ -79,11 +121,20 @@ def order(r: Router, req: ClientRequest) -> list[str]:
 
 
 def test_local_first_fills_the_gpu_then_spills_to_the_cheapest_api() -> None:
-    assert order(router(), chat()) == ["llama-3.1-8b", "gemini-flash", "gpt-4o-mini", "claude-haiku"]
+    assert order(router(), chat()) == [
+        "llama-3.1-8b",
+        "gemini-flash",
+        "gpt-4o-mini",
+        "claude-haiku",
+    ]
     full = router(cap=Cap(headroom=False))
     d = full.decide(chat())
-    assert [t.model for t in d.targets] == ["gemini-flash", "gpt-4o-mini", "claude-haiku",
-                                            "llama-3.1-8b"]
+    assert [t.model for t in d.targets] == [
+        "gemini-flash",
+        "gpt-4o-mini",
+        "claude-haiku",
+        "llama-3.1-8b",
+    ]
     assert d.reason.startswith("local-first: gemini-flash (gemini) est $")
     assert "llama-3.1-8b (local-llama running=64 waiting=9)" in d.reason
 
@@ -103,8 +154,7 @@ def test_cost_policy_orders_by_expected_cost_and_respects_the_slo() -> None:
     # one H100 amortised at 1,500 tok/s (≈ $0.46/1M) loses to Gemini Flash's $0.30/1M output —
     # the seed's point: self-hosting wins only at high, steady volume
     assert [t.model for t in d.targets][:2] == ["gemini-flash", "llama-3.1-8b"]
-    slow = router("cost", cap=Cap(ttft=2.0), local_cost_mode="amortized",
-                  slo={"ttft_p95_ms": 800})
+    slow = router("cost", cap=Cap(ttft=2.0), local_cost_mode="amortized", slo={"ttft_p95_ms": 800})
     assert order(slow, chat())[-1] == "llama-3.1-8b"  # predicted to miss the SLO: last
 
 
@@ -112,8 +162,10 @@ def test_eligibility_filters() -> None:
     r = router("ordered")
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     assert "gemini-flash" not in order(r, chat(tools=tools))
-    image = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
-             {"type": "text", "text": "what is it?"}]
+    image = [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+        {"type": "text", "text": "what is it?"},
+    ]
     assert order(r, chat(image)) == ["gpt-4o-mini"]  # the only one with vision
     long = chat("x" * 4 * 150_000)  # ~150k tokens: beyond 128k and 131k windows
     assert order(r, long) == ["claude-haiku", "gemini-flash"]
@@ -126,7 +178,10 @@ def test_eligibility_filters() -> None:
 
 def test_nothing_eligible_is_an_empty_decision() -> None:
     r = router("ordered")
-    req = chat([{"type": "image_url", "image_url": {"url": "http://x/y.png"}}], tools=[{"type": "function", "function": {"name": "f"}}])
+    req = chat(
+        [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}],
+        tools=[{"type": "function", "function": {"name": "f"}}],
+    )
     req.min_tier = 3
     assert r.decide(req).targets == ()
 
@@ -134,9 +189,18 @@ def test_nothing_eligible_is_an_empty_decision() -> None:
 def test_expected_cost_uses_cache_read_price_after_the_prefix_was_seen() -> None:
     r = router("cost")
     system = "You are a careful classifier. " * 700  # ≈ 5,000 tokens
-    req = ClientRequest("chat", {"model": "auto", "messages": [
-        {"role": "system", "content": system}, {"role": "user", "content": "classify: hi"}],
-        "max_tokens": 5}, "auto")
+    req = ClientRequest(
+        "chat",
+        {
+            "model": "auto",
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": "classify: hi"},
+            ],
+            "max_tokens": 5,
+        },
+        "auto",
+    )
     before = {v.target.model: v.expected_cost_usd for v in r.decide(req).views}
     d = r.decide(req)
     haiku = next(t for t in d.targets if t.model == "claude-haiku")
@@ -162,7 +226,11 @@ def test_latency_policy_prefers_the_fastest_observed() -> None:
     targets = {t.model: t for t in r.targets()}
     for name, ttft in (("gpt-4o-mini", 0.35), ("claude-haiku", 0.55), ("gemini-flash", 0.3)):
         r.observe(None, targets[name], completion_tokens=1, ttft_s=ttft, prefix_key=None, ok=True)
-    assert order(r, chat())[:3] == ["llama-3.1-8b", "gemini-flash", "gpt-4o-mini"]  # llama: unknown=0
+    assert order(r, chat())[:3] == [
+        "llama-3.1-8b",
+        "gemini-flash",
+        "gpt-4o-mini",
+    ]  # llama: unknown=0
 
 
 def test_facts_from_a_request() -> None:

@@ -4,7 +4,7 @@ from gateway.sse import SSEDecoder
 def test_events_split_across_chunks_are_reassembled() -> None:
     d = SSEDecoder()
     assert d.feed(b'data: {"a"') == []
-    evs = d.feed(b':1}\n\ndata: [DONE]\n\n')
+    evs = d.feed(b":1}\n\ndata: [DONE]\n\n")
     assert [e.data for e in evs] == [b'{"a":1}', b"[DONE]"]
     assert evs[0].encode() == b'data: {"a":1}\n\n'
 

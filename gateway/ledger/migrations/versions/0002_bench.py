@@ -38,8 +38,9 @@ def upgrade() -> None:
         sa.Column("total_tokens_per_s", sa.Float, nullable=False),
         sa.Column("slo", sa.JSON, nullable=False),
     )
-    op.create_index("ix_gpu_calibrations_provider_created", "gpu_calibrations",
-                    ["provider", "created_at"])
+    op.create_index(
+        "ix_gpu_calibrations_provider_created", "gpu_calibrations", ["provider", "created_at"]
+    )
 
 
 def downgrade() -> None:
