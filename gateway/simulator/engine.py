@@ -192,7 +192,8 @@ async def _until_disconnect(receive: Receive) -> None:
 
 
 async def guarded(work: Coroutine[Any, Any, None], receive: Receive) -> None:
-    """Run `work` unless the client disconnects first; then cancel it (its `finally` frees the slot)."""
+    """Run `work` unless the client disconnects first; then cancel it (its `finally` frees
+    the slot)."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_until_disconnect(receive))
     try:

@@ -35,7 +35,8 @@ class Profile:
 
     name: str
     description: str
-    kind: ProfileKind  # "vllm" serves vLLM's /metrics; "hosted" behaves like a hosted API (no /metrics)
+    # "vllm" serves vLLM's /metrics; "hosted" behaves like a hosted API (no /metrics)
+    kind: ProfileKind
     served_model: str  # what GET /v1/models lists and what the vLLM metrics' model_name label says
     ttft_base_s: float = 0.0
     prefill_s_per_token: float = 0.0
@@ -107,7 +108,8 @@ def aggregate_output_tok_s(
 
 
 def cached_prompt_tokens(profile: Profile, prefix_tokens: int) -> int:
-    """Tokens reported as cached when a prefix of `prefix_tokens` was seen before on this upstream."""
+    """Tokens reported as cached when a prefix of `prefix_tokens` was seen before on this
+    upstream."""
     if profile.cache_min_tokens <= 0 or prefix_tokens < profile.cache_min_tokens:
         return 0
     block = max(profile.cache_block_tokens, 1)
@@ -206,7 +208,9 @@ PROFILES: dict[str, Profile] = {
     ),
     "realistic-small": Profile(
         name="realistic-small",
-        description="50 ms to the first token, then 5 ms per token, 20 tokens (gwbench's delayed mock)",
+        description=(
+            "50 ms to the first token, then 5 ms per token, 20 tokens (gwbench's delayed mock)"
+        ),
         kind="vllm",
         served_model="sim-small",
         ttft_base_s=0.050,

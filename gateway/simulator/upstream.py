@@ -261,7 +261,8 @@ class Upstream:
         lines.append("# TYPE vllm:request_success_total counter")
         for reason, hits in self.finished.items():
             lines.append(
-                f'vllm:request_success_total{{engine="0",finished_reason="{reason}",{labels}}} {_num(hits)}'
+                f'vllm:request_success_total{{engine="0",finished_reason="{reason}",{labels}}} '
+                f"{_num(hits)}"
             )
         lines += self.ttft.render(
             "vllm:time_to_first_token_seconds",
