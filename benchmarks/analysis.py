@@ -29,7 +29,7 @@ from benchmarks.economics import (
     gpu_usd_per_mtok,
 )
 from benchmarks.metrics import BenchmarkSummary
-from gateway.pricing.cost import PER_MTOK, Price
+from gateway.core import PER_MTOK, Price
 
 DEFAULT_ATTAINMENT = 0.99
 

@@ -17,7 +17,7 @@ from benchmarks.economics import Gpu
 from benchmarks.loadgen import LoadShape, Window
 from benchmarks.metrics import Slo
 from benchmarks.workloads import WorkloadSpec
-from gateway.pricing.cost import Price
+from gateway.core import Price
 
 # Hosted APIs to compare with, by default: the three the project's users weigh. Haiku 3.5 and
 # Gemini 1.5 Flash are no longer in litellm's table, so their published rates are given here

@@ -144,7 +144,7 @@ def decide(args: argparse.Namespace) -> None:
     import orjson
 
     from gateway.pricing.table import build_price_table
-    from gateway.providers.base import ClientRequest
+    from gateway.core import ClientRequest
     from gateway.routing.capacity import CapacityMonitor
     from gateway.routing.router import Router
     from gateway.simulator.profiles import PROFILES

@@ -17,16 +17,16 @@ from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.routes import ROUTES
 from gateway.config import GatewayConfig
+from gateway.core import Target
 from gateway.ledger.db import create_engine
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
-from gateway.providers.base import Target
 from gateway.providers.transport import Transport
 from gateway.routing.executor import Executor
 from gateway.routing.router import Router
-from gateway.serving.metering import Meter
-from gateway.serving.proxy import ProxyService
+from gateway.serving import after
+from gateway.serving.pipeline import Pipeline
 from gateway.state import AppState
 
 if TYPE_CHECKING:
@@ -54,20 +54,20 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
             on_unreachable=lambda t, base: capacity.record_failure(t.provider.name, base),
         )
     metrics = GatewayMetrics(registry)
-    meter = Meter(metrics, learn=router.observe)
+    after_request = after.standard(metrics, router)
     engine = create_engine(config.database_url)
     writer = LedgerWriter(
         engine,
         queue_size=config.ledger.queue_size,
         batch_size=config.ledger.batch_size,
         flush_interval_s=config.ledger.flush_interval_ms / 1000,
-        prepare=meter.finalize,
+        prepare=after_request.finalize,
         on_written=metrics.ledger_rows.inc,
         on_error=metrics.ledger_errors.inc,
     )
     transport = Transport(config.providers)
-    proxy = ProxyService(router, transport, metrics, writer.submit, executor)
-    return AppState(config, prices, router, metrics, transport, engine, writer, proxy, capacity)
+    pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit)
+    return AppState(config, prices, router, metrics, transport, engine, writer, pipeline, capacity)
 
 
 def _replica(capacity: CapacityMonitor, target: Target) -> str:

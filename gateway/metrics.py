@@ -28,7 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from gateway.pricing.cost import Usage
+from gateway.core import Usage
 
 LATENCY_BUCKETS = (
     0.005,
@@ -107,7 +107,7 @@ class GatewayMetrics:
         )
         self.ttft = Histogram(
             "gateway_time_to_first_token_seconds",
-            "Streaming: time from request received to the first chunk",
+            "Streaming: time from request received to the first generated content",
             ["model", "provider"],
             buckets=TTFT_BUCKETS,
             registry=r,
@@ -141,6 +141,13 @@ class GatewayMetrics:
             "Rows waiting for the ledger writer",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self.after_request_errors = Counter(
+            "gateway_after_request_errors",
+            "Failures of an after-request consumer (metrics, router learning); the ledger row "
+            "is written regardless",
+            ["consumer"],
+            registry=r,
         )
         self._children: dict[tuple[str, str], _Children] = {}
         self._multiprocess = mp

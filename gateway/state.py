@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config import GatewayConfig
+from gateway.core import Price
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
-from gateway.pricing.cost import Price
 from gateway.providers.transport import Transport
 from gateway.routing.router import Router
-from gateway.serving.proxy import ProxyService
+from gateway.serving.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from gateway.routing.capacity import CapacityMonitor
@@ -29,7 +29,7 @@ class AppState:
     transport: Transport
     engine: AsyncEngine
     writer: LedgerWriter
-    proxy: ProxyService
+    pipeline: Pipeline
     capacity: CapacityMonitor | None = None
 
     async def aclose(self) -> None:

@@ -1,7 +1,7 @@
-"""The gateway's ASGI entry: hot endpoints served raw, everything else by Starlette.
+"""The gateway's ASGI entry: generation endpoints served raw, everything else by Starlette.
 
-RequestContextMiddleware → HotPathRouter ─┬→ api/generate.py   (POST /v1/chat/completions, …)
-                                          └→ Starlette app     (models, health, metrics, …)
+RequestContextMiddleware → HotPathRouter ─┬→ api/generate.py  (GENERATION: a codec a path)
+                                          └→ Starlette app    (models, health, metrics, …)
 """
 
 from __future__ import annotations
@@ -12,17 +12,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api.generate import generate
 from gateway.api.http import send_error
+from gateway.api.routes import GENERATION
 from gateway.errors import GatewayError, MethodNotAllowed
-from gateway.providers.base import Endpoint
 from gateway.state import AppState
 
 log = logging.getLogger("gateway")
-
-HOT_ROUTES: dict[str, Endpoint] = {
-    "/v1/chat/completions": "chat",
-    "/v1/completions": "completions",
-    "/v1/embeddings": "embeddings",
-}
 
 
 class HotPathRouter:
@@ -31,8 +25,8 @@ class HotPathRouter:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = HOT_ROUTES.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if endpoint is None:
+        codec = GENERATION.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if codec is None:
             await self.fallback(scope, receive, send)
             return
         try:
@@ -40,11 +34,10 @@ class HotPathRouter:
                 raise MethodNotAllowed(
                     f"Method {scope['method']} is not allowed on {scope['path']}; use POST."
                 )
-            await generate(self.state, endpoint, scope, receive, send)
+            await generate(self.state, codec, scope, receive, send)
         except GatewayError as e:
-            await send_error(send, e)
+            await send_error(send, e.status_code, codec.error_body(e), e)
         except Exception:
             log.exception("unhandled error on %s", scope["path"])
-            await send_error(
-                send, GatewayError("The gateway failed to handle this request; it has been logged.")
-            )
+            err = GatewayError("The gateway failed to handle this request; it has been logged.")
+            await send_error(send, err.status_code, codec.error_body(err), err)

@@ -1,5 +1,5 @@
-"""Exception → response: every error leaves the gateway in OpenAI's envelope (errors.py), except
-on the Anthropic-compatible `/v1/messages`, whose clients' SDKs parse Anthropic's."""
+"""Exception → response for the Starlette routes: an error leaves in the envelope of the path's
+client API — its codec's, for a generation endpoint; OpenAI's (errors.py) everywhere else."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.routes import GENERATION
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
-from gateway.protocol import anthropic
 
 log = logging.getLogger("gateway")
-ANTHROPIC_PATHS = frozenset({"/v1/messages"})
 
 
 def error_body(path: str, error: GatewayError) -> bytes:
     """The error in the envelope the client of `path` expects."""
-    return anthropic.error_body(error) if path in ANTHROPIC_PATHS else error.body()
+    codec = GENERATION.get(path)
+    return codec.error_body(error) if codec is not None else error.body()
 
 
 def render(error: GatewayError, path: str = "") -> Response:

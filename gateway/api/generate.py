@@ -1,8 +1,7 @@
-"""POST /v1/chat/completions, /v1/completions and /v1/embeddings: parse, delegate, render.
+"""Every generation endpoint's handler: parse with the endpoint's codec, run the pipeline, render.
 
-Raw ASGI handlers (see api/http.py for why). The three share one pipeline; which upstream path
-and which fields are validated follows from the endpoint name. Nothing here routes, prices or
-touches the database.
+Raw ASGI (see api/http.py for why). Which endpoint it is decides only the codec; nothing here
+routes, prices or touches the database, and nothing here knows a provider.
 """
 
 from __future__ import annotations
@@ -12,39 +11,38 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from gateway.api.http import JSON, read_body, send_bytes, send_stream
+from gateway.codecs.base import Codec, Headers, header
+from gateway.core import Target
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.protocol.openai import parse_request
-from gateway.providers.base import Endpoint, Target
-from gateway.serving.proxy import RequestContext
+from gateway.routing.policies import Decision
+from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
 
 
-def _target_headers(target: Target, route: str | None) -> list[tuple[bytes, bytes]]:
+def _target_headers(target: Target, decision: Decision) -> Headers:
     headers = [
         (b"x-gateway-provider", target.provider.name.encode()),
         (b"x-gateway-model", target.model.encode()),
     ]
-    if route is not None:
-        headers.append((b"x-gateway-route", route.encode()))
+    if decision.route is not None:
+        headers.append((b"x-gateway-route", decision.route.encode()))
     return headers
 
 
-def min_tier(scope: Scope) -> int | None:
+def min_tier(headers: Headers) -> int | None:
     """The `x-gateway-min-tier` header: routes skip models below this quality tier."""
-    for k, v in scope["headers"]:
-        if k == b"x-gateway-min-tier":
-            try:
-                return int(v)
-            except ValueError:
-                raise InvalidRequest(
-                    "The x-gateway-min-tier header must be an integer.", param="x-gateway-min-tier"
-                ) from None
-    return None
+    value = header(headers, b"x-gateway-min-tier")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidRequest(
+            "The x-gateway-min-tier header must be an integer.", param="x-gateway-min-tier"
+        ) from None
 
 
-async def generate(
-    gw: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send
-) -> None:
+async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, send: Send) -> None:
     ctx = RequestContext(
         request_id=scope["gateway.request_id"],
         started=scope["gateway.started"],
@@ -52,15 +50,16 @@ async def generate(
     )
     raw = await read_body(receive)
     try:
-        req = parse_request(endpoint, raw)
-        req.min_tier = min_tier(scope)
+        req = codec.parse(raw, scope["headers"])
+        req.min_tier = min_tier(scope["headers"])
     except GatewayError as e:
-        gw.proxy.reject(ctx, endpoint, None, e)
+        gw.pipeline.reject(ctx, codec.endpoint, None, e)
         raise
-    route = req.model if gw.router.is_route(req.model) else None
     if req.stream:
-        chunks, target = await gw.proxy.open_stream(req, ctx)
-        await send_stream(scope, receive, send, chunks, _target_headers(target, route))
+        streaming = await gw.pipeline.open_stream(req, ctx)
+        headers = _target_headers(streaming.target, streaming.decision)
+        await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
         return
-    result, target = await gw.proxy.complete(req, ctx)
-    await send_bytes(send, 200, result.body, [JSON, *_target_headers(target, route)])
+    answer = await gw.pipeline.complete(req, ctx)
+    headers = [JSON, *_target_headers(answer.target, answer.decision)]
+    await send_bytes(send, 200, codec.render(answer.result), headers)

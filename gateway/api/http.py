@@ -14,13 +14,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Send
 
+from gateway.codecs.base import Headers, StreamRenderer
+from gateway.core import Chunk
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway")
 
-Headers = list[tuple[bytes, bytes]]
 JSON = (b"content-type", b"application/json")
 SSE = [
     (b"content-type", b"text/event-stream"),
@@ -53,15 +54,20 @@ async def send_bytes(send: Send, status: int, body: bytes, headers: Headers) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, error: GatewayError) -> None:
+async def send_error(send: Send, status: int, body: bytes, error: GatewayError) -> None:
     headers = [JSON, *((k.encode(), v.encode()) for k, v in error.headers.items())]
-    await send_bytes(send, error.status_code, error.body(), headers)
+    await send_bytes(send, status, body, headers)
 
 
 async def send_stream(
-    scope: Scope, receive: Receive, send: Send, chunks: AsyncIterator[bytes], headers: Headers
+    receive: Receive,
+    send: Send,
+    chunks: AsyncIterator[list[Chunk]],
+    renderer: StreamRenderer,
+    headers: Headers,
 ) -> None:
-    """Forward each chunk as it comes; if the client disconnects, stop pulling from upstream.
+    """Render and forward each read's chunks as they come; if the client disconnects, stop
+    pulling from upstream.
 
     uvicorn drops writes to a closed connection silently, so a watcher task waits for the
     `http.disconnect` message and cancels the relay — otherwise an abandoned stream would keep
@@ -81,24 +87,21 @@ async def send_stream(
     await send({"type": "http.response.start", "status": 200, "headers": [*SSE, *headers]})
     watcher = asyncio.create_task(watch())
     try:
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        async for batch in chunks:
+            data = renderer.render(batch)
+            if data:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     except asyncio.CancelledError:
         if not gone:
             raise
         task.uncancel()
-    except Exception:  # headers are gone: say it in-band, as OpenAI does
+    except Exception:  # headers are gone: say it in-band, in the client's format
         log.exception("stream relay failed")
-        await send(
-            {
-                "type": "http.response.body",
-                "more_body": False,
-                "body": GatewayError(
-                    "The gateway failed while streaming this response; it has been logged."
-                ).sse_event(),
-            }
+        error = GatewayError(
+            "The gateway failed while streaming this response; it has been logged."
         )
+        await send({"type": "http.response.body", "more_body": False, "body": renderer.fail(error)})
     finally:
         watcher.cancel()
         await chunks.aclose()  # type: ignore[attr-defined]  # runs the relay's ledger record

@@ -1,15 +1,24 @@
 """The route table: path → handler, nothing else.
 
-The generation endpoints (POST /v1/chat/completions, /v1/completions, /v1/embeddings) are
-served raw by `api/dispatch.py`'s `HOT_ROUTES`; these are the Starlette ones.
+The generation endpoints are served raw by `api/dispatch.py` through their codecs
+(`GENERATION`); everything else is a Starlette route.
 """
 
 from starlette.routing import Route
 
-from gateway.api import explain, info, messages
+from gateway.api import explain, info
+from gateway.codecs.anthropic import MessagesCodec
+from gateway.codecs.base import Codec
+from gateway.codecs.openai import OpenAICodec
+
+GENERATION: dict[str, Codec] = {
+    "/v1/chat/completions": OpenAICodec("chat"),
+    "/v1/completions": OpenAICodec("completions"),
+    "/v1/embeddings": OpenAICodec("embeddings"),
+    "/v1/messages": MessagesCodec(),
+}
 
 ROUTES = [
-    Route("/v1/messages", messages.messages, methods=["POST"]),
     Route("/v1/route/explain", explain.explain, methods=["POST"]),
     Route("/v1/models", info.models, methods=["GET"]),
     Route("/health", info.health, methods=["GET"]),

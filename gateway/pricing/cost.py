@@ -12,46 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-ZERO = Decimal(0)
-PER_MTOK = Decimal(1_000_000)
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_prompt_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per token. Cache rates fall back to the input rate when a provider has none."""
-
-    input: Decimal
-    output: Decimal
-    cache_read: Decimal | None = None
-    cache_write: Decimal | None = None
-    source: str = "table"  # "table" (litellm) or "config" (an override)
-
-    @classmethod
-    def per_mtok(
-        cls,
-        input: float | str | Decimal,
-        output: float | str | Decimal,
-        cache_read: float | str | Decimal | None = None,
-        cache_write: float | str | Decimal | None = None,
-        source: str = "config",
-    ) -> Price:
-        def d(x: float | str | Decimal | None) -> Decimal | None:
-            return None if x is None else Decimal(str(x)) / PER_MTOK
-
-        return cls(d(input) or ZERO, d(output) or ZERO, d(cache_read), d(cache_write), source)
+from gateway.core import Price, Usage
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from gateway.pricing.cost import Price
+from gateway.core import Price
 
 SECONDS_PER_HOUR = Decimal(3600)
 # a per-token rate to 1e-15 USD: exact sums afterwards, far below the ledger's 1e-12 precision

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from gateway.config import ConfigError, GatewayConfig, ModelConfig
-from gateway.pricing.cost import Price
+from gateway.core import Price
 
 TABLE_FILE = "model_prices_and_context_window_backup.json"
 

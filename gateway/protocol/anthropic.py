@@ -11,7 +11,6 @@ or, once a stream has started, an `event: error` SSE event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -44,19 +43,9 @@ class MessagesRequestModel(_Wire):
     tool_choice: dict[str, Any] | None = None
 
 
-@dataclass(slots=True)
-class MessagesRequest:
-    """The client's body (kept verbatim) and what the gateway acts on."""
-
-    body: dict[str, Any]
-    model: str
-    stream: bool
-    beta: str | None = None  # the client's `anthropic-beta` header, forwarded to Anthropic
-
-
-def parse_messages_request(raw: bytes, beta: str | None = None) -> MessagesRequest:
-    """Bytes → MessagesRequest, or InvalidRequest naming the field (Anthropic's style:
-    `messages.0.role: …`)."""
+def parse_messages_body(raw: bytes) -> dict[str, Any]:
+    """Bytes → the checked Messages body, or InvalidRequest naming the field (Anthropic's
+    style: `messages.0.role: …`)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -71,7 +60,7 @@ def parse_messages_request(raw: bytes, beta: str | None = None) -> MessagesReque
         field = ".".join(loc)
         msg = "Field required" if err["type"] == "missing" else err["msg"]
         raise InvalidRequest(f"{field}: {msg}", param=loc[0] if loc else None) from None
-    return MessagesRequest(body, body["model"], body.get("stream") is True, beta)
+    return body
 
 
 # Anthropic's error types (anthropic-sdk-python `types/shared/error_type.py`) by status
@@ -97,7 +86,14 @@ def error_type(error: GatewayError) -> str:
     when it has one, else the type Anthropic documents for the status."""
     if isinstance(error, UpstreamHTTPError) and error.type in KNOWN_TYPES:
         return error.type
-    status = error.status_code
+    return error_type_for(None, error.status_code)
+
+
+def error_type_for(kind: str | None, status: int) -> str:
+    """`kind` when Anthropic knows it, else the type Anthropic documents for the status."""
+    if kind in KNOWN_TYPES:
+        assert kind is not None
+        return kind
     if status in ERROR_TYPES:
         return ERROR_TYPES[status]
     return "api_error" if status >= 500 else "invalid_request_error"

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.core import ClientRequest, Endpoint, Usage
 from gateway.errors import InvalidRequest
-from gateway.providers.base import ClientRequest, Endpoint
 
 
 class _Wire(BaseModel):
@@ -118,3 +118,14 @@ def _invalid(e: ValidationError) -> InvalidRequest:
     return InvalidRequest(
         f"Invalid value for `{path}`: {err['msg']}.", param=field, code="invalid_value"
     )
+
+
+def usage_to_openai(u: Usage) -> dict[str, Any]:
+    """Our Usage → OpenAI's `usage` object (openai-python `CompletionUsage`, details included)."""
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }

@@ -1,17 +1,17 @@
-"""Anthropic Messages SSE → OpenAI `chat.completion.chunk` SSE, one upstream event at a time.
+"""Anthropic Messages SSE → typed chunks, one upstream event at a time.
 
-A small per-request state machine (pure: bytes in, bytes out). Anthropic's event order
-(https://docs.anthropic.com/en/docs/build-with-claude/streaming):
+Anthropic's event order (https://docs.anthropic.com/en/docs/build-with-claude/streaming):
 
     message_start → (content_block_start → content_block_delta* → content_block_stop)*
     → message_delta → message_stop, with `ping` anywhere and `error` possibly mid-stream.
 
-What the client gets, in OpenAI's order (openai-python `ChatCompletionChunk`): a role chunk
-(on message_start), content deltas (text_delta), tool-call deltas — the id and name first
-(content_block_start of a tool_use block), then argument fragments (input_json_delta) — with
-a stable `index` counting tool_use blocks from 0, a final chunk with `finish_reason`
-(message_delta), the usage chunk with `choices: []` only when the client asked for it
-(message_stop), then `data: [DONE]`. Usage always lands in `state.usage`.
+`AnthropicStream` translates for clients of another wire format: `Start` (message_start),
+text and thinking deltas, tool calls — the id and name first (content_block_start of a
+tool_use block), then argument fragments (input_json_delta) — numbered from 0 by tool_use
+block, `Finish` (message_delta's stop_reason), then `UsageReport` and `End` (message_stop).
+`AnthropicPassthrough` serves Anthropic's own clients: every event is forwarded as received
+and only the ones carrying the id, usage or an error are read. Usage always lands in
+`state.usage`; an `error` event becomes a `StreamError` (its message scrubbed of our key).
 """
 
 from __future__ import annotations
@@ -22,34 +22,77 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.anthropic import (
-    FINISH_REASONS,
-    scrub,
-    usage_from_anthropic,
+from gateway.core import (
+    Chunk,
+    End,
+    Finish,
+    Raw,
+    Reasoning,
+    Start,
+    StreamError,
+    StreamState,
+    Target,
+    Text,
+    ToolCall,
+    UsageReport,
 )
-from gateway.providers.base import StreamState, Target, usage_to_openai
+from gateway.providers.anthropic_common import FINISH_REASONS, scrub, usage_from_anthropic
 from gateway.sse import Event
 
-DONE_EVENT = b"data: [DONE]\n\n"
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
-class AnthropicStream:
-    """Translates one Anthropic stream; `state` is read by the pipeline when it ends."""
+def _index(obj: dict[str, Any]) -> int:
+    index = obj.get("index")
+    return index if isinstance(index, int) else -1
 
-    def __init__(self, include_usage: bool, target: Target) -> None:
+
+class _AnthropicEvents:
+    """What both readings share: usage accumulation and the error event."""
+
+    def __init__(self, target: Target) -> None:
         self.state = StreamState()
-        self._include_usage = include_usage
         self._target = target
-        self._id = ""
-        self._model = target.upstream_model
-        self._created = int(time.time())
         self._usage: dict[str, Any] = {}  # Anthropic's usage fields, cumulative
-        self._tools: dict[int, int] = {}  # content block index → OpenAI tool_calls index
+
+    def _merge_usage(self, usage: Any) -> None:
+        """message_start carries the prompt side; message_delta cumulative totals override."""
+        if isinstance(usage, dict):
+            self._usage.update({k: v for k, v in usage.items() if v is not None})
+            self.state.usage = usage_from_anthropic(self._usage)
+
+    def _fail(self, kind: str, message: str) -> list[Chunk]:
+        """An error after the headers went out: one in-band error, then nothing more."""
+        message = f"{self._target.provider.name}: {scrub(message, self._target)}"
+        self.state.error = {"type": kind, "message": message}
+        self.state.done = True
+        return [StreamError(kind, message)]
+
+    def _error(self, obj: dict[str, Any]) -> list[Chunk]:
+        err = _dict(obj.get("error"))
+        kind = err.get("type") if isinstance(err.get("type"), str) else "api_error"
+        return self._fail(str(kind), str(err.get("message") or "upstream error mid-stream"))
+
+    def finish(self) -> list[Chunk]:
+        """The upstream closed the stream: without message_stop the answer is incomplete."""
+        if self.state.done:
+            return []
+        return self._fail(
+            "upstream_protocol_error", "the upstream stream ended before message_stop"
+        )
+
+
+class AnthropicStream(_AnthropicEvents):
+    """Translates one Anthropic stream into typed chunks."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self._tools: dict[int, int] = {}  # content block index → tool call number
         self._finished = False
 
-    # --- the dispatch ------------------------------------------------------------------------
-
-    def feed(self, event: Event) -> list[bytes]:
+    def feed(self, event: Event) -> list[Chunk]:
         if self.state.done or not event.data:
             return []
         try:
@@ -64,58 +107,43 @@ class AnthropicStream:
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, obj) if handler is not None else []  # ping and future events
 
-    def finish(self) -> list[bytes]:
-        """The upstream closed the stream: without message_stop the answer is incomplete."""
-        if self.state.done:
-            return []
-        return self._fail(
-            "upstream_protocol_error", "the upstream stream ended before message_stop"
-        )
-
-    # --- event handlers ----------------------------------------------------------------------
-
-    def _message_start(self, obj: dict[str, Any]) -> list[bytes]:
+    def _message_start(self, obj: dict[str, Any]) -> list[Chunk]:
         msg = _dict(obj.get("message"))
-        if isinstance(msg.get("id"), str):
-            self._id = msg["id"]
-            self.state.upstream_request_id = msg["id"]
-        if isinstance(msg.get("model"), str):
-            self._model = msg["model"]
+        rid = msg.get("id") if isinstance(msg.get("id"), str) else ""
+        self.state.upstream_request_id = rid or None
+        model = msg.get("model") if isinstance(msg.get("model"), str) else None
         self._merge_usage(msg.get("usage"))
-        return [self._chunk({"role": "assistant", "content": ""})]
+        return [Start(str(rid), model or self._target.upstream_model, int(time.time()))]
 
-    def _block_start(self, obj: dict[str, Any]) -> list[bytes]:
-        block = obj.get("content_block")
-        if not isinstance(block, dict):
-            return []
+    def _block_start(self, obj: dict[str, Any]) -> list[Chunk]:
+        block = _dict(obj.get("content_block"))
         if block.get("type") == "tool_use":
-            index = self._tools[_index(obj)] = len(self._tools)
-            call = {
-                "index": index,
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": ""},
-            }
-            return [self._chunk({"tool_calls": [call]})]
+            call = self._tools[_index(obj)] = len(self._tools)
+            self.state.chunks += 1
+            return [ToolCall(call, "", str(block.get("id") or ""), str(block.get("name") or ""))]
         if block.get("type") == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        return []  # thinking and server-tool blocks have no OpenAI chat equivalent
+            self.state.chunks += 1
+            return [Text(block["text"])]
+        return []  # server-tool blocks have no client-side equivalent
 
-    def _block_delta(self, obj: dict[str, Any]) -> list[bytes]:
-        delta = obj.get("delta")
-        if not isinstance(delta, dict):
-            return []
-        if delta.get("type") == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
-        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-            index = self._tools.get(_index(obj))
-            if index is None:
+    def _block_delta(self, obj: dict[str, Any]) -> list[Chunk]:
+        delta = _dict(obj.get("delta"))
+        kind = delta.get("type")
+        if kind == "text_delta" and delta.get("text"):
+            self.state.chunks += 1
+            return [Text(delta["text"])]
+        if kind == "thinking_delta" and delta.get("thinking"):
+            self.state.chunks += 1
+            return [Reasoning(delta["thinking"])]
+        if kind == "input_json_delta" and delta.get("partial_json"):
+            call = self._tools.get(_index(obj))
+            if call is None:
                 return []
-            call = {"index": index, "function": {"arguments": delta["partial_json"]}}
-            return [self._chunk({"tool_calls": [call]})]
+            self.state.chunks += 1
+            return [ToolCall(call, delta["partial_json"])]
         return []
 
-    def _message_delta(self, obj: dict[str, Any]) -> list[bytes]:
+    def _message_delta(self, obj: dict[str, Any]) -> list[Chunk]:
         self._merge_usage(obj.get("usage"))
         reason = _dict(obj.get("delta")).get("stop_reason")
         if reason is None or self._finished:
@@ -123,80 +151,58 @@ class AnthropicStream:
         self._finished = True
         finish = FINISH_REASONS.get(str(reason), "stop")
         self.state.finish_reason = finish
-        return [self._chunk({}, finish)]
+        return [Finish(finish)]
 
-    def _message_stop(self, obj: dict[str, Any]) -> list[bytes]:
+    def _message_stop(self, obj: dict[str, Any]) -> list[Chunk]:
         self.state.done = True
-        out = [] if self._finished else [self._chunk({}, "stop")]  # no message_delta: still end
-        if self._include_usage and self.state.usage is not None:
-            body = {
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "choices": [],
-                "usage": usage_to_openai(self.state.usage),
-            }
-            out.append(b"data: " + orjson.dumps(body) + b"\n\n")
-        out.append(DONE_EVENT)
+        out: list[Chunk] = [] if self._finished else [Finish("stop")]  # no message_delta
+        if self.state.usage is not None:
+            out.append(UsageReport(self.state.usage))
+        out.append(End())
         return out
 
-    def _error(self, obj: dict[str, Any]) -> list[bytes]:
-        err = _dict(obj.get("error"))
-        kind = err.get("type") if isinstance(err.get("type"), str) else "api_error"
-        return self._fail(str(kind), str(err.get("message") or "upstream error mid-stream"))
 
-    # --- helpers -----------------------------------------------------------------------------
-
-    def _merge_usage(self, usage: Any) -> None:
-        """message_start carries the prompt side; message_delta cumulative totals override."""
-        if isinstance(usage, dict):
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
-            self.state.usage = usage_from_anthropic(self._usage)
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        if delta:
-            self.state.chunks += 1
-        body: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if self._include_usage:
-            body["usage"] = None  # OpenAI's shape when the client asked for the usage chunk
-        return b"data: " + orjson.dumps(body) + b"\n\n"
-
-    def _fail(self, kind: str, message: str) -> list[bytes]:
-        """An error after the headers went out: one OpenAI error event, then [DONE]."""
-        provider = self._target.provider.name
-        error = {
-            "message": f"{provider}: {scrub(message, self._target)}",
-            "type": kind,
-            "param": None,
-            "code": None,
-        }
-        self.state.error = error
-        self.state.done = True
-        return [b"data: " + orjson.dumps({"error": error}) + b"\n\n", DONE_EVENT]
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _index(obj: dict[str, Any]) -> int:
-    index = obj.get("index")
-    return index if isinstance(index, int) else -1
-
-
-_HANDLERS: dict[str, Callable[[AnthropicStream, dict[str, Any]], list[bytes]]] = {
+_HANDLERS: dict[str, Callable[[AnthropicStream, dict[str, Any]], list[Chunk]]] = {
     "message_start": AnthropicStream._message_start,
     "content_block_start": AnthropicStream._block_start,
     "content_block_delta": AnthropicStream._block_delta,
     "message_delta": AnthropicStream._message_delta,
     "message_stop": AnthropicStream._message_stop,
     "error": AnthropicStream._error,
-    # content_block_stop and ping carry nothing an OpenAI client needs
+    # content_block_stop and ping carry nothing another client needs
 }
+
+_READ = frozenset({"message_start", "message_delta", "message_stop", "error"})
+_CONTENT_DELTAS = (b'"text_delta"', b'"input_json_delta"', b'"thinking_delta"')
+
+
+class AnthropicPassthrough(_AnthropicEvents):
+    """Anthropic → Anthropic: events forwarded as received; only those carrying the id,
+    usage or an error are parsed (content deltas are counted by their event name)."""
+
+    def feed(self, event: Event) -> list[Chunk]:
+        if self.state.done:
+            return []
+        name = event.event
+        if name == "content_block_delta":
+            self.state.chunks += 1
+            return [Raw(event.encode(), content=any(d in event.data for d in _CONTENT_DELTAS))]
+        if name == "content_block_start" and b'"tool_use"' in event.data:
+            return [Raw(event.encode(), content=True)]
+        if name not in _READ:
+            return [Raw(event.encode())]
+        try:
+            obj = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return [Raw(event.encode())]
+        obj = _dict(obj)
+        if name == "error":
+            return self._error(obj)
+        msg = _dict(obj.get("message")) if name == "message_start" else obj
+        if name == "message_start" and isinstance(msg.get("id"), str):
+            self.state.upstream_request_id = msg["id"]
+        self._merge_usage(msg.get("usage"))
+        if name == "message_stop":
+            self.state.done = True
+            return [Raw(event.encode()), End()]
+        return [Raw(event.encode())]

@@ -15,15 +15,9 @@ import time
 
 import orjson
 
+from gateway.core import ClientRequest, Operation, Result, Target, UpstreamRequest, WireFormat
 from gateway.errors import UpstreamHTTPError
-from gateway.providers.base import (
-    ClientRequest,
-    Endpoint,
-    Result,
-    Target,
-    UpstreamRequest,
-    json_object,
-)
+from gateway.providers.base import json_object
 from gateway.providers.gemini_request import to_gemini
 from gateway.providers.gemini_response import completion, error_from_gemini, usage_from_gemini
 from gateway.providers.gemini_stream import GeminiStream
@@ -46,7 +40,8 @@ def model_url(target: Target, stream: bool) -> str:
 
 
 class GeminiAdapter:
-    endpoints: frozenset[Endpoint] = frozenset({"chat"})
+    operations: frozenset[Operation] = frozenset({"chat"})
+    wire: WireFormat | None = None  # no client speaks Gemini's wire to the gateway
 
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest:
         headers = {"content-type": "application/json"}
@@ -64,7 +59,7 @@ class GeminiAdapter:
         data = json_object(body, target)
         rid = data.get("responseId")
         return Result(
-            orjson.dumps(completion(data, target.upstream_model, int(time.time()))),
+            completion(data, target.upstream_model, int(time.time())),
             usage_from_gemini(data.get("usageMetadata")),
             rid if isinstance(rid, str) else None,
         )
@@ -82,7 +77,6 @@ class GeminiAdapter:
 
     def stream_translator(self, request: ClientRequest, target: Target) -> GeminiStream:
         return GeminiStream(
-            include_usage=request.include_usage,
             model=target.upstream_model,
             created=int(time.time()),
             provider=target.provider.name,

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
+from gateway.core import Usage
 from gateway.errors import UpstreamHTTPError
-from gateway.pricing.cost import Usage
-from gateway.providers.base import usage_to_openai
+from gateway.protocol.openai import usage_to_openai
 
 # Candidate.finishReason (google-genai `types.FinishReason`) → OpenAI finish_reason. The
 # reasons that mean "stopped by a safety/recitation/policy filter" become content_filter;

@@ -6,6 +6,10 @@ priced from the provider's own counts; the extra usage chunk is dropped again fo
 did not ask for it. Usage fields: openai-python `CompletionUsage` (prompt_tokens_details.
 cached_tokens, completion_tokens_details.reasoning_tokens); vLLM reports the same shape
 (vllm/entrypoints/openai/protocol.py `UsageInfo`).
+
+OpenAI's wire is this family's native format: a client of an OpenAI endpoint gets the
+upstream's events byte for byte (`OpenAIPassthrough`); any other client gets typed chunks
+(`OpenAIChunks`) for its codec to render.
 """
 
 from __future__ import annotations
@@ -14,17 +18,28 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import UpstreamHTTPError
-from gateway.pricing.cost import Usage
-from gateway.providers.base import (
+from gateway.core import (
+    Chunk,
     ClientRequest,
-    Endpoint,
+    End,
+    Finish,
+    Operation,
+    Raw,
+    Reasoning,
     Result,
+    Start,
+    StreamError,
     StreamState,
     Target,
+    Text,
+    ToolCall,
     UpstreamRequest,
-    json_object,
+    Usage,
+    UsageReport,
+    WireFormat,
 )
+from gateway.errors import UpstreamHTTPError
+from gateway.providers.base import StreamTranslator, json_object
 from gateway.sse import DONE, Event
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
@@ -44,7 +59,8 @@ def usage_from_openai(u: Any) -> Usage | None:
 
 
 class OpenAIAdapter:
-    endpoints: frozenset[Endpoint] = frozenset({"chat", "completions", "embeddings"})
+    operations: frozenset[Operation] = frozenset({"chat", "completions", "embeddings"})
+    wire: WireFormat | None = "openai"
 
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest:
         body = dict(request.body)
@@ -60,7 +76,7 @@ class OpenAIAdapter:
             headers["authorization"] = f"Bearer {target.provider.api_key}"
         return UpstreamRequest(
             method="POST",
-            url=target.provider.api_base.rstrip("/") + _PATHS[request.endpoint],
+            url=target.provider.api_base.rstrip("/") + _PATHS[request.operation],
             headers=headers,
             body=orjson.dumps(body),
             stream=request.stream,
@@ -70,7 +86,10 @@ class OpenAIAdapter:
         data = json_object(body, target)
         rid = data.get("id")
         return Result(
-            body, usage_from_openai(data.get("usage")), rid if isinstance(rid, str) else None
+            data,
+            usage_from_openai(data.get("usage")),
+            rid if isinstance(rid, str) else None,
+            body=body,
         )
 
     def parse_error(
@@ -80,57 +99,189 @@ class OpenAIAdapter:
             status, body, provider=target.provider.name, retry_after=headers.get("retry-after")
         )
 
-    def stream_translator(self, request: ClientRequest, target: Target) -> OpenAIStream:
-        return OpenAIStream(request.include_usage)
+    def stream_translator(self, request: ClientRequest, target: Target) -> StreamTranslator:
+        if request.wire == self.wire:
+            return OpenAIPassthrough()
+        return OpenAIChunks()
 
 
-class OpenAIStream:
-    """Forwards each event's bytes as received; reads usage and ids without re-encoding."""
+def _has_content(choices: list[Any]) -> bool:
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and (
+            delta.get("content")
+            or delta.get("tool_calls")
+            or delta.get("reasoning_content")
+            or delta.get("reasoning")
+        ):
+            return True
+    return False
 
-    __slots__ = ("_forward_usage", "state")
 
-    def __init__(self, forward_usage: bool) -> None:
+def _stream_error(err: dict[str, Any]) -> StreamError:
+    kind = err.get("type")
+    return StreamError(
+        kind if isinstance(kind, str) else "upstream_error",
+        str(err.get("message") or "upstream error mid-stream"),
+    )
+
+
+class OpenAIPassthrough:
+    """Forwards each event's bytes as received; reads usage and ids without re-encoding.
+
+    Parsing every chunk would cost more than forwarding it: only chunks that may carry
+    usage, an error, the first id, or the first generated content are looked inside."""
+
+    __slots__ = ("_content_seen", "state")
+
+    def __init__(self) -> None:
         self.state = StreamState()
-        self._forward_usage = forward_usage
+        self._content_seen = False
 
-    def feed(self, event: Event) -> list[bytes]:
-        data = event.data
+    def feed(self, event: Event) -> list[Chunk]:
         st = self.state
+        if st.done:
+            return []
+        data = event.data
         if data == DONE:
             st.done = True
-            return [event.encode()]
-        # Parsing every chunk would cost more than forwarding it; only chunks that carry
-        # usage, an error, or the first id need a look inside.
-        has_usage = b'"usage":{' in data or b'"usage": {' in data
-        if has_usage or st.upstream_request_id is None or b'"error"' in data:
+            return [End()]
+        if (
+            not self._content_seen
+            or st.upstream_request_id is None
+            or b'"usage":{' in data
+            or b'"usage": {' in data
+            or b'"error"' in data
+        ):
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
-                return [event.encode()]
+                return [Raw(event.encode())]
             if isinstance(obj, dict):
                 return self._inspect(obj, event)
         st.chunks += 1
-        return [event.encode()]
+        return [Raw(event.encode(), content=True)]
 
-    def _inspect(self, obj: dict[str, Any], event: Event) -> list[bytes]:
+    def _inspect(self, obj: dict[str, Any], event: Event) -> list[Chunk]:
         st = self.state
         if st.upstream_request_id is None and isinstance(obj.get("id"), str):
             st.upstream_request_id = obj["id"]
         if isinstance(obj.get("error"), dict):
             st.error = obj["error"]
-            return [event.encode()]
+            st.done = True
+            return [_stream_error(obj["error"])]
         choices = obj.get("choices")
-        if choices:
+        content = False
+        if isinstance(choices, list) and choices:
             st.chunks += 1
+            content = _has_content(choices)
+            self._content_seen = self._content_seen or content
             fr = choices[0].get("finish_reason") if isinstance(choices[0], dict) else None
             if fr:
                 st.finish_reason = fr
         usage = usage_from_openai(obj.get("usage"))
         if usage is not None:
             st.usage = usage
-            if not choices and not self._forward_usage:
-                return []
-        return [event.encode()]
+        return [Raw(event.encode(), content=content, usage_only=usage is not None and not choices)]
 
-    def finish(self) -> list[bytes]:
-        return [] if self.state.done else [b"data: [DONE]\n\n"]
+    def finish(self) -> list[Chunk]:
+        if self.state.done:
+            return []
+        self.state.done = True
+        return [End()]  # an upstream that forgot `[DONE]` still ends the client's stream
+
+
+class OpenAIChunks:
+    """OpenAI chunk events → typed chunks, for clients of another wire format."""
+
+    __slots__ = ("_started", "state")
+
+    def __init__(self) -> None:
+        self.state = StreamState()
+        self._started = False
+
+    def feed(self, event: Event) -> list[Chunk]:
+        st = self.state
+        if st.done:
+            return []
+        if event.data == DONE:
+            return self.finish()
+        try:
+            obj = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return self._fail("the upstream sent a stream event that is not JSON")
+        if not isinstance(obj, dict):
+            return []
+        if isinstance(obj.get("error"), dict):
+            st.error = obj["error"]
+            st.done = True
+            return [_stream_error(obj["error"])]
+        out: list[Chunk] = []
+        if not self._started:
+            self._started = True
+            rid = obj.get("id")
+            st.upstream_request_id = rid if isinstance(rid, str) else None
+            created = obj.get("created")
+            out.append(
+                Start(
+                    st.upstream_request_id or "",
+                    str(obj.get("model") or ""),
+                    created if isinstance(created, int) else 0,
+                )
+            )
+        choices = obj.get("choices")
+        if isinstance(choices, list) and choices:
+            st.chunks += 1
+            for choice in choices:
+                if isinstance(choice, dict):
+                    out += self._choice(choice)
+        usage = usage_from_openai(obj.get("usage"))
+        if usage is not None:
+            st.usage = usage
+            out.append(UsageReport(usage))
+        return out
+
+    def _choice(self, choice: dict[str, Any]) -> list[Chunk]:
+        index = choice.get("index") if isinstance(choice.get("index"), int) else 0
+        assert isinstance(index, int)
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        assert isinstance(delta, dict)
+        out: list[Chunk] = []
+        thought = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(thought, str) and thought:
+            out.append(Reasoning(thought, index))
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            out.append(Text(delta["content"], index))
+        for pos, call in enumerate(delta.get("tool_calls") or ()):
+            if not isinstance(call, dict):
+                continue
+            fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+            assert isinstance(fn, dict)
+            out.append(
+                ToolCall(
+                    call["index"] if isinstance(call.get("index"), int) else pos,
+                    str(fn.get("arguments") or ""),
+                    call.get("id") if isinstance(call.get("id"), str) else None,
+                    fn.get("name") if isinstance(fn.get("name"), str) else None,
+                    index,
+                )
+            )
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            self.state.finish_reason = reason
+            out.append(Finish(reason, index))
+        return out
+
+    def finish(self) -> list[Chunk]:
+        """The end of the upstream stream: complete only after a finish_reason."""
+        if self.state.done:
+            return []
+        if self.state.finish_reason is None:
+            return self._fail("the upstream stream ended before the answer was complete")
+        self.state.done = True
+        return [End()]
+
+    def _fail(self, message: str) -> list[Chunk]:
+        self.state.error = {"type": "upstream_protocol_error", "message": message}
+        self.state.done = True
+        return [StreamError("api_error", message)]

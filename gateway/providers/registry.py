@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.core import Operation
 from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.base import Adapter
 from gateway.providers.gemini import GeminiAdapter
@@ -17,3 +18,8 @@ ADAPTERS: dict[str, Adapter] = {
 
 def adapter_for(kind: str) -> Adapter:
     return ADAPTERS[kind]
+
+
+def operations(kind: str) -> frozenset[Operation]:
+    """What a provider kind can do upstream: routing's endpoint eligibility."""
+    return ADAPTERS[kind].operations

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from gateway.config import ProviderConfig
+from gateway.core import UpstreamRequest
 from gateway.errors import (
     UpstreamConnectionError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from gateway.providers.base import UpstreamRequest
 
 
 @dataclass(slots=True)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import ModelConfig
-from gateway.providers.base import ClientRequest
+from gateway.core import ClientRequest, Operation
 
 IMAGE_TOKENS = 765  # OpenAI's figure for a 1024×1024 image at detail "high"; an estimate only
 
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
+    operation: Operation
     prompt_tokens: int
     max_output_tokens: int | None
     needs_tools: bool = False
@@ -49,10 +50,13 @@ def _text_tokens(content: Any) -> tuple[int, bool]:
 
 def request_facts(req: ClientRequest, min_tier: int | None = None) -> RequestFacts:
     body = req.body
-    if req.endpoint != "chat":
-        text = body.get("prompt") if req.endpoint == "completions" else body.get("input")
+    if req.operation != "chat":
+        text = body.get("prompt") if req.operation == "completions" else body.get("input")
         return RequestFacts(
-            math.ceil(len(str(text or "")) / 4), body.get("max_tokens"), min_tier=min_tier
+            req.operation,
+            math.ceil(len(str(text or "")) / 4),
+            body.get("max_tokens"),
+            min_tier=min_tier,
         )
     tokens, vision, leading = 0, False, True
     prefix_parts: list[str] = []  # the leading system/developer messages: the shared prefix
@@ -69,6 +73,7 @@ def request_facts(req: ClientRequest, min_tier: int | None = None) -> RequestFac
     rf = body.get("response_format")
     out = body.get("max_completion_tokens") or body.get("max_tokens")
     return RequestFacts(
+        operation="chat",
         prompt_tokens=tokens,
         max_output_tokens=out if isinstance(out, int) else None,
         needs_tools=bool(body.get("tools")),
@@ -80,8 +85,12 @@ def request_facts(req: ClientRequest, min_tier: int | None = None) -> RequestFac
     )
 
 
-def ineligibility(model: ModelConfig, facts: RequestFacts) -> str | None:
+def ineligibility(
+    model: ModelConfig, facts: RequestFacts, operations: frozenset[Operation]
+) -> str | None:
     """Why `model` cannot serve the request, or None when it can."""
+    if facts.operation not in operations:
+        return f"no /v1/{facts.operation}"
     caps = model.capabilities
     need = facts.prompt_tokens + (facts.max_output_tokens or 0)
     if need > caps.context_window:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from gateway.config import ReliabilityConfig
+from gateway.core import Target
 from gateway.errors import GatewayError, UpstreamConnectionError, UpstreamError
-from gateway.providers.base import Target
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.providers.base import Target
+from gateway.core import Target
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,16 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from gateway.config import GatewayConfig, ModelConfig, RouteConfig
-from gateway.errors import ModelNotFound
-from gateway.pricing.cost import Price, Usage, cost
+from gateway.core import ClientRequest, Operation, Price, Target, Usage
+from gateway.errors import InvalidRequest, ModelNotFound, UnsupportedEndpoint
+from gateway.pricing.cost import cost
 from gateway.pricing.gpu import amortized_price, routing_cost
-from gateway.providers.base import ClientRequest, Target
+from gateway.providers.registry import operations as provider_operations
 from gateway.routing.candidates import RequestFacts, ineligibility, request_facts
+from gateway.routing.memory import RecentKeys
 from gateway.routing.policies import CandidateView, Decision, rank
 
+PREFIX_MEMORY = 10_000  # distinct (provider, system prompt) pairs remembered
 DEFAULT_OUTPUT_TOKENS = 256  # expected output before a route has seen any
 EWMA = 0.2  # weight of the newest observation in running averages
 
@@ -70,14 +73,18 @@ class Router:
         prices: Mapping[str, Price],
         capacity: Callable[[], CapacityView] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        operations: Callable[[str], frozenset[Operation]] = provider_operations,
+        prefix_memory: int = PREFIX_MEMORY,
     ) -> None:
         self._models = {m.name: m for m in config.models}
         self._targets: dict[str, Target] = {}
         self._pinned: dict[str, Decision] = {}
+        self._operations: dict[str, frozenset[Operation]] = {}  # model → what it can do
         for m in config.models:
             provider = config.provider(m.provider)
             t = Target(m.name, m.target_model, provider, model_price(m, config, prices), m)
             self._targets[m.name] = t
+            self._operations[m.name] = operations(provider.kind)
             self._pinned[m.name] = Decision(
                 (t,), f"pinned: {m.name} → {provider.name} ({m.target_model})"
             )
@@ -86,7 +93,9 @@ class Router:
         self._clock = clock
         self._output_avg: dict[str, float] = {}  # route → recent completion tokens
         self._ttft: dict[str, float] = {}  # model → recent streaming TTFT (s)
-        self._prefix_seen: dict[tuple[str, int], float] = {}  # (provider, prefix) → last seen
+        # (provider, prefix) → last sent; prompt caches forget after their TTL, and so does this
+        ttl = max((m.prompt_cache.ttl_s for m in config.models), default=0.0)
+        self._prefix_seen = RecentKeys(prefix_memory, ttl)
 
     @property
     def model_names(self) -> list[str]:
@@ -103,8 +112,26 @@ class Router:
         return list(self._routes.values())
 
     def decide(self, req: ClientRequest) -> Decision:
+        """The targets to try, in order; refuses a request nothing configured can serve."""
+        decision = self._decide(req)
+        if not decision.targets:
+            raise InvalidRequest(
+                f"No model behind `{req.model}` can serve this request ({decision.reason}).",
+                param="model",
+                code="no_eligible_model",
+            )
+        return decision
+
+    def _decide(self, req: ClientRequest) -> Decision:
         pinned = self._pinned.get(req.model)
         if pinned is not None:
+            if req.operation not in self._operations[req.model]:
+                t = pinned.targets[0]
+                raise UnsupportedEndpoint(
+                    f"model `{t.model}` ({t.provider.kind} provider {t.provider.name}) does not "
+                    f"serve /v1/{req.operation}",
+                    param="model",
+                )
             return pinned
         route = self._routes.get(req.model)
         if route is None:
@@ -138,7 +165,7 @@ class Router:
                 facts.prefix_key is not None
                 and facts.prefix_tokens >= model.prompt_cache.min_tokens
             ):
-                seen = self._prefix_seen.get((t.provider.name, facts.prefix_key))
+                seen = self._prefix_seen.last_seen((t.provider.name, facts.prefix_key))
                 if seen is not None and now - seen <= model.prompt_cache.ttl_s:
                     cached = facts.prefix_tokens
             usage = Usage(facts.prompt_tokens, expected_out, cached_prompt_tokens=cached)
@@ -155,7 +182,7 @@ class Router:
                     expected_cost_usd=est,
                     predicted_ttft_s=ttft,
                     capacity_note=cap.describe(t.provider.name) if local else "",
-                    ineligible=ineligibility(model, facts),
+                    ineligible=ineligibility(model, facts, self._operations[name]),
                 )
             )
         return views
@@ -182,10 +209,10 @@ class Router:
             prev = self._ttft.get(target.model)
             self._ttft[target.model] = ttft_s if prev is None else prev + EWMA * (ttft_s - prev)
         if prefix_key is not None:
-            self._prefix_seen[(target.provider.name, prefix_key)] = self._clock()
+            self._prefix_seen.touch((target.provider.name, prefix_key), self._clock())
 
     def explain(self, req: ClientRequest) -> dict[str, Any]:
-        decision = self.decide(req)
+        decision = self._decide(req)
 
         def view(v: CandidateView) -> dict[str, Any]:
             return {
@@ -196,7 +223,8 @@ class Router:
                 "ineligible_because": v.ineligible,
                 "headroom": v.headroom,
                 "capacity": v.capacity_note or None,
-                "expected_cost_usd": str(v.expected_cost_usd.quantize(Decimal("1e-9"))),
+                # plain decimals, never exponent notation ("0E-9")
+                "expected_cost_usd": format(v.expected_cost_usd.quantize(Decimal("1e-9")), "f"),
                 "predicted_ttft_ms": None
                 if v.predicted_ttft_s is None
                 else round(v.predicted_ttft_s * 1000, 1),

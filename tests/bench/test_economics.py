@@ -12,7 +12,8 @@ from benchmarks.economics import (
     break_even,
     gpu_usd_per_mtok,
 )
-from gateway.pricing.cost import Price, Usage, cost
+from gateway.core import Price, Usage
+from gateway.pricing.cost import cost
 
 HAIKU = Price.per_mtok("0.80", "4.00", "0.08", "1.00")
 MIX = TokenMix.of(1000, 500, shared_prefix_fraction=0.8)

@@ -13,10 +13,9 @@ from anthropic.types.shared import ErrorResponse
 from openai.types.chat import ChatCompletion
 
 from gateway.config import ModelConfig, ProviderConfig
+from gateway.core import ClientRequest, Price, Target
 from gateway.errors import InvalidRequest, UpstreamHTTPError, UpstreamProtocolError
-from gateway.pricing.cost import Price
 from gateway.providers.anthropic import AnthropicAdapter, cache_system_prompt
-from gateway.providers.base import ClientRequest, Target
 
 KEY = "sk-ant-unit-secret"
 PROVIDER = ProviderConfig(name="anthropic", kind="anthropic", api_key=KEY)
@@ -324,7 +323,7 @@ def _parse(raw: bytes) -> tuple[ChatCompletion, Any]:
     req = ClientRequest("chat", {"model": "claude", "messages": [USER]}, "claude")
     result = ADAPTER.parse_response(raw, req, TARGET)
     assert result.upstream_request_id == "msg_01"
-    return ChatCompletion.model_validate_json(result.body), result.usage
+    return ChatCompletion.model_validate(result.data), result.usage
 
 
 def test_parse_text_response_with_cache_usage() -> None:

@@ -15,11 +15,14 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 from pydantic import TypeAdapter
 
+from gateway.codecs.anthropic import MessagesCodec
+from gateway.codecs.anthropic_bridge import to_chat_body, to_message
+from gateway.codecs.anthropic_stream import MessagesStreamRenderer
+from gateway.core import ClientRequest, StreamState
 from gateway.errors import InvalidRequest, ModelNotFound, UpstreamHTTPError, UpstreamTimeout
-from gateway.protocol.anthropic import error_body, error_type, parse_messages_request
-from gateway.providers.openai import usage_from_openai
-from gateway.serving.messages import MessagesService
-from gateway.serving.messages_bridge import ChatToMessagesStream, to_chat_body, to_message
+from gateway.protocol.anthropic import error_body, error_type
+from gateway.providers.anthropic import AnthropicAdapter
+from gateway.providers.openai import OpenAIChunks, usage_from_openai
 from gateway.sse import SSEDecoder
 from tests.unit.test_anthropic_adapter import _target
 
@@ -226,15 +229,25 @@ def _chunk(
     return b"data: " + c.model_dump_json(exclude_none=True).encode() + b"\n\n"
 
 
-def _translate(raw: bytes) -> tuple[list[tuple[str | None, dict[str, Any]]], ChatToMessagesStream]:
-    tr = ChatToMessagesStream("gpt-4o-mini")
-    out = [b for ev in SSEDecoder().feed(raw) for b in tr.feed(ev)] + tr.finish()
-    events = [(ev.event, orjson.loads(ev.data)) for ev in SSEDecoder().feed(b"".join(out))]
+def _translate(raw: bytes) -> tuple[list[tuple[str | None, dict[str, Any]]], StreamState]:
+    """An OpenAI upstream's events → typed chunks → the Messages events a client gets."""
+    tr = OpenAIChunks()
+    renderer = MessagesStreamRenderer("gpt-4o-mini")
+    chunks = [c for ev in SSEDecoder().feed(raw) for c in tr.feed(ev)] + tr.finish()
+    out = renderer.render(chunks)
+    events = [(ev.event, orjson.loads(ev.data)) for ev in SSEDecoder().feed(out)]
     for name, data in events:
         assert name == data["type"]
-        if name != "error":
+        if name == "error":
+            ErrorResponse.model_validate(data)
+        else:
             EVENTS.validate_python(data)
-    return events, tr
+    return events, tr.state
+
+
+def parse(raw: bytes, beta: str | None = None) -> ClientRequest:
+    headers = [(b"anthropic-beta", beta.encode())] if beta else []
+    return MessagesCodec().parse(raw, headers)
 
 
 def _accumulate(events: list[tuple[str | None, dict[str, Any]]]) -> Any:
@@ -309,9 +322,7 @@ def test_stream_errors_and_truncation() -> None:
         + b'data: {"error": {"message": "boom", "type": "server_error"}}\n\n'
     )
     assert events[-1][0] == "error" and tr.error == {"type": "server_error", "message": "boom"}
-    ErrorResponse.model_validate(
-        {**events[-1][1], "error": {**events[-1][1]["error"], "type": "api_error"}}
-    )
+    assert events[-1][1]["error"] == {"type": "api_error", "message": "boom"}
     for raw in (_chunk({"content": "cut"}), _chunk({"content": "cut"}) + b"data: [DONE]\n\n"):
         events, tr = _translate(raw)  # ended with no finish_reason: incomplete
         assert events[-1][0] == "error" and tr.error is not None
@@ -346,19 +357,21 @@ def test_stream_errors_and_truncation() -> None:
 )
 def test_request_checks(raw: bytes, message: str) -> None:
     with pytest.raises(InvalidRequest) as e:
-        parse_messages_request(raw)
+        parse(raw)
     assert message in e.value.message
 
 
 def test_request_keeps_unknown_fields_and_reads_stream() -> None:
-    req = parse_messages_request(
+    req = parse(
         b'{"model": "m", "max_tokens": 5, "stream": true, '
         b'"thinking": {"type": "disabled"}, '
         b'"messages": [{"role": "user", "content": "x"}]}',
         beta="b1",
     )
-    assert req.stream and req.model == "m" and req.beta == "b1"
-    assert req.body["thinking"] == {"type": "disabled"}
+    assert req.stream and req.model == "m" and req.native_headers == {"anthropic-beta": "b1"}
+    assert req.native_body is not None and req.native_body["thinking"] == {"type": "disabled"}
+    assert req.endpoint == "messages" and req.operation == "chat" and req.wire == "anthropic"
+    assert req.body["messages"] == [{"role": "user", "content": "x"}]  # the neutral chat body
 
 
 def test_error_envelope() -> None:
@@ -380,20 +393,21 @@ def test_error_envelope() -> None:
 
 def test_native_body_gets_the_upstream_model_and_auto_cache_only_with_a_system() -> None:
     target = _target(auto_cache_system_prompt=True)
-    plain = parse_messages_request(
+    plain = parse(
         b'{"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}',
         beta="b",
     )
-    _, up = MessagesService._native(plain, target)
+    up = AnthropicAdapter().build_request(plain, target)
     body = orjson.loads(up.body)
     assert body["model"] == "claude-3-5-haiku-20241022" and "system" not in body
     assert up.headers["anthropic-beta"] == "b" and up.url.endswith("/v1/messages")
-    with_system = parse_messages_request(
+    with_system = parse(
         b'{"model": "claude", "max_tokens": 5, "system": "S", '
         b'"messages": [{"role": "user", "content": "x"}]}'
     )
-    _, up = MessagesService._native(with_system, target)
+    up = AnthropicAdapter().build_request(with_system, target)
     assert orjson.loads(up.body)["system"] == [
         {"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}
     ]
-    assert with_system.body["system"] == "S"  # the client's body is not mutated
+    assert with_system.native_body is not None
+    assert with_system.native_body["system"] == "S"  # the client's body is not mutated

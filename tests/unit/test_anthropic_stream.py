@@ -25,9 +25,10 @@ from anthropic.types.raw_message_delta_event import Delta
 from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
+from gateway.core import ClientRequest
 from gateway.providers.anthropic import AnthropicAdapter
-from gateway.providers.base import ClientRequest, StreamTranslator
-from gateway.sse import SSEDecoder
+from gateway.providers.base import StreamTranslator
+from tests.unit.streams import to_openai
 from tests.unit.test_anthropic_adapter import TARGET
 
 
@@ -126,13 +127,10 @@ def run(
         include_usage=include_usage,
     )
     tr = ADAPTER.stream_translator(req, TARGET)
-    decoder = SSEDecoder()
     raw = b"".join(events)
     # events straddle network reads: feed byte by byte when asked
     pieces = [raw[i : i + 1] for i in range(len(raw))] if split else [raw]
-    out = [b for p in pieces for ev in decoder.feed(p) for b in tr.feed(ev)]
-    out += [b for ev in decoder.flush() for b in tr.feed(ev)] + tr.finish()
-    return out, tr
+    return to_openai(tr, pieces, include_usage), tr
 
 
 def chunks(out: list[bytes]) -> list[ChatCompletionChunk]:
@@ -155,7 +153,7 @@ def test_text_stream_role_deltas_finish_and_state() -> None:
     assert "usage" not in orjson.loads(out[0][6:])  # not asked: the field is absent
     st = tr.state
     assert st.done and st.error is None and st.finish_reason == "stop"
-    assert st.upstream_request_id == "msg_01" and st.chunks == 4
+    assert st.upstream_request_id == "msg_01" and st.chunks == 3  # the content deltas
     assert st.usage is not None
     assert (
         st.usage.prompt_tokens,
@@ -234,7 +232,8 @@ def test_error_event_becomes_an_openai_error_then_done() -> None:
         "param": None,
         "code": None,
     }
-    assert tr.state.error == err and tr.state.finish_reason is None
+    assert tr.state.error == {"type": err["type"], "message": err["message"]}
+    assert tr.state.finish_reason is None
     assert sum(1 for b in out if b == b"data: [DONE]\n\n") == 1
 
 

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
-from gateway.pricing.cost import Price, Usage, cost
+from gateway.core import Price, Usage
+from gateway.pricing.cost import cost
 
 HAIKU = Price.per_mtok("0.80", "4.00", cache_read="0.08", cache_write="1.00")
 

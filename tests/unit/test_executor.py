@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import ProviderConfig, ReliabilityConfig
+from gateway.core import Price, Target
 from gateway.errors import GatewayError, InvalidRequest, UpstreamHTTPError, UpstreamTimeout
-from gateway.pricing.cost import Price
-from gateway.providers.base import Target
 from gateway.routing.executor import AllAttemptsFailed, Breakers, Executor
 
 

@@ -10,9 +10,8 @@ import pytest
 from google.genai import types
 
 from gateway.config import ProviderConfig
+from gateway.core import ClientRequest, Price, Target
 from gateway.errors import InvalidRequest
-from gateway.pricing.cost import Price
-from gateway.providers.base import ClientRequest, Target
 from gateway.providers.gemini import GeminiAdapter, model_url
 from gateway.providers.gemini_request import to_gemini
 from gateway.providers.gemini_schema import to_gemini_schema

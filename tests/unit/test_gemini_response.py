@@ -9,9 +9,8 @@ from google.genai import types
 from openai.types.chat import ChatCompletion
 
 from gateway.config import ProviderConfig
+from gateway.core import ClientRequest, Price, Target, Usage
 from gateway.errors import UpstreamProtocolError
-from gateway.pricing.cost import Price, Usage
-from gateway.providers.base import ClientRequest, Target
 from gateway.providers.gemini import GeminiAdapter
 
 KEY = "AIza-unit-secret"
@@ -38,7 +37,7 @@ def wire(resp: types.GenerateContentResponse) -> bytes:
 
 def _parse(resp: types.GenerateContentResponse) -> tuple[ChatCompletion, Usage | None, str | None]:
     r = GeminiAdapter().parse_response(wire(resp), REQ, TARGET)
-    return ChatCompletion.model_validate_json(r.body), r.usage, r.upstream_request_id
+    return ChatCompletion.model_validate(r.data), r.usage, r.upstream_request_id
 
 
 def _candidate(*parts: types.Part, finish: str = "STOP", index: int = 0) -> types.Candidate:

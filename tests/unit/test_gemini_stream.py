@@ -8,10 +8,11 @@ import pytest
 from google.genai import types
 from openai.types.chat import ChatCompletionChunk
 
+from gateway.core import Usage
 from gateway.errors import UpstreamProtocolError
-from gateway.pricing.cost import Usage
 from gateway.providers.gemini_stream import GeminiStream
 from gateway.sse import SSEDecoder
+from tests.unit.streams import to_openai
 
 KEY = "AIza-unit-secret"
 
@@ -58,19 +59,9 @@ def meta(
 
 
 def run(raw: bytes, include_usage: bool = False) -> tuple[GeminiStream, list[bytes]]:
-    tr = GeminiStream(
-        include_usage=include_usage,
-        model="gemini-1.5-flash",
-        created=1,
-        provider="gemini",
-        api_key=KEY,
-    )
-    dec = SSEDecoder()
-    out = []
-    for i in range(0, len(raw), 7):  # events straddle reads
-        out += [b for ev in dec.feed(raw[i : i + 7]) for b in tr.feed(ev)]
-    out += [b for ev in dec.flush() for b in tr.feed(ev)] + tr.finish()
-    return tr, out
+    tr = GeminiStream(model="gemini-1.5-flash", created=1, provider="gemini", api_key=KEY)
+    reads = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # events straddle reads
+    return tr, to_openai(tr, reads, include_usage)
 
 
 def chunks(out: list[bytes]) -> list[ChatCompletionChunk]:
@@ -175,7 +166,7 @@ def test_error_event_midway_ends_the_stream() -> None:
 
 
 def test_event_that_is_not_json_is_a_protocol_error() -> None:
-    tr = GeminiStream(include_usage=False, model="m", created=1, provider="gemini", api_key=None)
+    tr = GeminiStream(model="m", created=1, provider="gemini", api_key=None)
     with pytest.raises(UpstreamProtocolError):
         for ev in SSEDecoder().feed(b"data: {broken\n\n"):
             tr.feed(ev)

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
-from gateway.pricing.cost import Usage, cost
+from gateway.core import Usage
+from gateway.pricing.cost import cost
 from gateway.pricing.gpu import amortized_per_token, amortized_price, routing_cost
 
 

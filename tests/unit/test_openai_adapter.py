@@ -10,11 +10,10 @@ from openai.types.completion_usage import (
 )
 
 from gateway.config import ProviderConfig
+from gateway.core import ClientRequest, Price, Target, Usage
 from gateway.errors import UpstreamHTTPError, UpstreamProtocolError
-from gateway.pricing.cost import Price, Usage
-from gateway.providers.base import ClientRequest, Target
 from gateway.providers.openai import OpenAIAdapter
-from gateway.sse import SSEDecoder
+from tests.unit.streams import to_openai
 
 PROVIDER = ProviderConfig(
     name="openai", kind="openai", api_base="http://127.0.0.1:1/v1/", api_key="sk-secret"
@@ -100,26 +99,26 @@ def test_stream_usage_is_captured_and_hidden_unless_asked(client_wants_usage: bo
     )
     req = ClientRequest("chat", {}, "mini", stream=True, include_usage=client_wants_usage)
     tr = OpenAIAdapter().stream_translator(req, TARGET)
-    dec = SSEDecoder()
-    out = b"".join(
-        b
-        for i in range(0, len(wire), 37)  # arbitrary network chunking
-        for ev in dec.feed(wire[i : i + 37])
-        for b in tr.feed(ev)
-    )
+    reads = [wire[i : i + 37] for i in range(0, len(wire), 37)]  # arbitrary network chunking
+    out = b"".join(to_openai(tr, reads, client_wants_usage))
     assert tr.state.usage == Usage(120, 7, cached_prompt_tokens=100, reasoning_tokens=3)
     assert tr.state.upstream_request_id == "chatcmpl-1"
     assert tr.state.chunks == 2 and tr.state.done
     assert (b'"prompt_tokens":120' in out) is client_wants_usage
-    assert out.endswith(b"data: [DONE]\n\n")
+    assert out.endswith(b"data: [DONE]\n\n") and out.count(b"[DONE]") == 1
     assert tr.finish() == []
+
+
+def test_native_stream_is_forwarded_byte_for_byte() -> None:
+    wire = _chunk("Hel") + _chunk("lo", finish="stop") + b"data: [DONE]\n\n"
+    tr = OpenAIAdapter().stream_translator(ClientRequest("chat", {}, "mini", stream=True), TARGET)
+    assert b"".join(to_openai(tr, [wire], include_usage=False)) == wire
 
 
 def test_stream_without_done_gets_one() -> None:
     tr = OpenAIAdapter().stream_translator(ClientRequest("chat", {}, "mini", stream=True), TARGET)
-    for ev in SSEDecoder().feed(_chunk("x")):
-        tr.feed(ev)
-    assert tr.finish() == [b"data: [DONE]\n\n"]
+    out = to_openai(tr, [_chunk("x")], include_usage=False)
+    assert out[-1] == b"data: [DONE]\n\n" and tr.state.done
 
 
 def test_error_bodies_keep_status_and_message_only() -> None:

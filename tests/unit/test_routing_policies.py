@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from gateway.config import parse_config
+from gateway.core import ClientRequest
+from gateway.errors import InvalidRequest
 from gateway.pricing.table import build_price_table
-from gateway.providers.base import ClientRequest
 from gateway.routing.candidates import request_facts
 from gateway.routing.router import Router
 
@@ -176,14 +177,17 @@ def test_eligibility_filters() -> None:
     assert "llama-3.1-8b (tier 1 < 2)" in d.reason
 
 
-def test_nothing_eligible_is_an_empty_decision() -> None:
+def test_nothing_eligible_is_refused_and_explained() -> None:
     r = router("ordered")
     req = chat(
         [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}],
         tools=[{"type": "function", "function": {"name": "f"}}],
     )
     req.min_tier = 3
-    assert r.decide(req).targets == ()
+    with pytest.raises(InvalidRequest) as e:
+        r.decide(req)
+    assert e.value.code == "no_eligible_model" and "no eligible candidate" in e.value.message
+    assert r.explain(req)["order"] == []
 
 
 def test_expected_cost_uses_cache_read_price_after_the_prefix_was_seen() -> None:

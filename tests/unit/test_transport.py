@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.config import ProviderConfig
-from gateway.providers.base import UpstreamRequest
+from gateway.core import UpstreamRequest
 from gateway.providers.transport import Transport
 
 

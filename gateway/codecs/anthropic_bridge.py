@@ -1,12 +1,10 @@
 """Anthropic Messages ↔ OpenAI chat, for `/v1/messages` requests served by a non-Anthropic model.
 
-Pure translation, three parts: the request (`to_chat_body`: a Messages body → an OpenAI chat
-body), the answer (`to_message`: an OpenAI `chat.completion` → a Messages `Message`) and the
-stream (`ChatToMessagesStream`: OpenAI chunk events → Anthropic SSE events, a small state
-machine). Anthropic side: https://docs.anthropic.com/en/api/messages and
-https://docs.anthropic.com/en/docs/build-with-claude/streaming; OpenAI side: openai-python
-`ChatCompletion` / `ChatCompletionChunk`. The reverse direction (OpenAI clients, Anthropic
-upstreams) is `providers/anthropic.py`.
+Pure translation, two parts here: the request (`to_chat_body`: a Messages body → the neutral,
+OpenAI-shaped chat body) and the answer (`to_message`: an OpenAI `chat.completion` → a
+Messages `Message`); the stream is `anthropic_stream.py`. Anthropic side:
+https://docs.anthropic.com/en/api/messages; OpenAI side: openai-python `ChatCompletion`. The
+reverse direction (OpenAI clients, Anthropic upstreams) is `providers/anthropic_request.py`.
 """
 
 from __future__ import annotations
@@ -15,11 +13,8 @@ from typing import Any
 
 import orjson
 
+from gateway.core import Usage
 from gateway.errors import InvalidRequest
-from gateway.pricing.cost import Usage
-from gateway.protocol.anthropic import error_event, sse_event
-from gateway.providers.openai import usage_from_openai
-from gateway.sse import DONE, Event
 
 # OpenAI finish_reason → Anthropic stop_reason
 STOP_REASONS: dict[str, str] = {
@@ -211,143 +206,3 @@ def to_message(chat: dict[str, Any], usage: Usage | None) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": anthropic_usage(usage),
     }
-
-
-class ChatToMessagesStream:
-    """OpenAI chunk events → Anthropic events, numbering content blocks from 0 in order."""
-
-    def __init__(self, model: str) -> None:
-        self.usage: Usage | None = None
-        self.error: dict[str, Any] | None = None
-        self.done = False
-        self._model = model
-        self._started = False
-        self._open: int | None = None  # index of the open content block
-        self._open_kind = ""
-        self._blocks = 0
-        self._tools: dict[int, int] = {}  # OpenAI tool_calls index → content block index
-        self._stop: str | None = None
-
-    def feed(self, event: Event) -> list[bytes]:
-        if self.done:
-            return []
-        if event.data == DONE:  # complete only if a finish_reason came before it
-            return self.finish()
-        try:
-            chunk = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return self.fail("api_error", "the upstream sent a stream event that is not JSON")
-        if not isinstance(chunk, dict):
-            return []
-        if isinstance(chunk.get("error"), dict):
-            err = chunk["error"]
-            return self.fail(str(err.get("type") or "api_error"), str(err.get("message")))
-        out = [] if self._started else self._start(chunk)
-        usage = usage_from_openai(chunk.get("usage"))
-        if usage is not None:
-            self.usage = usage
-        for choice in chunk.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("index", 0) == 0:
-                out += self._choice(choice)
-        return out
-
-    def finish(self) -> list[bytes]:
-        """The upstream stream ended: fine after a finish_reason, an error otherwise."""
-        if self.done:
-            return []
-        if self._stop is not None:
-            return self._end()
-        return self.fail("api_error", "the upstream stream ended before the answer was complete")
-
-    def fail(self, kind: str, message: str) -> list[bytes]:
-        self.error = {"type": kind, "message": message}
-        self.done = True
-        return [error_event(kind, message)]
-
-    def _start(self, chunk: dict[str, Any]) -> list[bytes]:
-        self._started = True
-        message: dict[str, Any] = {
-            "id": chunk.get("id") or "",
-            "type": "message",
-            "role": "assistant",
-            "model": chunk.get("model") or self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": anthropic_usage(None),
-        }
-        return [sse_event("message_start", {"type": "message_start", "message": message})]
-
-    def _choice(self, choice: dict[str, Any]) -> list[bytes]:
-        delta = choice.get("delta") or {}
-        out: list[bytes] = []
-        if delta.get("content"):
-            if self._open_kind != "text":
-                out += self._open_block({"type": "text", "text": ""}, "text")
-            out.append(
-                self._delta(self._blocks - 1, {"type": "text_delta", "text": delta["content"]})
-            )
-        for call in delta.get("tool_calls") or ():
-            out += self._tool_delta(call)
-        if choice.get("finish_reason"):
-            self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
-            out += self._close()
-        return out
-
-    def _tool_delta(self, call: dict[str, Any]) -> list[bytes]:
-        out: list[bytes] = []
-        index = call.get("index", 0)
-        fn = call.get("function") or {}
-        if index not in self._tools:
-            block: dict[str, Any] = {
-                "type": "tool_use",
-                "id": call.get("id") or f"toolu_{index}",
-                "name": fn.get("name") or "",
-                "input": {},
-            }
-            out += self._open_block(block, "tool_use")
-            self._tools[index] = self._blocks - 1
-        if fn.get("arguments"):  # OpenAI streams one call's arguments after another
-            out.append(
-                self._delta(
-                    self._tools[index],
-                    {"type": "input_json_delta", "partial_json": fn["arguments"]},
-                )
-            )
-        return out
-
-    def _open_block(self, block: dict[str, Any], kind: str) -> list[bytes]:
-        out = self._close()
-        self._open, self._open_kind = self._blocks, kind
-        self._blocks += 1
-        return out + [
-            sse_event(
-                "content_block_start",
-                {"type": "content_block_start", "index": self._open, "content_block": block},
-            )
-        ]
-
-    @staticmethod
-    def _delta(index: int, delta: dict[str, Any]) -> bytes:
-        return sse_event(
-            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
-        )
-
-    def _close(self) -> list[bytes]:
-        if self._open is None:
-            return []
-        index, self._open, self._open_kind = self._open, None, ""
-        return [sse_event("content_block_stop", {"type": "content_block_stop", "index": index})]
-
-    def _end(self) -> list[bytes]:
-        self.done = True
-        out = self._close() if self._started else self._start({})
-        delta = {"stop_reason": self._stop or "end_turn", "stop_sequence": None}
-        out.append(
-            sse_event(
-                "message_delta",
-                {"type": "message_delta", "delta": delta, "usage": anthropic_usage(self.usage)},
-            )
-        )
-        out.append(sse_event("message_stop", {"type": "message_stop"}))
-        return out

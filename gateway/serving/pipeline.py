@@ -1,10 +1,13 @@
-"""The request pipeline: decide → build → send → parse/translate → record.
+"""The request pipeline every generation endpoint goes through: decide → attempt → relay → record.
 
-`ProxyService.complete()` returns a complete `Result`; `open_stream()` connects to the upstream
-and checks its status *before* the client gets any byte (so an upstream error is still a proper
-HTTP error), then returns the iterator of SSE bytes that the edge forwards as they arrive.
-Every path ends in exactly one `Outcome` handed to the ledger writer — success, upstream error,
-mid-stream failure and client disconnect alike.
+`complete()` returns a whole `Result`; `open_stream()` connects to the upstream and checks its
+status *before* the client gets any byte (so an upstream error is still a proper HTTP error,
+and the executor may still fall back), then returns the typed chunks for the edge to render as
+they arrive. Which client API asked, and in which wire format, is the codec's business; which
+API family answers is the adapter's. Every path ends in exactly one `Outcome` handed to
+`record` — success, refusal, upstream error, mid-stream failure and client disconnect alike —
+whose ledger row, metrics and router learning are made off the request's path
+(`serving/after.py`).
 """
 
 from __future__ import annotations
@@ -16,99 +19,76 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from gateway.errors import GatewayError, InvalidRequest, UnsupportedEndpoint
-from gateway.metrics import GatewayMetrics
-from gateway.providers.base import (
+from gateway.core import (
+    Chunk,
     ClientRequest,
     Result,
-    StreamTranslator,
+    StreamError,
     Target,
     UpstreamRequest,
+    Usage,
+    is_content,
 )
+from gateway.errors import GatewayError
+from gateway.metrics import GatewayMetrics
+from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import Transport, UpstreamStream
 from gateway.routing.executor import Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
-from gateway.serving.metering import Outcome
+from gateway.serving.metering import estimate_prompt_tokens
+from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
 
 
 @dataclass(slots=True)
-class RequestContext:
-    request_id: str
-    started: float  # perf_counter at the edge
-    created_at: float  # wall clock (time.time()); made a datetime off the request path
-    api_key_id: str | None = None
-    team: str | None = None
+class Answer:
+    result: Result
+    target: Target
+    decision: Decision
 
 
-class ProxyService:
+@dataclass(slots=True)
+class Streaming:
+    chunks: AsyncIterator[list[Chunk]]  # one list per upstream read; closing it records the row
+    target: Target
+    decision: Decision
+
+
+@dataclass(slots=True)
+class _Ended:
+    """How a stream ended, as far as the ledger is concerned."""
+
+    status: int = 200
+    error_type: str | None = None
+    ttft_s: float | None = None
+
+
+class Pipeline:
     def __init__(
         self,
         router: Router,
         transport: Transport,
+        executor: Executor,
         metrics: GatewayMetrics,
         record: Callable[[Outcome], None],
-        executor: Executor,
     ) -> None:
         self.router = router
         self.transport = transport
-        self.metrics = metrics
-        self.record = record
         self.executor = executor
+        self.metrics = metrics
+        self.record = record  # the ledger writer's queue: never waits
 
-    def decide(
-        self, request: ClientRequest, ctx: RequestContext, ledger_endpoint: str | None = None
-    ) -> Decision:
-        """The router's decision, refused (and recorded under `ledger_endpoint`, by default the
-        request's own) when no target can serve the request's endpoint."""
+    # --- decisions and refusals -------------------------------------------------------------
+
+    def decide(self, req: ClientRequest, ctx: RequestContext) -> Decision:
+        """The router's decision; a refusal (unknown model, nothing eligible) gets its row."""
         try:
-            decision = self.router.decide(request)
-            if not decision.targets:
-                raise InvalidRequest(
-                    f"No model behind `{request.model}` can serve this "
-                    f"request ({decision.reason}).",
-                    param="model",
-                    code="no_eligible_model",
-                )
-            for target in decision.targets:
-                if request.endpoint not in adapter_for(target.provider.kind).endpoints:
-                    raise UnsupportedEndpoint(
-                        f"model `{target.model}` ({target.provider.kind} provider "
-                        f"{target.provider.name}) does not serve /v1/{request.endpoint}",
-                        param="model",
-                    )
+            return self.router.decide(req)
         except GatewayError as e:
-            self.reject(ctx, ledger_endpoint or request.endpoint, request.model, e)
+            self.reject(ctx, req.endpoint, req.model, e)
             raise
-        return decision
-
-    def _outcome(
-        self,
-        ctx: RequestContext,
-        req: ClientRequest,
-        decision: Decision | None,
-        target: Target | None,
-        status: int,
-        **kw: object,
-    ) -> Outcome:
-        return Outcome(
-            request_id=ctx.request_id,
-            created_at=ctx.created_at,
-            request=req,
-            endpoint=req.endpoint,
-            requested_model=req.model,
-            target=target,
-            status_code=status,
-            latency_s=time.perf_counter() - ctx.started,
-            route_reason=decision.reason if decision else None,
-            route=decision.route if decision else None,
-            prefix_key=decision.prefix_key if decision else None,
-            api_key_id=ctx.api_key_id,
-            team=ctx.team,
-            **kw,  # type: ignore[arg-type]
-        )
 
     def reject(
         self, ctx: RequestContext, endpoint: str, model: str | None, error: GatewayError
@@ -118,13 +98,12 @@ class ProxyService:
             Outcome(
                 request_id=ctx.request_id,
                 created_at=ctx.created_at,
-                request=None,
                 endpoint=endpoint,
                 requested_model=model,
-                target=None,
                 status_code=error.status_code,
                 latency_s=time.perf_counter() - ctx.started,
                 error_type=error.error_type,
+                attempts=0,
                 api_key_id=ctx.api_key_id,
                 team=ctx.team,
             )
@@ -133,6 +112,44 @@ class ProxyService:
     def attempt_failed(self, target: Target, error: GatewayError) -> None:
         """One failed attempt: counted per provider (the executor may go on to the next)."""
         self.metrics.upstream_error(target.model, target.provider.name, error.error_type)
+
+    def _outcome(
+        self,
+        ctx: RequestContext,
+        req: ClientRequest,
+        decision: Decision,
+        target: Target,
+        status: int,
+        *,
+        attempts: int,
+        usage: Usage | None = None,
+        error_type: str | None = None,
+        upstream_request_id: str | None = None,
+        ttft_s: float | None = None,
+        output_chunks: int = 0,
+    ) -> Outcome:
+        return Outcome(
+            request_id=ctx.request_id,
+            created_at=ctx.created_at,
+            endpoint=req.endpoint,
+            requested_model=req.model,
+            status_code=status,
+            latency_s=time.perf_counter() - ctx.started,
+            target=target,
+            stream=req.stream,
+            usage=usage,
+            prompt_estimate=estimate_prompt_tokens(req) if usage is None else None,
+            output_chunks=output_chunks,
+            ttft_s=ttft_s,
+            error_type=error_type,
+            upstream_request_id=upstream_request_id,
+            route=decision.route,
+            route_reason=decision.reason,
+            prefix_key=decision.prefix_key,
+            attempts=attempts,
+            api_key_id=ctx.api_key_id,
+            team=ctx.team,
+        )
 
     def _failed(
         self, ctx: RequestContext, req: ClientRequest, decision: Decision, error: GatewayError
@@ -150,7 +167,9 @@ class ProxyService:
             )
         )
 
-    async def complete(self, req: ClientRequest, ctx: RequestContext) -> tuple[Result, Target]:
+    # --- whole answers ----------------------------------------------------------------------
+
+    async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
         decision = self.decide(req, ctx)
 
         async def attempt(target: Target, api_base: str) -> Result:
@@ -179,11 +198,11 @@ class ProxyService:
                 attempts=done.attempts,
             )
         )
-        return result, done.target
+        return Answer(result, done.target, decision)
 
-    async def open_stream(
-        self, req: ClientRequest, ctx: RequestContext
-    ) -> tuple[AsyncIterator[bytes], Target]:
+    # --- streams ----------------------------------------------------------------------------
+
+    async def open_stream(self, req: ClientRequest, ctx: RequestContext) -> Streaming:
         decision = self.decide(req, ctx)
 
         async def attempt(target: Target, api_base: str) -> tuple[UpstreamStream, AsyncExitStack]:
@@ -216,7 +235,7 @@ class ProxyService:
         relay = self._relay(
             req, ctx, decision, target, upstream.chunks, translator, stack, done.attempts
         )
-        return relay, target
+        return Streaming(relay, target, decision)
 
     async def _relay(
         self,
@@ -224,35 +243,30 @@ class ProxyService:
         ctx: RequestContext,
         decision: Decision,
         target: Target,
-        chunks: AsyncIterator[bytes],
+        reads: AsyncIterator[bytes],
         tr: StreamTranslator,
         stack: AsyncExitStack,
         attempts: int,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[list[Chunk]]:
         decoder = SSEDecoder()
-        ttft: float | None = None
-        status, error_type = 200, None
+        ended = _Ended()
         try:
-            async for chunk in chunks:
-                out = [b for ev in decoder.feed(chunk) for b in tr.feed(ev)]
-                if out:
-                    if ttft is None:
-                        ttft = time.perf_counter() - ctx.started
-                    yield b"".join(out)
-            tail = [b for ev in decoder.flush() for b in tr.feed(ev)] + tr.finish()
+            async for data in reads:
+                chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
+                if chunks:
+                    self._observe(chunks, ended, ctx)
+                    yield chunks
+            tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
             if tail:
-                yield b"".join(tail)
-            if tr.state.error is not None:
-                status = 502
-                err_type = tr.state.error.get("type")
-                error_type = err_type if isinstance(err_type, str) else "upstream_error"
+                self._observe(tail, ended, ctx)
+                yield tail
         except GatewayError as e:
-            # headers are gone: the error travels in-band, as OpenAI and vLLM do
-            status, error_type = e.status_code, e.error_type
+            # the headers are gone: the error travels in-band, in the client's format
+            ended.status, ended.error_type = e.status_code, e.error_type
             self.metrics.upstream_error(target.model, target.provider.name, e.error_type)
-            yield e.sse_event()
+            yield [StreamError(e.type, e.message, e.status_code, e.code)]
         except (asyncio.CancelledError, GeneratorExit):
-            status, error_type = 499, "client_disconnected"
+            ended.status, ended.error_type = 499, "client_disconnected"
             raise
         finally:
             await stack.aclose()
@@ -263,15 +277,23 @@ class ProxyService:
                     req,
                     decision,
                     target,
-                    status,
-                    ttft_s=ttft,
+                    ended.status,
                     usage=st.usage,
-                    error_type=error_type,
+                    error_type=ended.error_type,
                     upstream_request_id=st.upstream_request_id,
+                    ttft_s=ended.ttft_s,
                     output_chunks=st.chunks,
                     attempts=attempts,
                 )
             )
+
+    @staticmethod
+    def _observe(chunks: list[Chunk], ended: _Ended, ctx: RequestContext) -> None:
+        if ended.ttft_s is None and any(is_content(c) for c in chunks):
+            ended.ttft_s = time.perf_counter() - ctx.started
+        last = chunks[-1]  # an error ends a stream: it comes last
+        if isinstance(last, StreamError):
+            ended.status, ended.error_type = last.status, last.code or last.type
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:

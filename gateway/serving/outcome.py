@@ -1,0 +1,46 @@
+"""What one request left behind: the facts its ledger row, metrics and router learning use.
+
+An `Outcome` is built once per request, by the pipeline, from typed fields — success, refusal,
+upstream failure, mid-stream failure and client disconnect alike — and handed to `record`
+(the ledger writer's queue). It holds no request body: only what the row needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.core import Target, Usage
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    started: float  # perf_counter at the edge
+    created_at: float  # wall clock (time.time()); made a datetime off the request path
+    api_key_id: str | None = None
+    team: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    request_id: str
+    created_at: float  # time.time()
+    endpoint: str
+    requested_model: str | None
+    status_code: int
+    latency_s: float
+    target: Target | None = None  # None: refused before any model was chosen
+    stream: bool = False
+    usage: Usage | None = None  # as the upstream reported it
+    # the prompt's estimated tokens, set when the upstream reported no usage
+    prompt_estimate: int | None = None
+    output_chunks: int = 0  # streams: content events seen, the estimate's completion side
+    ttft_s: float | None = None  # streams: time to the first generated content
+    error_type: str | None = None
+    upstream_request_id: str | None = None
+    route: str | None = None  # the route name when a policy chose the model
+    route_reason: str | None = None
+    prefix_key: int | None = None  # the request's cacheable prefix, for the router to learn
+    attempts: int = 1
+    api_key_id: str | None = None
+    team: str | None = None
