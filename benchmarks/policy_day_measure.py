@@ -143,8 +143,8 @@ def decide(args: argparse.Namespace) -> None:
     fed a vLLM /metrics page), against a pinned model; fresh request bodies every call."""
     import orjson
 
-    from gateway.pricing.table import build_price_table
     from gateway.core import ClientRequest
+    from gateway.pricing.table import build_price_table
     from gateway.routing.capacity import CapacityMonitor
     from gateway.routing.router import Router
     from gateway.simulator.profiles import PROFILES
