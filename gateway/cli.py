@@ -28,6 +28,26 @@ ConfigOpt = Annotated[
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gateway import __version__
+
+        typer.echo(f"gateway {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """LLM cost and latency gateway."""
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"gateway: {message}", err=True)
     raise typer.Exit(2)
