@@ -134,6 +134,6 @@ async def test_a_cancelled_writer_still_writes_what_it_holds(tmp_path: Path) -> 
     for t in (*requests, w._task):
         assert t is not None
         t.cancel()
-    await asyncio.gather(*requests, w._task, return_exceptions=True)
+    await asyncio.gather(*requests, *filter(None, [w._task]), return_exceptions=True)
     await engine.dispose()
     assert await _count(url) == 153 and w.written == 153

@@ -113,7 +113,7 @@ def router(policy: str = "local-first", cap: Cap | None = None, **route: Any) ->
     return Router(cfg, build_price_table(cfg), capacity=lambda: c)
 
 
-def chat(content: str = "Hello there", **body: Any) -> ClientRequest:
+def chat(content: str | list[dict[str, Any]] = "Hello there", **body: Any) -> ClientRequest:
     b = {"model": "auto", "messages": [{"role": "user", "content": content}], **body}
     return ClientRequest("chat", b, "auto")
 
@@ -164,7 +164,7 @@ def test_eligibility_filters() -> None:
     r = router("ordered")
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     assert "gemini-flash" not in order(r, chat(tools=tools))
-    image = [
+    image: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
         {"type": "text", "text": "what is it?"},
     ]
