@@ -34,12 +34,14 @@ from gateway.metrics import GatewayMetrics
 from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import Transport, UpstreamStream
-from gateway.routing.executor import Executor
+from gateway.routing.executor import Attempted, Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
 from gateway.serving.metering import estimate_prompt_tokens
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
+
+DRAIN_S = 2.0  # how long an upstream may keep a stream's connection open after its answer
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ class Pipeline:
         self.executor = executor
         self.metrics = metrics
         self.record = record  # the ledger writer's queue: never waits
+        self._draining: set[asyncio.Task[None]] = set()
 
     # --- decisions and refusals -------------------------------------------------------------
 
@@ -230,36 +233,58 @@ class Pipeline:
             raise
         upstream, stack = done.result
         target = done.target
-        stack.callback(self.executor.end, target, done.api_base, True)
         translator = adapter_for(target.provider.kind).stream_translator(req, target)
-        relay = self._relay(
-            req, ctx, decision, target, upstream.chunks, translator, stack, done.attempts
-        )
+        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack)
         return Streaming(relay, target, decision)
+
+    def _close_later(self, reads: AsyncIterator[bytes], stack: AsyncExitStack) -> None:
+        """Read what the upstream still sends after the answer's end, then close it — in the
+        background, so the client's response ends with the answer, whenever the upstream closes
+        its side. A connection read to its end goes back to the pool for the next request; one
+        still open after `DRAIN_S` is closed."""
+
+        async def drain() -> None:
+            try:
+                async with asyncio.timeout(DRAIN_S):
+                    async for _ in reads:
+                        pass
+            except (TimeoutError, GatewayError):
+                pass
+            finally:
+                await stack.aclose()
+
+        task = asyncio.create_task(drain())
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def _relay(
         self,
         req: ClientRequest,
         ctx: RequestContext,
         decision: Decision,
-        target: Target,
+        done: Attempted[tuple[UpstreamStream, AsyncExitStack]],
         reads: AsyncIterator[bytes],
         tr: StreamTranslator,
         stack: AsyncExitStack,
-        attempts: int,
     ) -> AsyncIterator[list[Chunk]]:
+        target = done.target
         decoder = SSEDecoder()
         ended = _Ended()
+        answered = False  # the translator saw the answer's end (or an error that ends it)
         try:
             async for data in reads:
                 chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
                 if chunks:
                     self._observe(chunks, ended, ctx)
                     yield chunks
-            tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
-            if tail:
-                self._observe(tail, ended, ctx)
-                yield tail
+                if tr.state.done:
+                    answered = True
+                    break
+            else:
+                tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
+                if tail:
+                    self._observe(tail, ended, ctx)
+                    yield tail
         except GatewayError as e:
             # the headers are gone: the error travels in-band, in the client's format
             ended.status, ended.error_type = e.status_code, e.error_type
@@ -269,7 +294,11 @@ class Pipeline:
             ended.status, ended.error_type = 499, "client_disconnected"
             raise
         finally:
-            await stack.aclose()
+            self.executor.end(target, done.api_base, True)  # the GPU pool's slot is free again
+            if answered:
+                self._close_later(reads, stack)
+            else:
+                await stack.aclose()
             st = tr.state
             self.record(
                 self._outcome(
@@ -283,7 +312,7 @@ class Pipeline:
                     upstream_request_id=st.upstream_request_id,
                     ttft_s=ended.ttft_s,
                     output_chunks=st.chunks,
-                    attempts=attempts,
+                    attempts=done.attempts,
                 )
             )
 
