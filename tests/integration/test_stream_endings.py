@@ -8,19 +8,21 @@ and the first token later, as Anthropic does."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
 from tests.integration.test_anthropic_chat import MODEL, claude_config
-from tests.integration.test_chat import MSG, client
+from tests.integration.test_chat import client
 from tests.support import ServerThread, wait_rows
 
-# (the model the client asks for, the simulator upstream it is served by)
-MODELS = [("gpt-4o-mini", "instant"), (MODEL, "instant")]
+MODELS = ["gpt-4o-mini", MODEL]  # an OpenAI upstream and a Claude one, both on `instant`
+CHAT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello there"}]
+MESSAGES: list[MessageParam] = [{"role": "user", "content": "Hello there"}]
 
 
 def fault(sim: ServerThread, kind: str, delay_s: float) -> None:
@@ -31,7 +33,7 @@ def fault(sim: ServerThread, kind: str, delay_s: float) -> None:
 
 
 @pytest.mark.parametrize("linger_s", [0.0, 0.2, 1.0])
-@pytest.mark.parametrize("model", [m for m, _ in MODELS])
+@pytest.mark.parametrize("model", MODELS)
 def test_fully_read_streams_are_complete_whenever_the_upstream_closes(
     sim: ServerThread,
     sqlite_url: str,
@@ -42,7 +44,7 @@ def test_fully_read_streams_are_complete_whenever_the_upstream_closes(
     gw = gateway_factory(claude_config(sim.url, sqlite_url))
     fault(sim, "linger", linger_s)
     started = time.perf_counter()
-    stream = client(gw).chat.completions.create(model=model, messages=MSG, stream=True)  # type: ignore[arg-type]
+    stream = client(gw).chat.completions.create(model=model, messages=CHAT, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     elapsed = time.perf_counter() - started
     stream.close()  # what the SDK does right after [DONE]
@@ -60,14 +62,14 @@ def test_anthropic_client_stream_ends_at_message_stop(
     fault(sim, "linger", 1.0)
     c = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
     started = time.perf_counter()
-    with c.messages.stream(model=MODEL, max_tokens=64, messages=MSG) as s:  # type: ignore[arg-type]
+    with c.messages.stream(model=MODEL, max_tokens=64, messages=MESSAGES) as s:
         message = s.get_final_message()
     assert message.stop_reason and time.perf_counter() - started < 1.0
     row = wait_rows(sqlite_url, 1)[0]
     assert row["status_code"] == 200 and row["endpoint"] == "messages"
 
 
-@pytest.mark.parametrize("model", [m for m, _ in MODELS])
+@pytest.mark.parametrize("model", MODELS)
 def test_ttft_is_the_first_generated_content(
     sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory, model: str
 ) -> None:
@@ -75,7 +77,7 @@ def test_ttft_is_the_first_generated_content(
     fault(sim, "slow_start", 0.3)
     started = time.perf_counter()
     first_content: float | None = None
-    stream: Any = client(gw).chat.completions.create(model=model, messages=MSG, stream=True)  # type: ignore[arg-type]
+    stream = client(gw).chat.completions.create(model=model, messages=CHAT, stream=True)
     for chunk in stream:
         if first_content is None and chunk.choices and chunk.choices[0].delta.content:
             first_content = (time.perf_counter() - started) * 1000
