@@ -29,7 +29,7 @@ from gateway.core import (
     Usage,
     is_content,
 )
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, Scrubber
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
@@ -75,6 +75,7 @@ class Pipeline:
         executor: Executor,
         metrics: GatewayMetrics,
         record: Callable[[Outcome], None],
+        scrub: Scrubber | None = None,
     ) -> None:
         self.router = router
         self.transport = transport
@@ -82,6 +83,8 @@ class Pipeline:
         self.metrics = metrics
         self.record = record  # the ledger writer's queue: never waits
         self._draining: set[asyncio.Task[None]] = set()
+        # every message that came from an upstream passes through here before a client sees it
+        self.scrub = scrub or Scrubber(())
 
     # --- decisions and refusals -------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class Pipeline:
             done = await self.executor.run(decision.targets, attempt, self.attempt_failed)
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
-            raise
+            raise self.scrub.error(e) from None
         result = done.result
         self.record(
             self._outcome(
@@ -230,7 +233,7 @@ class Pipeline:
             )
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
-            raise
+            raise self.scrub.error(e) from None
         upstream, stack = done.result
         target = done.target
         translator = adapter_for(target.provider.kind).stream_translator(req, target)
@@ -275,7 +278,7 @@ class Pipeline:
             async for data in reads:
                 chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
                 if chunks:
-                    self._observe(chunks, ended, ctx)
+                    observe(chunks, ended, ctx.started, self.scrub)
                     yield chunks
                 if tr.state.done:
                     answered = True
@@ -283,13 +286,13 @@ class Pipeline:
             else:
                 tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
                 if tail:
-                    self._observe(tail, ended, ctx)
+                    observe(tail, ended, ctx.started, self.scrub)
                     yield tail
         except GatewayError as e:
             # the headers are gone: the error travels in-band, in the client's format
             ended.status, ended.error_type = e.status_code, e.error_type
             self.metrics.upstream_error(target.model, target.provider.name, e.error_type)
-            yield [StreamError(e.type, e.message, e.status_code, e.code)]
+            yield [StreamError(e.type, self.scrub(e.message), e.status_code, e.code)]
         except (asyncio.CancelledError, GeneratorExit):
             ended.status, ended.error_type = 499, "client_disconnected"
             raise
@@ -316,13 +319,16 @@ class Pipeline:
                 )
             )
 
-    @staticmethod
-    def _observe(chunks: list[Chunk], ended: _Ended, ctx: RequestContext) -> None:
-        if ended.ttft_s is None and any(is_content(c) for c in chunks):
-            ended.ttft_s = time.perf_counter() - ctx.started
-        last = chunks[-1]  # an error ends a stream: it comes last
-        if isinstance(last, StreamError):
-            ended.status, ended.error_type = last.status, last.code or last.type
+
+def observe(chunks: list[Chunk], ended: _Ended, started: float, scrub: Scrubber) -> None:
+    """What the ledger learns from one read's chunks: the time to the first generated content,
+    and an error that ends the stream (its message scrubbed on the way to the client)."""
+    if ended.ttft_s is None and any(is_content(c) for c in chunks):
+        ended.ttft_s = time.perf_counter() - started
+    last = chunks[-1]  # an error ends a stream: it comes last
+    if isinstance(last, StreamError):
+        ended.status, ended.error_type = last.status, last.code or last.type
+        chunks[-1] = dataclasses.replace(last, message=scrub(last.message))
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:

@@ -9,13 +9,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.config import ProviderConfig
-from gateway.core import Price, Raw, Start, Target, Text, ToolCall, Usage
+from gateway.core import Chunk, Price, Raw, Start, StreamError, Target, Text, ToolCall, Usage
+from gateway.errors import Scrubber
 from gateway.metrics import GatewayMetrics
 from gateway.serving.after import AfterRequest, Consumer, metrics_consumer
 from gateway.serving.metering import Priced
 from gateway.serving.outcome import Outcome, RequestContext
-from gateway.serving.pipeline import Pipeline, _Ended
+from gateway.serving.pipeline import _Ended, observe
 
+NO_SECRETS = Scrubber(())
 TARGET = Target(
     "mini",
     "gpt-4o-mini",
@@ -78,10 +80,18 @@ def test_a_row_without_usage_is_estimated_only_when_tokens_were_delivered() -> N
 def test_time_to_first_token_waits_for_generated_content() -> None:
     ctx = RequestContext("r", started=time.perf_counter() - 0.5, created_at=time.time())
     ended = _Ended()
-    Pipeline._observe([Start("m", "x", 0), Raw(b"data: {}\n\n")], ended, ctx)
+    observe([Start("m", "x", 0), Raw(b"data: {}\n\n")], ended, ctx.started, NO_SECRETS)
     assert ended.ttft_s is None  # a role chunk or message_start is not a token
-    Pipeline._observe([ToolCall(0, "", "call_1", "f")], ended, ctx)
+    observe([ToolCall(0, "", "call_1", "f")], ended, ctx.started, NO_SECRETS)
     first = ended.ttft_s
     assert first is not None and first >= 0.5
-    Pipeline._observe([Text("later")], ended, ctx)
+    observe([Text("later")], ended, ctx.started, NO_SECRETS)
     assert ended.ttft_s == first
+
+
+def test_a_stream_error_reaches_the_client_scrubbed() -> None:
+    ended = _Ended()
+    chunks: list[Chunk] = [Text("hi"), StreamError("server_error", "bad key sk-live-123456789")]
+    observe(chunks, ended, time.perf_counter(), Scrubber(["sk-live-123456789"]))
+    assert chunks[-1] == StreamError("server_error", "bad key ***")
+    assert (ended.status, ended.error_type) == (502, "server_error")

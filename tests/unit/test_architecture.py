@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"config"},
     "pricing": {"config", "core"},
     "protocol": {"core", "errors"},
-    "metrics": {"core"},
+    "metrics": {"core", "errors"},
     "ledger": {"config", "core", "errors"},
     "providers": {"config", "core", "errors", "protocol", "sse"},
     "routing": {"config", "core", "errors", "pricing", "providers"},
