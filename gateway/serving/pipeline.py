@@ -177,8 +177,11 @@ class Pipeline:
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
         decision = self.decide(req, ctx)
+        trying = decision.targets[0]
 
         async def attempt(target: Target, api_base: str) -> Result:
+            nonlocal trying
+            trying = target
             adapter = adapter_for(target.provider.kind)
             up = at_replica(adapter.build_request(req, target), target, api_base)
             resp = await self.transport.send(target.provider, up)
@@ -191,6 +194,13 @@ class Pipeline:
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
             raise self.scrub.error(e) from None
+        except asyncio.CancelledError:  # the client went away: the upstream call is abandoned
+            self.record(
+                self._outcome(
+                    ctx, req, decision, trying, 499, error_type="client_disconnected", attempts=1
+                )
+            )
+            raise
         result = done.result
         self.record(
             self._outcome(

@@ -3,10 +3,13 @@ clear 4xx/5xx; nothing leaks the provider key."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
 
+from gateway.config import parse_config
 from tests.conftest import GatewayFactory, sim_config
 from tests.integration.test_chat import MSG, client
 from tests.support import ServerThread, free_port, wait_rows
@@ -223,3 +226,38 @@ def test_client_disconnect_stops_the_upstream_stream(
     assert row["latency_ms"] < 5000  # 2,000 tokens would take ~13 s upstream
     stats = httpx.get(f"{sim.url}/sim/stats").json()["upstreams"]["llama-3.1-8b-h100"]
     assert stats["running"] == 0 and stats["finished"].get("abort") == 1
+
+
+def test_a_client_that_leaves_a_json_request_cancels_the_upstream_call(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
+    """A whole answer nobody waits for: the upstream call is abandoned at once (the simulated
+    vLLM counts an aborted request) and the row says 499, not 200."""
+    raw = sim_config(sim.url, sqlite_url).model_dump()
+    raw["providers"][1]["api_base"] = f"{sim.url}/llama-3.1-8b-h100/v1"  # paced, not instant
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    metrics = f"{sim.url}/llama-3.1-8b-h100/metrics"
+    aborted = 'vllm:request_success_total{engine="0",finished_reason="abort"'
+
+    def aborts() -> float:
+        for line in httpx.get(metrics).text.splitlines():
+            if line.startswith(aborted):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = aborts()
+    body = {
+        "model": "llama-3.1-8b",
+        "messages": MSG,
+        "max_tokens": 4000,
+        "ignore_eos": True,  # ~20 s of decoding on the simulated H100
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gw.url}/v1/chat/completions", json=body, timeout=0.5)
+    row = wait_rows(sqlite_url, 1)[0]
+    assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
+    assert row["provider"] == "local-llama" and row["latency_ms"] < 3000
+    deadline = time.monotonic() + 3
+    while aborts() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert aborts() == before + 1

@@ -79,7 +79,7 @@ def test_no_key_in_any_error_body_event_log_metric_or_row(
 ) -> None:
     gw = gateway_factory(config(sim.url, sqlite_url))
     answers: list[str] = []
-    for kind, model in MODELS.items():
+    for model in MODELS.values():
         for path in ("/v1/chat/completions", "/v1/messages"):
             for stream in (False, True):
                 for status in STATUSES:
