@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from benchmarks.analysis import best_point, choose_calibration, compare_apis
-from benchmarks.economics import (
+from benchmarks.load.analysis import best_point, choose_calibration, compare_apis
+from benchmarks.load.economics import (
     Gpu,
     TokenMix,
     api_usd_per_mtok_output,

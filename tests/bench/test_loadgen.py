@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from benchmarks.loadgen import (
+from benchmarks.load.loadgen import (
     LoadShape,
     RequestInput,
     Window,
@@ -115,7 +115,7 @@ def test_count_mode_with_a_poisson_rate_and_a_cap(sim_url: str) -> None:
 
 
 def test_client_saturation_is_flagged() -> None:
-    from benchmarks.loadgen import ClientLoad
+    from benchmarks.load.loadgen import ClientLoad
 
     assert not ClientLoad(cpu_s=5.0, wall_s=10.0, loop_lag_p99_ms=3.0).saturated
     assert ClientLoad(cpu_s=9.5, wall_s=10.0).saturated  # ≥ 90 % of the event loop's core

@@ -4,8 +4,8 @@ from array import array
 
 import numpy as np
 
-from benchmarks.loadgen import RequestResult
-from benchmarks.metrics import Slo, percentile, summarize
+from benchmarks.load.loadgen import RequestResult
+from benchmarks.load.metrics import Slo, percentile, summarize
 
 
 def ok(start: float, ttft: float, itl: list[float], out: int, prompt: int) -> RequestResult:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import policy_day_report
-from benchmarks.policy_day_sim import scaled_profiles
-from benchmarks.policy_day_stats import Day, Record, compare, percentile, summarize
-from benchmarks.policy_day_traffic import (
+from benchmarks.policy_day import report as policy_day_report
+from benchmarks.policy_day.sim import scaled_profiles
+from benchmarks.policy_day.stats import Day, Record, compare, percentile, summarize
+from benchmarks.policy_day.traffic import (
     DAY_SHAPE,
     DEFAULT_MIX,
     WORKLOADS,
@@ -229,8 +229,8 @@ def test_report_renders_a_table_targets_and_a_plot(tmp_path: Path) -> None:
 
 
 def test_calibration_window_counts_streamed_tokens_and_prefills_inside_it() -> None:
-    from benchmarks.policy_day_client import Outcome
-    from benchmarks.policy_day_measure import window_point
+    from benchmarks.policy_day.client import Outcome
+    from benchmarks.policy_day.measure import window_point
 
     a = Arrival(0, 0.0, 0, "chat")
     inside = Outcome(

@@ -10,11 +10,11 @@ import aiohttp
 import orjson
 import pytest
 
-from benchmarks import policy_day
-from benchmarks.policy_day_client import Outcome, send
-from benchmarks.policy_day_sim import scaled_profiles
-from benchmarks.policy_day_stats import Record
-from benchmarks.policy_day_traffic import DEFAULT_MIX, WORKLOADS, Arrival, body
+from benchmarks.policy_day import cli as policy_day
+from benchmarks.policy_day.client import Outcome, send
+from benchmarks.policy_day.sim import scaled_profiles
+from benchmarks.policy_day.stats import Record
+from benchmarks.policy_day.traffic import DEFAULT_MIX, WORKLOADS, Arrival, body
 from gateway.simulator.profiles import PROFILES
 from tests.support import ServerThread
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from benchmarks.cli import bench_app
+from benchmarks.load.cli import bench_app
 from gateway.cli import app
 
 ROOT = Path(__file__).parents[2]

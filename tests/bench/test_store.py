@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from benchmarks.store import (
+from benchmarks.load.store import (
     NothingToCalibrate,
     RunNotFound,
     calibrate,

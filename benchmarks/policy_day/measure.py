@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.policy_day import LOCAL_FIRST_ROUTE, _config, _meta, _slo_ms
-from benchmarks.policy_day_client import Outcome, closed_loop
-from benchmarks.policy_day_sim import scaled_profiles
-from benchmarks.policy_day_stats import percentile
-from benchmarks.policy_day_traffic import WORKLOADS, Arrival, body, mean_output_tokens
-from benchmarks.procs import Proc, free_port
+from benchmarks.common.procs import Proc, free_port
+from benchmarks.policy_day.cli import LOCAL_FIRST_ROUTE, _config, _meta, _slo_ms
+from benchmarks.policy_day.client import Outcome, closed_loop
+from benchmarks.policy_day.sim import scaled_profiles
+from benchmarks.policy_day.stats import percentile
+from benchmarks.policy_day.traffic import WORKLOADS, Arrival, body, mean_output_tokens
 
 
 def window_point(
@@ -69,7 +69,7 @@ def calibrate(args: argparse.Namespace) -> None:
         [
             sys.executable,
             "-m",
-            "benchmarks.policy_day_sim",
+            "benchmarks.policy_day.sim",
             "--port",
             str(port),
             "--output-scale",

@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.loadgen import LoadShape, RequestInput, Window, run_fast, run_point
-from benchmarks.metrics import summarize
-from benchmarks.procs import Proc, free_port, gateway_cmd
+from benchmarks.common.procs import Proc, free_port, gateway_cmd
+from benchmarks.load.loadgen import LoadShape, RequestInput, Window, run_fast, run_point
+from benchmarks.load.metrics import summarize
 
 TARGET_REQ_S = 1000.0
 TARGET_CHUNKS_S = 20000.0

@@ -15,7 +15,9 @@ from typing import Annotated, NoReturn
 import typer
 
 bench_app = typer.Typer(
-    help="Load benchmarks: latency, throughput and $ per 1M tokens.", no_args_is_help=True
+    help="Load benchmarks: latency, throughput and $ per 1M tokens.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 DbOpt = Annotated[
@@ -182,7 +184,7 @@ def run(
 ) -> None:
     """Measure a server at one or more loads; write JSON, CSV, Markdown, PNG and a database row."""
     options = {k: v for k, v in locals().items() if k != "ctx"}  # the options, nothing else
-    from benchmarks.run import BenchError, run_from_options
+    from benchmarks.load.run import BenchError, run_from_options
 
     try:
         run_from_options(options, _command_line(ctx))
@@ -202,9 +204,9 @@ def calibrate(
     database_url: DbOpt = None,
 ) -> None:
     """Write the run's capacity within its SLO as the provider's GPU calibration."""
-    from benchmarks.run import default_db_url
-    from benchmarks.store import NothingToCalibrate, RunNotFound
-    from benchmarks.store import calibrate as do_calibrate
+    from benchmarks.load.run import default_db_url
+    from benchmarks.load.store import NothingToCalibrate, RunNotFound
+    from benchmarks.load.store import calibrate as do_calibrate
 
     url = database_url or default_db_url()
     try:
@@ -223,8 +225,8 @@ def runs(
     database_url: DbOpt = None, limit: Annotated[int, typer.Option(min=1, help="How many.")] = 20
 ) -> None:
     """List the newest benchmark runs in the database."""
-    from benchmarks.run import default_db_url
-    from benchmarks.store import list_runs
+    from benchmarks.load.run import default_db_url
+    from benchmarks.load.store import list_runs
 
     for r in list_runs(database_url or default_db_url(), limit):
         typer.echo(
@@ -238,7 +240,7 @@ def selftest(
     concurrency: Annotated[int, typer.Option(min=2, help="Closed-loop clients.")] = 64,
 ) -> None:
     """How much load this machine's load generator produces against the instant simulator."""
-    from benchmarks.selftest import selftest as run_selftest
+    from benchmarks.load.selftest import selftest as run_selftest
 
     failed = False
     for r in run_selftest(duration, concurrency):

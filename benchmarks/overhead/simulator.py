@@ -31,8 +31,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import Proc, free_port, gateway_cmd
-from benchmarks.ttft import closed_loop
+from benchmarks.common.procs import Proc, free_port, gateway_cmd
+from benchmarks.overhead.streams import closed_loop
 
 HERE = Path(__file__).parent
 BODY = {
@@ -383,7 +383,9 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.overhead", description=__doc__.split("\n\n")[0]
+    )
 
     def ints(s: str) -> list[int]:
         return [int(x) for x in s.split(",") if x]
@@ -412,7 +414,3 @@ def main() -> None:
     print(f"\nwrote {args.out}")
     if r["ledger"]["lost"] != 0:
         sys.exit("ledger rows lost!")
-
-
-if __name__ == "__main__":
-    main()

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -144,7 +144,9 @@ def evaluate(results: dict[str, dict[str, Any]], ref: str) -> list[dict[str, Any
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--gwbench", type=Path, default=ROOT.parent / "shared" / "bench" / "gwbench")
     ap.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "gwbench")
     ap.add_argument(
@@ -250,7 +252,3 @@ def main() -> None:
         )
     )
     print(f"\nwrote {args.out} (per-target files in {out_dir})")
-
-
-if __name__ == "__main__":
-    main()

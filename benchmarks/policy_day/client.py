@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.policy_day_traffic import Arrival
+from benchmarks.policy_day.traffic import Arrival
 from gateway.sse import DONE, SSEDecoder
 
 Body = Callable[[Arrival], dict[str, Any]]

@@ -1,7 +1,7 @@
 """Statistics of one load point, exactly as vLLM's benchmark defines them — pure.
 
 Follows `calculate_metrics` in `vllm/benchmarks/serve.py` (vllm-project/vllm @009e6d4a; the
-same code as `vllm bench serve` 0.33.0), over the results of `benchmarks.loadgen`:
+same code as `vllm bench serve` 0.33.0), over the results of `benchmarks.load.loadgen`:
 
 - TTFT per successful streamed request; E2EL (`latency`) per successful request.
 - TPOT = (E2EL − TTFT) / (output_tokens − 1), only for requests with more than one output token
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks.loadgen import RequestResult
+from benchmarks.load.loadgen import RequestResult
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (90.0, 99.0)
 

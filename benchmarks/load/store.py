@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import insert, select
 
-from benchmarks.analysis import DEFAULT_ATTAINMENT, choose_calibration
+from benchmarks.load.analysis import DEFAULT_ATTAINMENT, choose_calibration
 from gateway.ledger.calibration import Calibration, record_calibration
 from gateway.ledger.db import create_engine
 from gateway.ledger.migrate import upgrade
@@ -80,7 +80,7 @@ def save_run(db_url: str, record: dict[str, Any]) -> None:
 
 
 def load_run(db_url: str, run_id: str) -> dict[str, Any]:
-    """The run as `benchmarks.run` recorded it (settings and results merged back)."""
+    """The run as `benchmarks.load.run` recorded it (settings and results merged back)."""
     upgrade(db_url)
 
     async def go() -> dict[str, Any] | None:

@@ -60,10 +60,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import policy_day_report as report
-from benchmarks.policy_day_client import Outcome, replay, send
-from benchmarks.policy_day_stats import Day, Record, compare, peak_phase, summarize
-from benchmarks.policy_day_traffic import (
+from benchmarks.common.procs import Proc, free_port, gateway_cmd
+from benchmarks.policy_day import report
+from benchmarks.policy_day.client import Outcome, replay, send
+from benchmarks.policy_day.stats import Day, Record, compare, peak_phase, summarize
+from benchmarks.policy_day.traffic import (
     DAY_SHAPE,
     DEFAULT_MIX,
     WORKLOADS,
@@ -74,10 +75,9 @@ from benchmarks.policy_day_traffic import (
     parse_mix,
     schedule,
 )
-from benchmarks.procs import Proc, free_port, gateway_cmd
 from gateway.config import GatewayConfig, load_config
 
-CONFIG = Path(__file__).resolve().parent.parent / "config" / "bench" / "policy_day.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "bench" / "policy_day.yaml"
 # Measured by `calibrate` under DEFAULT_MIX (README "Routing benchmark"): from 24 concurrent
 # requests the simulated H100 streams its 5,100 output tok/s ceiling, 4,854 / 163 = 29.8 req/s.
 CAPACITY_RPS = 29.8
@@ -211,7 +211,7 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
         [
             sys.executable,
             "-m",
-            "benchmarks.policy_day_sim",
+            "benchmarks.policy_day.sim",
             "--port",
             str(sim_port),
             "--output-scale",
@@ -386,7 +386,9 @@ def _hours(text: str) -> list[int]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.policy_day", description=(__doc__ or "").split("\n\n")[0]
+    )
     ap.add_argument(
         "command", choices=["run", "report", "calibrate", "decide"], nargs="?", default="run"
     )
@@ -434,7 +436,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command in ("calibrate", "decide"):
-        from benchmarks import policy_day_measure as measure
+        from benchmarks.policy_day import measure
 
         (measure.calibrate if args.command == "calibrate" else measure.decide)(args)
     else:
@@ -442,7 +444,3 @@ def main(argv: Sequence[str] | None = None) -> None:
             for name in args.policies:
                 run_policy(name, args)
         cmd_report(args)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""What every benchmark program shares: the processes it measures (more to come in this package)."""

@@ -1,0 +1,1 @@
+"""The policy day: `python -m benchmarks.policy_day` (see `benchmarks.policy_day.cli`)."""
