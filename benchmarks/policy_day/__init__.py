@@ -1,1 +1,1 @@
-"""The policy day: `python -m benchmarks.policy_day` (see `benchmarks.policy_day.cli`)."""
+"""The policy day: `python -m benchmarks.policy_day` (see `benchmarks.policy_day.day`)."""

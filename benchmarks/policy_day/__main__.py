@@ -1,5 +1,5 @@
-"""`python -m benchmarks.policy_day`: see `benchmarks.policy_day.cli`."""
+"""`python -m benchmarks.policy_day`: see `benchmarks.policy_day.day`."""
 
-from benchmarks.policy_day.cli import main
+from benchmarks.policy_day.day import main
 
 main()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common.procs import Proc, free_port
-from benchmarks.policy_day.cli import LOCAL_FIRST_ROUTE, _config, _meta, _slo_ms
+from benchmarks.policy_day.day import LOCAL_FIRST_ROUTE, _config, _meta, _slo_ms
 from benchmarks.policy_day.client import Outcome, closed_loop
 from benchmarks.policy_day.sim import scaled_profiles
 from benchmarks.policy_day.stats import percentile

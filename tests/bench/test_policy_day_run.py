@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 import pytest
 
-from benchmarks.policy_day import cli as policy_day
+from benchmarks.policy_day import day as policy_day
 from benchmarks.policy_day.client import Outcome, send
 from benchmarks.policy_day.sim import scaled_profiles
 from benchmarks.policy_day.stats import Record
