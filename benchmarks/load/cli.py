@@ -1,4 +1,5 @@
-"""`gateway bench …`: the Typer sub-app that `gateway/cli.py` mounts. Options in, one call out.
+"""`gateway bench …` (or `python -m benchmarks.load …`): the load benchmark's Typer app, which
+`gateway/cli.py` mounts as `bench`. Options in, one call out.
 
 Importing this module costs only Typer: the load generator, rich, matplotlib and the database
 are imported inside the commands, so `gateway serve` starts exactly as before.
@@ -40,7 +41,9 @@ def _command_line(ctx: typer.Context) -> str:
     """The command as typed (sys.argv), or rebuilt from the options given when called otherwise
     (tests, scripts). A key typed on the command line never reaches a file."""
     args = [Path(sys.argv[0]).name, *sys.argv[1:]]
-    if "bench" not in args:
+    if Path(sys.argv[0]).resolve() == Path(__file__).with_name("__main__.py").resolve():
+        args = ["python", "-m", "benchmarks.load", *sys.argv[1:]]
+    elif "bench" not in args:
         args = ["gateway", "bench", "run"]
         for param in ctx.command.params:
             source = ctx.get_parameter_source(param.name or "")

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.load.loadgen import RequestResult
-from benchmarks.load.run import Progress as ProgressBase
+from benchmarks.common.result import RequestResult
+from benchmarks.load.progress import Progress as ProgressBase
 
 
 class LiveProgress(ProgressBase):

@@ -25,17 +25,11 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.common.request import send
+from benchmarks.common.result import RequestInput
 from benchmarks.load.analysis import best_point, compare_apis, point_costs
 from benchmarks.load.economics import TokenMix
-from benchmarks.load.loadgen import (
-    REQUEST_FUNCS,
-    LoadShape,
-    PointRun,
-    RequestInput,
-    RequestResult,
-    run_fast,
-    run_point,
-)
+from benchmarks.load.loadgen import LoadShape, PointRun, run_fast, run_point
 from benchmarks.load.metrics import BenchmarkSummary, summarize
 from benchmarks.load.options import (
     DEFAULT_APIS,
@@ -45,6 +39,7 @@ from benchmarks.load.options import (
     default_db_url,
     resolve_apis,
 )
+from benchmarks.load.progress import Progress
 from benchmarks.load.server_metrics import ServerWatch
 from benchmarks.load.targets import build_inputs, discover_model, openai_base, server_version
 from benchmarks.load.tokenizer import load_tokenizer
@@ -73,25 +68,6 @@ def versions() -> dict[str, str | None]:
 
 def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-class Progress:
-    """What the live display needs; `benchmarks.load.report.LiveProgress` draws it with rich."""
-
-    def start_point(self, label: str, expected_s: float | None, expected_n: int | None) -> None:
-        pass
-
-    def on_result(self, result: RequestResult, measured: bool) -> None:
-        pass
-
-    def tick(self) -> None:
-        """Called twice a second while a point runs (redraw here, not per result)."""
-
-    def end_point(self, line: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _shape_dict(shape: LoadShape) -> dict[str, Any]:
@@ -208,7 +184,7 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         for name, inp in (("target", inputs[0]),) + (
             (("direct", direct_inputs[0]),) if direct_inputs else ()
         ):
-            test = await REQUEST_FUNCS[inp.stream](session, inp)
+            test = await send(session, inp)
             if not test.success:
                 raise BenchError(
                     f"the initial test request to the {name} failed, so nothing "

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.load.loadgen import RequestInput
+from benchmarks.common.result import RequestInput
 from benchmarks.load.options import BenchError
 from benchmarks.load.workloads import Sample, Workload
 
