@@ -1,5 +1,5 @@
-"""`python -m benchmarks.policy_day`: see `benchmarks.policy_day.day`."""
+"""`python -m benchmarks.policy_day`: see `benchmarks.policy_day.cli`."""
 
-from benchmarks.policy_day.day import main
+from benchmarks.policy_day.cli import main
 
 main()
