@@ -1,4 +1,4 @@
-"""The performance benchmark: the gateway beside the Python floor and LiteLLM, same run.
+"""The gwbench run: the gateway beside the Python floor and LiteLLM, same run.
 
     python -m benchmarks.perf [--gwbench ../shared/bench/gwbench] [--quick] [--no-litellm]
 
@@ -8,8 +8,12 @@ direct/proxy runs, medians of repeats; see its README) over: the aiohttp floor p
 dependency), and the gateway with its production path on — SQLite ledger, PostgreSQL ledger,
 and SQLite with 2 workers. Then it checks the performance issue's targets against the floor
 measured in the same run, prints the harness's tables plus the verdicts, and writes
-`bench-results/perf.json`. Lost ledger rows per load point are measured by
-`benchmarks.overhead` (`--ledger-check` runs it for SQLite and PostgreSQL here too).
+`bench-results/perf.json`. Lost ledger rows per load point are measured by the other run of
+this program, `python -m benchmarks.overhead` (`--database-url` for PostgreSQL).
+
+The harness lives outside this repository (`../shared/bench/gwbench`, read-only) and measures
+with its own clients (wrk and its `ttft_client.py`); this module only drives it and checks its
+JSON, so its figures follow the harness's definitions, not `benchmarks.common`'s.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -243,7 +248,7 @@ def main() -> None:
     args.out.write_text(
         json.dumps(
             {
-                "command": " ".join(sys.argv),
+                "command": shlex.join(["python", "-m", "benchmarks.perf", *sys.argv[1:]]),
                 "gwbench_command": cmd,
                 "checks": checks,
                 "results": results,
