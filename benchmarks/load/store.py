@@ -31,7 +31,8 @@ class NothingToCalibrate(ValueError):
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
     # the JSON column gets plain JSON: NaN/inf become null, as in the JSON file
-    return orjson.loads(orjson.dumps(record))  # type: ignore[no-any-return]
+    plain: dict[str, Any] = orjson.loads(orjson.dumps(record))
+    return plain
 
 
 def save_run(db_url: str, record: dict[str, Any]) -> None:

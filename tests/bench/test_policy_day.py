@@ -103,18 +103,16 @@ def test_scaled_profiles_keep_real_time_and_the_real_decode_ceiling() -> None:
 # --- accounting ------------------------------------------------------------------------------
 
 
-def _day(**kw: object) -> Day:
-    args: dict[str, object] = {
-        "hour_s": 4.0,
-        "output_scale": 5,
-        "hours": (11, 12),
-        "rates": tuple([1.0] * 24),
-        "slo_ms": 800.0,
-        "gpu_usd_per_hour": 2.0,
-        "capacity_rps": 5.0,
-    }
-    args.update(kw)
-    return Day(**args)  # type: ignore[arg-type]
+def _day(rates: tuple[float, ...] = tuple([1.0] * 24)) -> Day:
+    return Day(
+        hour_s=4.0,
+        output_scale=5,
+        hours=(11, 12),
+        rates=rates,
+        slo_ms=800.0,
+        gpu_usd_per_hour=2.0,
+        capacity_rps=5.0,
+    )
 
 
 def _rec(

@@ -10,8 +10,8 @@ from benchmarks.common.stats import median, percentile, percentile_or_none
 
 def test_percentile_matches_numpy() -> None:
     xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
-    for q in (0, 10, 25, 50, 90, 99, 100):
-        assert percentile(xs, q) == np.percentile(xs, q)
+    for whole in (0, 10, 25, 50, 90, 99, 100):
+        assert percentile(xs, whole) == np.percentile(xs, whole)
     rng = random.Random(7)
     for n in (1, 2, 3, 10, 101, 1000):
         ys = [rng.lognormvariate(0, 1) for _ in range(n)]

@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from gateway.ledger.calibration import Calibration, latest_calibration, record_c
 from gateway.ledger.db import create_engine
 
 
-def _record(run_id: str, attainments: list[float]) -> dict:
+def _record(run_id: str, attainments: list[float]) -> dict[str, Any]:
     points = [
         {
             "label": f"concurrency={c}",
