@@ -22,7 +22,6 @@ own parsing time).
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
 import aiohttp
 import orjson
@@ -31,12 +30,6 @@ from benchmarks.common.result import RequestInput, RequestResult
 from gateway.sse import DONE, Event, SSEDecoder
 
 ERROR_CHARS = 500  # an error message is cut here: a whole HTML error page helps nobody
-
-
-class RequestFunc(Protocol):
-    async def __call__(
-        self, session: aiohttp.ClientSession, inp: RequestInput
-    ) -> RequestResult: ...
 
 
 def _usage(result: RequestResult, usage: object) -> None:
