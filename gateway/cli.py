@@ -18,7 +18,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Ledger database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 # `gateway bench …` lives with the load generator; its module imports only Typer
-from benchmarks.cli import bench_app  # noqa: E402
+from benchmarks.load.cli import bench_app  # noqa: E402
 
 app.add_typer(bench_app, name="bench")
 

@@ -83,6 +83,6 @@ def test_ttft_is_the_first_generated_content(
             first_content = (time.perf_counter() - started) * 1000
     assert first_content is not None
     ttft_ms = wait_rows(sqlite_url, 1)[0]["ttft_ms"]
-    # the gateway saw the first token before its client did, and not before it was generated
+    # not the head (sent at once) but the first token: after it was generated, before the
+    # client had it (how close the two are is the benchmarks' business, not a timed test's)
     assert 300 <= ttft_ms <= first_content
-    assert first_content - ttft_ms < 50
