@@ -27,7 +27,13 @@ from gateway.ledger.tables import Money, requests_table
 log = logging.getLogger("gateway.ledger")
 
 Row = dict[str, Any]
-SQLITE_CHUNK = 100  # rows per synchronous SQLite transaction (≈1 ms of event-loop time)
+# The writer runs on the event loop, so its longest uninterrupted step is added to the latency
+# of every request waiting behind it: that step sets the p99. Rows are built (priced, metered,
+# encoded: ~17 µs each) and written to SQLite (~6.5 µs each, one transaction per chunk) in
+# slices, yielding in between, so no step holds the loop much over a millisecond — a whole
+# 500-row batch built at once held it ~8 ms. Measured 2026-12-06.
+ROW_SLICE = 64  # rows built between two yields (≈1 ms)
+SQLITE_CHUNK = 64  # rows per synchronous SQLite transaction (≈0.4 ms)
 
 
 class DriverInsert:
@@ -99,6 +105,7 @@ class LedgerWriter:
         self._waiters: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()  # set by aclose(); also wakes the sleeping writer
         self._unwritten: list[tuple[Any, ...]] = []
+        self._unbuilt: list[Any] = []  # items of the current batch whose rows are not built yet
         self.written = 0
 
     def start(self) -> None:
@@ -142,7 +149,9 @@ class LedgerWriter:
         items = []
         while not self._queue.empty():
             items.append(self._queue.get_nowait())
-        rows = self._unwritten + self._rows(items)  # the interrupted batch's rest first
+        # the interrupted batch's rest first
+        rows = self._unwritten + self._rows(self._unbuilt) + self._rows(items)
+        self._unbuilt = []
         total = len(rows)
         try:
             if self._sync is not None:
@@ -176,7 +185,11 @@ class LedgerWriter:
                 except asyncio.QueueEmpty:
                     break
             if batch:
-                self._unwritten = self._rows(batch)  # `_insert` empties it as rows land
+                self._unwritten, self._unbuilt = [], batch  # `_insert` empties it as rows land
+                while self._unbuilt:
+                    piece, self._unbuilt = self._unbuilt[:ROW_SLICE], self._unbuilt[ROW_SLICE:]
+                    self._unwritten += self._rows(piece)
+                    await asyncio.sleep(0)
                 await self._insert(self._unwritten)
             elif self._closing.is_set() and not self._waiters:
                 return
