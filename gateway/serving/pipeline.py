@@ -54,6 +54,7 @@ class Streaming:
     chunks: AsyncIterator[list[Chunk]]  # one list per upstream read; closing it records the row
     target: Target
     decision: Decision
+    native: bool = False  # the upstream speaks the client's wire: chunks are `Raw` events
 
 
 @dataclass(slots=True)
@@ -85,7 +86,10 @@ class Pipeline:
     def decide(self, req: ClientRequest, ctx: RequestContext) -> Decision:
         """The router's decision; a refusal (unknown model, nothing eligible) gets its row."""
         try:
-            return self.router.decide(req)
+            decision = self.router.decide(req)
+            if req.native_only is not None:
+                decision = native_targets(decision, req, req.native_only)
+            return decision
         except GatewayError as e:
             self.reject(ctx, req.endpoint, req.model, e)
             raise
@@ -231,11 +235,12 @@ class Pipeline:
         upstream, stack = done.result
         target = done.target
         stack.callback(self.executor.end, target, done.api_base, True)
-        translator = adapter_for(target.provider.kind).stream_translator(req, target)
+        adapter = adapter_for(target.provider.kind)
+        translator = adapter.stream_translator(req, target)
         relay = self._relay(
             req, ctx, decision, target, upstream.chunks, translator, stack, done.attempts
         )
-        return Streaming(relay, target, decision)
+        return Streaming(relay, target, decision, adapter.native(req, target))
 
     async def _relay(
         self,
@@ -294,6 +299,15 @@ class Pipeline:
         last = chunks[-1]  # an error ends a stream: it comes last
         if isinstance(last, StreamError):
             ended.status, ended.error_type = last.status, last.code or last.type
+
+
+def native_targets(decision: Decision, req: ClientRequest, refusal: GatewayError) -> Decision:
+    """Only the targets whose adapter takes `req` in its own wire (see
+    `ClientRequest.native_only`); none is the request's refusal."""
+    kept = tuple(t for t in decision.targets if adapter_for(t.provider.kind).native(req, t))
+    if not kept:
+        raise refusal
+    return dataclasses.replace(decision, targets=kept)
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
