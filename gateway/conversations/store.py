@@ -43,6 +43,7 @@ log = logging.getLogger("gateway.responses")
 PURGE_BATCH = 500
 RECENT_S = 5.0  # an id this gateway issued this recently may still be in another worker's queue
 RECHECKS = (0.02, 0.05, 0.1, 0.15)  # seconds between the re-reads of such an id
+GONE_MEMORY = 4096  # recently deleted ids remembered
 
 
 def issued_at(response_id: str) -> float | None:
@@ -117,6 +118,7 @@ class ResponseStore:
         self._queue: list[StoredResponse] = []
         self._writing: set[str] = set()  # ids in the batch being inserted right now
         self._deleted: set[str] = set()  # deleted while being inserted: delete again after
+        self._gone: dict[str, None] = {}  # recently deleted here: a miss needs no re-read
         self._closing = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -132,7 +134,7 @@ class ResponseStore:
         rec = self._pending.get(response_id)
         if rec is None:
             rec = await self._select(response_id)
-        if rec is None:
+        if rec is None and response_id not in self._gone:
             issued = issued_at(response_id)
             if issued is not None and self._clock() - issued < RECENT_S:
                 for pause in RECHECKS:  # another worker may not have flushed it yet
@@ -151,6 +153,9 @@ class ResponseStore:
         self._queue = [r for r in self._queue if r.id != response_id]
         if response_id in self._writing:
             self._deleted.add(response_id)
+        self._gone[response_id] = None
+        if len(self._gone) > GONE_MEMORY:
+            del self._gone[next(iter(self._gone))]
         await self._delete([response_id])
         return True
 
