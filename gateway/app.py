@@ -17,6 +17,7 @@ from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.routes import ROUTES
 from gateway.config import GatewayConfig
+from gateway.conversations.store import ResponseStore
 from gateway.core import Target
 from gateway.errors import Scrubber
 from gateway.ledger.db import create_engine
@@ -69,7 +70,14 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     transport = Transport(config.providers)
     secrets = Scrubber(p.api_key for p in config.providers)
     pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit, scrub=secrets)
-    return AppState(config, prices, router, metrics, transport, engine, writer, pipeline, capacity)
+    responses = ResponseStore(
+        engine,
+        retention_days=config.responses.retention_days,
+        purge_interval_s=config.responses.purge_interval_s,
+    )
+    return AppState(
+        config, prices, router, metrics, transport, engine, writer, pipeline, responses, capacity
+    )
 
 
 def _replica(capacity: CapacityMonitor, target: Target) -> str:
@@ -87,6 +95,7 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         state.writer.start()
+        state.responses.start()
         if state.capacity is not None:
             await state.capacity.start()
         # Everything allocated so far lives as long as the process: move it out of the

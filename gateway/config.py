@@ -75,6 +75,10 @@ class ProviderConfig(_Strict):
     # loaded healthy one.
     replicas: tuple[str, ...] = ()
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    # The upstream serves OpenAI's Responses API (`{api_base}/responses`): `/v1/responses`
+    # requests are sent to it as the client wrote them instead of through chat completions.
+    # kind: openai or vllm only.
+    responses_api: bool = False
 
     @property
     def api_bases(self) -> tuple[str, ...]:
@@ -90,6 +94,8 @@ class ProviderConfig(_Strict):
             if self.kind not in DEFAULT_API_BASES:
                 raise ValueError(f"api_base is required for kind {self.kind!r}")
             object.__setattr__(self, "api_base", DEFAULT_API_BASES[self.kind])
+        if self.responses_api and self.kind not in ("openai", "vllm"):
+            raise ValueError(f"responses_api: kind {self.kind!r} has no Responses API")
         return self
 
 
@@ -178,6 +184,13 @@ class SimulatorConfig(_Strict):
     profile: str = "instant"
 
 
+class ResponsesConfig(_Strict):
+    """Stored Responses (`store: true`): how long they are kept, how often old ones go."""
+
+    retention_days: float = Field(30, gt=0)
+    purge_interval_s: float = Field(3600, gt=0)
+
+
 class GatewayConfig(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     max_request_body_mb: float = Field(32, gt=0)
@@ -188,6 +201,7 @@ class GatewayConfig(_Strict):
     client_keepalive_s: int = Field(75, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     simulator: SimulatorConfig | None = None
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     providers: tuple[ProviderConfig, ...] = Field(min_length=1)

@@ -9,8 +9,9 @@ the others' internals.
 
 The neutral request body is OpenAI chat's shape: it is the superset every adapter already
 translates from, and the wire format of three of the client endpoints. A codec whose wire
-format an adapter speaks natively (Anthropic's Messages on `/v1/messages`) also keeps the
-client's own body in `ClientRequest.native_body`, so that adapter can send it untouched.
+format an adapter speaks natively (Anthropic's Messages on `/v1/messages`, OpenAI's Responses
+on `/v1/responses`) also keeps the client's own body in `ClientRequest.native_body`, so that
+adapter can send it untouched.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from gateway.config import ModelConfig, ProviderConfig
+from gateway.errors import InvalidRequest
 
 # The client-facing endpoints: each is a codec, and the `endpoint` column of the ledger.
-Endpoint = Literal["chat", "completions", "embeddings", "messages"]
-# What an adapter is asked to do upstream; `messages` requests are chat operations.
+Endpoint = Literal["chat", "completions", "embeddings", "messages", "responses"]
+# What an adapter is asked to do upstream; `messages` and `responses` requests are chat operations.
 Operation = Literal["chat", "completions", "embeddings"]
-# A client API's wire format: "openai" (chat, completions, embeddings) or "anthropic".
+# A client API's wire format: "openai" (chat, completions, embeddings), "anthropic" (Messages)
+# or "openai-responses" (OpenAI's Responses API).
 WireFormat = str
 
 ZERO = Decimal(0)
@@ -98,6 +101,7 @@ ENDPOINTS: dict[Endpoint, tuple[Operation, WireFormat]] = {
     "completions": ("completions", "openai"),
     "embeddings": ("embeddings", "openai"),
     "messages": ("chat", "anthropic"),
+    "responses": ("chat", "openai-responses"),
 }
 
 
@@ -118,6 +122,10 @@ class ClientRequest:
     min_tier: int | None = None  # x-gateway-min-tier: routes skip models below it
     native_body: dict[str, Any] | None = None
     native_headers: dict[str, str] = field(default_factory=dict)
+    # Set when only an adapter speaking the client's wire natively can serve the request (a
+    # Responses `tool_choice` forcing a hosted tool): raised for any target that would need
+    # the request translated.
+    native_only: InvalidRequest | None = None
 
     @property
     def operation(self) -> Operation:
@@ -246,3 +254,23 @@ class StreamState:
     chunks: int = 0  # events carrying choices: the fallback token estimate when usage is absent
     error: dict[str, Any] | None = None
     done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A finished response that a later request may continue (`previous_response_id`).
+
+    Nothing here is ever mutated once made: a pending record is shared by every reader
+    until the store has written it."""
+
+    id: str
+    created_at: float  # time.time()
+    team: str | None
+    model: str  # the model (or route) the client asked for
+    previous_response_id: str | None
+    status: str
+    context: list[Any]  # earlier turns' items, ready to send again
+    input: list[Any]  # this turn's input items, as the client sent them
+    output: list[Any]  # the Response's output items
+    response: dict[str, Any]  # the Response object (its `output` is `output`)
+    api_key_id: str | None = None

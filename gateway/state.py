@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config import GatewayConfig
+from gateway.conversations.store import ResponseStore
 from gateway.core import Price
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
@@ -30,11 +31,13 @@ class AppState:
     engine: AsyncEngine
     writer: LedgerWriter
     pipeline: Pipeline
+    responses: ResponseStore
     capacity: CapacityMonitor | None = None
 
     async def aclose(self) -> None:
         if self.capacity is not None:
             await self.capacity.aclose()
         await self.transport.aclose()  # uvicorn has drained in-flight requests by now
+        await self.responses.aclose()
         await self.writer.aclose()
         await self.engine.dispose()

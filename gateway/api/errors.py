@@ -46,7 +46,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         NotFound(
             f"Unknown path {request.url.path}. The gateway serves "
             "/v1/chat/completions, /v1/completions, /v1/embeddings, "
-            "/v1/messages and /v1/models."
+            "/v1/messages, /v1/responses and /v1/models."
         )
     )
 

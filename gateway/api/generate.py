@@ -11,8 +11,8 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
-from gateway.codecs.base import Codec, Headers, header
-from gateway.core import Target
+from gateway.codecs.base import Codec, Conversation, Headers, header
+from gateway.core import ClientRequest, Target
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
@@ -49,15 +49,19 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         created_at=time.time(),
     )
     raw = await read_body(receive)
+    req = None
     try:
         req = codec.parse(raw, scope["headers"])
         req.min_tier = min_tier(scope["headers"])
+        if codec.conversation is not None:
+            await resume(gw, codec.conversation, req, ctx)
     except GatewayError as e:
-        gw.pipeline.reject(ctx, codec.endpoint, None, e)
+        gw.pipeline.reject(ctx, codec.endpoint, req.model if req else None, e)
         raise
     if req.stream:
         streaming = await gw.pipeline.open_stream(req, ctx)
         headers = _target_headers(streaming.target, streaming.decision)
+        headers += codec.headers(req, streaming.native)
         await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
         return
     async with until_disconnect(receive) as gone:
@@ -65,4 +69,18 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
     if gone.is_set():
         return  # nobody to answer; the pipeline recorded the 499
     headers = [JSON, *_target_headers(answer.target, answer.decision)]
-    await send_bytes(send, 200, codec.render(answer.result), headers)
+    headers += codec.headers(req, answer.result.wire == req.wire)
+    await send_bytes(send, 200, codec.render(answer.result, req), headers)
+
+
+async def resume(
+    gw: AppState, conversation: Conversation, req: ClientRequest, ctx: RequestContext
+) -> None:
+    """A stateful API's request: named, given its store, and continued from the stored
+    response it names (the one read on the request's path: see conversations/store.py)."""
+    previous = conversation.start(req, ctx.request_id, ctx.created_at, ctx.team, gw.responses.save)
+    if previous is not None:
+        stored = await gw.responses.load(previous, ctx.team)
+        if stored is None:
+            raise conversation.missing(previous)
+        conversation.extend(req, stored)

@@ -14,7 +14,7 @@ import orjson
 
 from gateway.codecs.anthropic_bridge import to_chat_body, to_message
 from gateway.codecs.anthropic_stream import MessagesStreamRenderer
-from gateway.codecs.base import Headers, StreamRenderer, header
+from gateway.codecs.base import Conversation, Headers, StreamRenderer, header
 from gateway.core import ClientRequest, Endpoint, Result, WireFormat
 from gateway.errors import GatewayError
 from gateway.protocol.anthropic import error_body, parse_messages_body
@@ -23,6 +23,7 @@ from gateway.protocol.anthropic import error_body, parse_messages_body
 class MessagesCodec:
     endpoint: Endpoint = "messages"
     wire: WireFormat = "anthropic"
+    conversation: Conversation | None = None
 
     def parse(self, raw: bytes, headers: Headers) -> ClientRequest:
         body = parse_messages_body(raw)
@@ -37,10 +38,13 @@ class MessagesCodec:
             native_headers={"anthropic-beta": beta} if beta else {},
         )
 
-    def render(self, result: Result) -> bytes:
+    def render(self, result: Result, request: ClientRequest) -> bytes:
         if result.wire == self.wire and result.body is not None:
             return result.body
         return orjson.dumps(to_message(result.data, result.usage))
+
+    def headers(self, request: ClientRequest, native: bool) -> Headers:
+        return []
 
     def stream_renderer(self, request: ClientRequest) -> StreamRenderer:
         return MessagesStreamRenderer(request.model)

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Headers, StreamRenderer
+from gateway.codecs.base import Conversation, Headers, StreamRenderer
 from gateway.core import (
     Chunk,
     ClientRequest,
@@ -39,14 +39,19 @@ DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class OpenAICodec:
+    conversation: Conversation | None = None
+
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
 
     def parse(self, raw: bytes, headers: Headers) -> ClientRequest:
         return parse_request(self.endpoint, raw)
 
-    def render(self, result: Result) -> bytes:
+    def render(self, result: Result, request: ClientRequest) -> bytes:
         return result.body if result.body is not None else orjson.dumps(result.data)
+
+    def headers(self, request: ClientRequest, native: bool) -> Headers:
+        return []
 
     def stream_renderer(self, request: ClientRequest) -> StreamRenderer:
         return ChatStreamRenderer(request.include_usage)

@@ -128,5 +128,31 @@ class GpuCalibrationRow(Base):
     __table_args__ = (Index("ix_gpu_calibrations_provider_created", "provider", "created_at"),)
 
 
+class StoredResponseRow(Base):
+    """A Responses API response kept for `previous_response_id` and `GET /v1/responses/{id}`.
+
+    The JSON documents are stored as text: the gateway reads and writes them whole. `context`
+    holds the earlier turns' items (so continuing a chain is one primary-key read), `input`
+    this turn's input items, `output` the Response's output items, `response` the Response
+    object without its output. `team` scopes visibility once keys exist."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    team: Mapped[str | None] = mapped_column(String(100))
+    api_key_id: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    previous_response_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(32))
+    context: Mapped[str] = mapped_column(Text)
+    input: Mapped[str] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_responses_created_at", "created_at"),)
+
+
+responses_table: Table = StoredResponseRow.__table__  # type: ignore[assignment]
 bench_runs_table: Table = BenchRunRow.__table__  # type: ignore[assignment]
 gpu_calibrations_table: Table = GpuCalibrationRow.__table__  # type: ignore[assignment]

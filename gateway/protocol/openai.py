@@ -88,7 +88,7 @@ def parse_request(endpoint: Endpoint, raw: bytes) -> ClientRequest:
     try:
         _MODELS[endpoint].model_validate(body)
     except ValidationError as e:
-        raise _invalid(e) from None
+        raise invalid(e) from None
     stream = body.get("stream") is True
     opts = body.get("stream_options")
     if opts is not None and not stream:
@@ -104,7 +104,7 @@ def parse_request(endpoint: Endpoint, raw: bytes) -> ClientRequest:
     )
 
 
-def _invalid(e: ValidationError) -> InvalidRequest:
+def invalid(e: ValidationError) -> InvalidRequest:
     err = e.errors(include_url=False)[0]
     loc = [x for x in err["loc"] if not (isinstance(x, str) and "[" in x)]
     # pydantic reports union members in the location (e.g. 'str'); keep the field path only

@@ -28,11 +28,14 @@ from gateway.providers.base import StreamTranslator
 
 class AnthropicAdapter:
     operations: frozenset[Operation] = frozenset({"chat"})
-    wire: WireFormat | None = "anthropic"
+    wires: frozenset[WireFormat] = frozenset({"anthropic"})
+
+    def native(self, request: ClientRequest, target: Target) -> bool:
+        return request.wire in self.wires and request.native_body is not None
 
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest:
         headers = anthropic_headers(target)
-        if request.wire == self.wire and request.native_body is not None:
+        if self.native(request, target) and request.native_body is not None:
             body = {**request.native_body, "model": target.upstream_model}
             cfg = target.config
             if body.get("system") and cfg is not None and cfg.auto_cache_system_prompt:
@@ -57,8 +60,8 @@ class AnthropicAdapter:
             )
         usage = usage_from_anthropic(data.get("usage"))
         rid = data.get("id") if isinstance(data.get("id"), str) else None
-        if request.wire == self.wire:
-            return Result(data, usage, rid, body=body, wire=self.wire)
+        if self.native(request, target):
+            return Result(data, usage, rid, body=body, wire=request.wire)
         return Result(chat_completion(data, usage, target.upstream_model), usage, rid)
 
     def parse_error(
@@ -67,6 +70,6 @@ class AnthropicAdapter:
         return error_from_anthropic(status, body, headers, target)
 
     def stream_translator(self, request: ClientRequest, target: Target) -> StreamTranslator:
-        if request.wire == self.wire:
+        if self.native(request, target):
             return AnthropicPassthrough(target)
         return AnthropicStream(target)

@@ -5,10 +5,12 @@ provider's answer back into a `Result` (`parse_response`, `parse_error`), and th
 SSE events into typed chunks (`stream_translator`: a small per-request state machine).
 `transport.py` does the sending; client API codecs render results and chunks.
 
-An adapter may speak one client wire format natively (`wire`): OpenAI's for the OpenAI family,
-Anthropic's Messages for Anthropic. A request arriving in that format is sent as the client
-wrote it and answered with the upstream's own bytes (`Result.body`, `Raw` chunks), read only
-for usage, ids and errors; any other request goes through the adapter's translation.
+An adapter may speak client wire formats natively (`wires`): OpenAI's chat and — for a
+provider configured with `responses_api` — Responses for the OpenAI family, Anthropic's
+Messages for Anthropic. `native(request, target)` says whether this request goes to this
+target that way: sent as the client wrote it and answered with the upstream's own bytes
+(`Result.body` with `Result.wire` set, `Raw` chunks), read only for usage, ids and errors; any
+other request goes through the adapter's translation.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ class StreamTranslator(Protocol):
 
 class Adapter(Protocol):
     operations: frozenset[Operation]  # what this family can do upstream
-    wire: WireFormat | None  # the client wire format it speaks natively, if any
+    wires: frozenset[WireFormat]  # the client wire formats it can speak natively
+
+    def native(self, request: ClientRequest, target: Target) -> bool:
+        """Whether `request` goes to `target` in the client's own wire format."""
+        ...
 
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest: ...
 

@@ -41,7 +41,10 @@ def model_url(target: Target, stream: bool) -> str:
 
 class GeminiAdapter:
     operations: frozenset[Operation] = frozenset({"chat"})
-    wire: WireFormat | None = None  # no client speaks Gemini's wire to the gateway
+    wires: frozenset[WireFormat] = frozenset()  # no client speaks Gemini's wire to the gateway
+
+    def native(self, request: ClientRequest, target: Target) -> bool:
+        return False
 
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest:
         headers = {"content-type": "application/json"}

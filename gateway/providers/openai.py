@@ -9,7 +9,9 @@ cached_tokens, completion_tokens_details.reasoning_tokens); vLLM reports the sam
 
 OpenAI's wire is this family's native format: a client of an OpenAI endpoint gets the
 upstream's events byte for byte (`OpenAIPassthrough`); any other client gets typed chunks
-(`OpenAIChunks`) for its codec to render.
+(`OpenAIChunks`) for its codec to render. A provider with `responses_api: true` also speaks
+OpenAI's Responses API natively (`openai_responses.py`); without it, `/v1/responses` requests
+arrive here translated to chat.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ from gateway.core import (
 )
 from gateway.errors import UpstreamHTTPError
 from gateway.providers.base import StreamTranslator, json_object
+from gateway.providers.openai_responses import (
+    WIRE as RESPONSES,
+)
+from gateway.providers.openai_responses import (
+    ResponsesPassthrough,
+    responses_request,
+    responses_result,
+)
 from gateway.sse import DONE, Event
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
@@ -60,9 +70,20 @@ def usage_from_openai(u: Any) -> Usage | None:
 
 class OpenAIAdapter:
     operations: frozenset[Operation] = frozenset({"chat", "completions", "embeddings"})
-    wire: WireFormat | None = "openai"
+    wires: frozenset[WireFormat] = frozenset({"openai", RESPONSES})
+
+    def native(self, request: ClientRequest, target: Target) -> bool:
+        if request.wire == "openai":
+            return True
+        return (
+            request.wire == RESPONSES
+            and target.provider.responses_api
+            and request.native_body is not None
+        )
 
     def build_request(self, request: ClientRequest, target: Target) -> UpstreamRequest:
+        if request.wire == RESPONSES and self.native(request, target):
+            return responses_request(request, target, self._headers(target))
         body = dict(request.body)
         body["model"] = target.upstream_model
         if request.stream:
@@ -71,18 +92,24 @@ class OpenAIAdapter:
                 **(opts if isinstance(opts, dict) else {}),
                 "include_usage": True,
             }
-        headers = {"content-type": "application/json"}
-        if target.provider.api_key:
-            headers["authorization"] = f"Bearer {target.provider.api_key}"
         return UpstreamRequest(
             method="POST",
             url=target.provider.api_base.rstrip("/") + _PATHS[request.operation],
-            headers=headers,
+            headers=self._headers(target),
             body=orjson.dumps(body),
             stream=request.stream,
         )
 
+    @staticmethod
+    def _headers(target: Target) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if target.provider.api_key:
+            headers["authorization"] = f"Bearer {target.provider.api_key}"
+        return headers
+
     def parse_response(self, body: bytes, request: ClientRequest, target: Target) -> Result:
+        if request.wire == RESPONSES and self.native(request, target):
+            return responses_result(body, target)
         data = json_object(body, target)
         rid = data.get("id")
         return Result(
@@ -100,8 +127,10 @@ class OpenAIAdapter:
         )
 
     def stream_translator(self, request: ClientRequest, target: Target) -> StreamTranslator:
-        if request.wire == self.wire:
+        if request.wire == "openai":
             return OpenAIPassthrough()
+        if self.native(request, target):
+            return ResponsesPassthrough()
         return OpenAIChunks()
 
 

@@ -56,6 +56,7 @@ class Streaming:
     chunks: AsyncIterator[list[Chunk]]  # one list per upstream read; closing it records the row
     target: Target
     decision: Decision
+    native: bool = False  # the upstream speaks the client's wire: chunks are `Raw` events
 
 
 @dataclass(slots=True)
@@ -91,7 +92,10 @@ class Pipeline:
     def decide(self, req: ClientRequest, ctx: RequestContext) -> Decision:
         """The router's decision; a refusal (unknown model, nothing eligible) gets its row."""
         try:
-            return self.router.decide(req)
+            decision = self.router.decide(req)
+            if req.native_only is not None:
+                decision = native_targets(decision, req, req.native_only)
+            return decision
         except GatewayError as e:
             self.reject(ctx, req.endpoint, req.model, e)
             raise
@@ -246,9 +250,10 @@ class Pipeline:
             raise self.scrub.error(e) from None
         upstream, stack = done.result
         target = done.target
-        translator = adapter_for(target.provider.kind).stream_translator(req, target)
+        adapter = adapter_for(target.provider.kind)
+        translator = adapter.stream_translator(req, target)
         relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack)
-        return Streaming(relay, target, decision)
+        return Streaming(relay, target, decision, adapter.native(req, target))
 
     def _close_later(self, reads: AsyncIterator[bytes], stack: AsyncExitStack) -> None:
         """Read what the upstream still sends after the answer's end, then close it — in the
@@ -339,6 +344,15 @@ def observe(chunks: list[Chunk], ended: _Ended, started: float, scrub: Scrubber)
     if isinstance(last, StreamError):
         ended.status, ended.error_type = last.status, last.code or last.type
         chunks[-1] = dataclasses.replace(last, message=scrub(last.message))
+
+
+def native_targets(decision: Decision, req: ClientRequest, refusal: GatewayError) -> Decision:
+    """Only the targets whose adapter takes `req` in its own wire (see
+    `ClientRequest.native_only`); none is the request's refusal."""
+    kept = tuple(t for t in decision.targets if adapter_for(t.provider.kind).native(req, t))
+    if not kept:
+        raise refusal
+    return dataclasses.replace(decision, targets=kept)
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:

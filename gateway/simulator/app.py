@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from gateway.simulator import anthropic, gemini, handlers
+from gateway.simulator import anthropic, gemini, handlers, responses
 from gateway.simulator.asgi import Request, Scope, now, read_body, respond_error
 from gateway.simulator.control import CONTROL_ROUTES
 from gateway.simulator.engine import Receive, Send
@@ -31,6 +31,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/v1/completions"): handlers.completions,
     ("POST", "/v1/embeddings"): handlers.embeddings,
     ("POST", anthropic.PATH): anthropic.messages,  # Anthropic's Messages API
+    ("POST", responses.PATH): responses.responses,  # OpenAI's Responses API
     ("GET", "/v1/models"): handlers.models,
     ("GET", "/metrics"): handlers.metrics,
     ("GET", "/health"): handlers.health,

@@ -130,7 +130,12 @@ def _chat_body(body: Mapping[str, Any], model: str, stream: bool) -> dict[str, A
         raise RequestError("generationConfig must be an object", "generationConfig")
     _limits(config, chat)
     if config.get("responseMimeType") == "application/json":
-        chat["response_format"] = {"type": "json_object"}
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if isinstance(schema, Mapping):  # the answer is valid against it
+            spec = {"name": "response", "schema": _lower_types(schema)}
+            chat["response_format"] = {"type": "json_schema", "json_schema": spec}
+        else:
+            chat["response_format"] = {"type": "json_object"}
     _tools(body, chat)
     return chat
 
@@ -209,12 +214,17 @@ def _tools(body: Mapping[str, Any], chat: dict[str, Any]) -> None:
 
 
 def _lower_types(value: Any) -> Any:
-    """Gemini's Schema types may be spelled as its enum ("STRING"); JSON Schema's are lower."""
+    """Gemini's Schema → JSON Schema: types may be spelled as its enum ("STRING") where JSON
+    Schema's are lower case, and `nullable: true` is JSON Schema's `null` type."""
     if isinstance(value, Mapping):
-        return {
+        out = {
             k: (v.lower() if k == "type" and isinstance(v, str) else _lower_types(v))
             for k, v in value.items()
+            if k != "nullable"
         }
+        if value.get("nullable") is True and isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        return out
     if isinstance(value, list):
         return [_lower_types(v) for v in value]
     return value

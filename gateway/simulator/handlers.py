@@ -30,7 +30,7 @@ from gateway.simulator.state import SimState
 from gateway.simulator.upstream import Upstream
 
 
-def _json_object(body: bytes) -> dict[str, object]:
+def json_object(body: bytes) -> dict[str, object]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -54,14 +54,14 @@ async def _fail(req: Request, fault: FaultSpec) -> None:
     await respond_error(req.send, fault.status, message, headers=_fault_headers(fault))
 
 
-def _with_prompt_cache(up: Upstream, plan: GenerationPlan) -> GenerationPlan:
+def with_prompt_cache(up: Upstream, plan: GenerationPlan) -> GenerationPlan:
     if plan.prefix_key is None or not up.seen_prefix(plan.prefix_key):
         return plan
     cached = min(cached_prompt_tokens(up.profile, plan.prefix_tokens), plan.prompt_tokens)
     return replace(plan, cached_tokens=cached) if cached else plan
 
 
-async def _generate(
+async def generate(
     sim: SimState,
     up: Upstream,
     req: Request,
@@ -112,19 +112,19 @@ async def send_whole(req: Request, body: bytes, fault: FaultSpec | None) -> None
 
 async def chat_completions(sim: SimState, up: Upstream, req: Request) -> None:
     up.count("chat")
-    plan = _with_prompt_cache(up, plan_chat(_json_object(req.body), up.profile))
-    await _generate(sim, up, req, plan, "chatcmpl-", wire.chat_completion, wire.ChatFrames)
+    plan = with_prompt_cache(up, plan_chat(json_object(req.body), up.profile))
+    await generate(sim, up, req, plan, "chatcmpl-", wire.chat_completion, wire.ChatFrames)
 
 
 async def completions(sim: SimState, up: Upstream, req: Request) -> None:
     up.count("completions")
-    plan = plan_completion(_json_object(req.body), up.profile)
-    await _generate(sim, up, req, plan, "cmpl-", wire.text_completion, wire.TextFrames)
+    plan = plan_completion(json_object(req.body), up.profile)
+    await generate(sim, up, req, plan, "cmpl-", wire.text_completion, wire.TextFrames)
 
 
 async def embeddings(sim: SimState, up: Upstream, req: Request) -> None:
     up.count("embeddings")
-    plan = plan_embeddings(_json_object(req.body))
+    plan = plan_embeddings(json_object(req.body))
     fault = sim.faults.pick(up.key) if sim.faults else None
     if fault is not None and fault.kind != "timeout" and fault.kind not in PACING:
         await _fail(req, fault)

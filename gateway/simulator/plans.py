@@ -13,8 +13,10 @@ Output length (documented behaviour of the simulator):
   `finish_reason: "length"`, else `"stop"`.
 Tool calls: with `tools` offered, `tool_choice` "required" or naming a function answers with
 one tool call (`finish_reason: "tool_calls"`); so does `auto` (or no `tool_choice`) when the
-last message is a user message containing the word "weather". `response_format` json_object or
-json_schema makes the content a valid JSON object.
+last message is a user message containing the word "weather"; its arguments are valid against
+the function's `parameters` (`schema_values.py`). `response_format` json_object makes the
+content a JSON object; json_schema an object valid against the schema (a JSON text cut by the
+token limit is cut, with `finish_reason: "length"`, as a model's would be).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from gateway.simulator import tokens
 from gateway.simulator.profiles import Profile
+from gateway.simulator.schema_values import example_json
 
 MAX_N = 128  # OpenAI's documented upper bound for `n`
 DEFAULT_EMBEDDING_DIMENSIONS = 1536  # text-embedding-3-small
@@ -197,14 +200,20 @@ def plan_chat(body: Mapping[str, object], profile: Profile) -> GenerationPlan:
     function = _tool_to_call(body, messages)
     limit, cut = output_length(body, profile)
     choices: list[ChoicePlan] = []
+    explicit = _explicit_limit(body)
+    schema = _json_schema(body)
     for index in range(n):
-        if function is not None:
-            pieces = tokens.split_pieces(tokens.tool_arguments(function))
-            truncated = len(pieces) + 1 > limit if _has_limit(body) else False
-            if truncated:
-                pieces = pieces[: max(limit - 1, 0)]
-            reason = "length" if truncated else "tool_calls"
-            choices.append(ChoicePlan(pieces, reason, str(function.get("name", "tool"))))
+        if function is not None or schema is not None:
+            # a whole JSON text, cut only by a limit the client set (as a model's would be)
+            name = None if function is None else str(function.get("name", "tool"))
+            text = tokens.tool_arguments(function) if function else example_json(schema)
+            pieces = tokens.split_pieces(text)
+            room = None if explicit is None else explicit - (1 if name is not None else 0)
+            truncated = room is not None and len(pieces) > room
+            if truncated and room is not None:
+                pieces = pieces[: max(room, 0)]
+            done = "stop" if name is None else "tool_calls"
+            choices.append(ChoicePlan(pieces, "length" if truncated else done, name))
             continue
         if _wants_json(body):
             pieces = tokens.json_reply_tokens(seed + 31 * index, limit)
@@ -222,8 +231,18 @@ def plan_chat(body: Mapping[str, object], profile: Profile) -> GenerationPlan:
     )
 
 
-def _has_limit(body: Mapping[str, object]) -> bool:
-    return body.get("max_completion_tokens") is not None or body.get("max_tokens") is not None
+def _explicit_limit(body: Mapping[str, object]) -> int | None:
+    """The output limit the client set, if any."""
+    limit = _opt_int(body, "max_completion_tokens", 1)
+    return limit if limit is not None else _opt_int(body, "max_tokens", 1)
+
+
+def _json_schema(body: Mapping[str, object]) -> Mapping[str, object] | None:
+    """The schema of `response_format: json_schema`, when the request has one."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, Mapping) else None
+    schema = spec.get("schema") if isinstance(spec, Mapping) else None
+    return schema if isinstance(schema, Mapping) else None
 
 
 def _wants_json(body: Mapping[str, object]) -> bool:

@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import orjson
 
+from gateway.simulator.schema_values import example_json
+
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
@@ -133,32 +135,10 @@ def json_reply_tokens(seed: int, n: int) -> tuple[str, ...]:
 
 
 def tool_arguments(function: Mapping[str, object]) -> str:
-    """JSON arguments for a function, filled from its JSON-schema `parameters` deterministically."""
+    """JSON arguments for a function, valid against its JSON-schema `parameters`, filled in
+    deterministically (`schema_values`)."""
     params = function.get("parameters")
-    props = params.get("properties") if isinstance(params, Mapping) else None
-    args: dict[str, object] = {}
-    if isinstance(props, Mapping):
-        for name, schema in props.items():
-            args[str(name)] = _example_value(
-                str(name), schema if isinstance(schema, Mapping) else {}
-            )
-    return orjson.dumps(args).decode()
-
-
-def _example_value(name: str, schema: Mapping[str, object]) -> object:
-    enum = schema.get("enum")
-    if isinstance(enum, list) and enum:
-        return enum[0]
-    kind = schema.get("type")
-    if kind in ("integer", "number"):
-        return 1
-    if kind == "boolean":
-        return True
-    if kind == "array":
-        return []
-    if kind == "object":
-        return {}
-    return "Paris" if name.lower() in ("location", "city", "place") else "example"
+    return example_json(params if isinstance(params, Mapping) else None)
 
 
 def split_pieces(text: str, size: int = 4) -> tuple[str, ...]:

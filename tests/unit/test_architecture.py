@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "errors": set(),
     "sse": set(),
-    "core": {"config"},
+    "core": {"config", "errors"},
     "pricing": {"config", "core"},
     "protocol": {"core", "errors"},
     "metrics": {"core", "errors"},
@@ -24,7 +24,18 @@ ALLOWED: dict[str, set[str]] = {
     "routing": {"config", "core", "errors", "pricing", "providers"},
     "codecs": {"core", "errors", "protocol"},
     "serving": {"core", "errors", "metrics", "pricing", "providers", "routing", "sse"},
-    "api": {"codecs", "core", "errors", "ledger", "protocol", "routing", "serving", "state"},
+    "conversations": {"config", "core", "errors", "ledger"},
+    "api": {
+        "codecs",
+        "conversations",
+        "core",
+        "errors",
+        "ledger",
+        "protocol",
+        "routing",
+        "serving",
+        "state",
+    },
     "simulator": {"sse"},
 }
 

@@ -1,0 +1,1 @@
+"""Stored conversations: the Responses API's `store: true` responses (`store.py`)."""
