@@ -18,14 +18,18 @@ from gateway.codecs.base import Headers, StreamRenderer, header
 from gateway.core import ClientRequest, Endpoint, Result, WireFormat
 from gateway.errors import GatewayError
 from gateway.protocol.anthropic import error_body, parse_messages_body
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits
 
 
 class MessagesCodec:
     endpoint: Endpoint = "messages"
     wire: WireFormat = "anthropic"
 
+    def __init__(self, limits: BodyLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
     def parse(self, raw: bytes, headers: Headers) -> ClientRequest:
-        body = parse_messages_body(raw)
+        body = parse_messages_body(raw, self.limits)
         stream = body.get("stream") is True
         beta = header(headers, b"anthropic-beta")
         return ClientRequest(
