@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.api.http import JSON, read_body, send_bytes, send_stream
 from gateway.codecs.base import Codec, Headers, header
 from gateway.core import Target
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import InvalidRequest
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
@@ -48,13 +48,10 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         started=scope["gateway.started"],
         created_at=time.time(),
     )
+    scope["gateway.ctx"] = ctx  # a refusal raised from here is recorded by the dispatcher
     raw = await read_body(receive)
-    try:
-        req = codec.parse(raw, scope["headers"])
-        req.min_tier = min_tier(scope["headers"])
-    except GatewayError as e:
-        gw.pipeline.reject(ctx, codec.endpoint, None, e)
-        raise
+    req = codec.parse(raw, scope["headers"])
+    req.min_tier = min_tier(scope["headers"])
     if req.stream:
         streaming = await gw.pipeline.open_stream(req, ctx)
         headers = _target_headers(streaming.target, streaming.decision)

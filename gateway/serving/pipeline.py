@@ -94,7 +94,8 @@ class Pipeline:
         self, ctx: RequestContext, endpoint: str, model: str | None, error: GatewayError
     ) -> None:
         """A request refused before any upstream call still gets its ledger row."""
-        self.record(
+        self._record(
+            ctx,
             Outcome(
                 request_id=ctx.request_id,
                 created_at=ctx.created_at,
@@ -106,8 +107,12 @@ class Pipeline:
                 attempts=0,
                 api_key_id=ctx.api_key_id,
                 team=ctx.team,
-            )
+            ),
         )
+
+    def _record(self, ctx: RequestContext, outcome: Outcome) -> None:
+        ctx.recorded = True
+        self.record(outcome)
 
     def attempt_failed(self, target: Target, error: GatewayError) -> None:
         """One failed attempt: counted per provider (the executor may go on to the next)."""
@@ -155,7 +160,8 @@ class Pipeline:
         self, ctx: RequestContext, req: ClientRequest, decision: Decision, error: GatewayError
     ) -> None:
         target = error.target or decision.targets[0]
-        self.record(
+        self._record(
+            ctx,
             self._outcome(
                 ctx,
                 req,
@@ -164,7 +170,7 @@ class Pipeline:
                 error.status_code,
                 error_type=error.error_type,
                 attempts=error.attempts,
-            )
+            ),
         )
 
     # --- whole answers ----------------------------------------------------------------------
@@ -186,7 +192,8 @@ class Pipeline:
             self._failed(ctx, req, decision, e)
             raise
         result = done.result
-        self.record(
+        self._record(
+            ctx,
             self._outcome(
                 ctx,
                 req,
@@ -196,7 +203,7 @@ class Pipeline:
                 usage=result.usage,
                 upstream_request_id=result.upstream_request_id,
                 attempts=done.attempts,
-            )
+            ),
         )
         return Answer(result, done.target, decision)
 
@@ -271,7 +278,8 @@ class Pipeline:
         finally:
             await stack.aclose()
             st = tr.state
-            self.record(
+            self._record(
+                ctx,
                 self._outcome(
                     ctx,
                     req,
@@ -284,7 +292,7 @@ class Pipeline:
                     ttft_s=ended.ttft_s,
                     output_chunks=st.chunks,
                     attempts=attempts,
-                )
+                ),
             )
 
     @staticmethod
