@@ -24,6 +24,9 @@ DEFAULT_API_BASES: dict[str, str] = {
 }
 
 
+DEFAULT_CONFIG = Path("config/demo.yaml")  # `--config`'s default, relative to the working dir
+
+
 class ConfigError(Exception):
     """A config problem a user must fix; the message says where."""
 
