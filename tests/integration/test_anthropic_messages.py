@@ -124,7 +124,10 @@ def test_a_system_turn_inside_messages_is_served(
 
     def ask(messages: list[anthropic.types.MessageParam], **kw: Any) -> anthropic.types.Message:
         if not stream:
-            return ac.messages.create(model=model, max_tokens=16, messages=messages, **kw)
+            m: anthropic.types.Message = ac.messages.create(
+                model=model, max_tokens=16, messages=messages, **kw
+            )
+            return m
         with ac.messages.stream(model=model, max_tokens=16, messages=messages, **kw) as s:
             return s.get_final_message()
 

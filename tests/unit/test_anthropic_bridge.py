@@ -115,7 +115,7 @@ def test_request_translation() -> None:
 
 
 def test_system_turns_inside_messages_join_the_leading_system_message() -> None:
-    body = {
+    body: dict[str, Any] = {
         "model": "llama",
         "max_tokens": 5,
         "system": [{"type": "text", "text": "You are terse."}],
