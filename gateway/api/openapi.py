@@ -55,6 +55,13 @@ ANTHROPIC_ERROR: dict[str, Any] = {
     },
 }
 _OBJECT = {"type": "object"}
+# one server-sent event (what a text/event-stream schema describes, event by event): OpenAI's
+# `data:` lines carry a chunk or [DONE], Anthropic's a named event's JSON
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -78,7 +85,7 @@ def _generation(
 ) -> dict[str, Any]:
     ok: dict[str, Any] = {"application/json": {"schema": _OBJECT}}
     if streams:
-        ok["text/event-stream"] = {"schema": {"type": "string"}}
+        ok["text/event-stream"] = {"schema": SSE_EVENT}
     return {
         "post": {
             "summary": summary,
