@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from prometheus_client import CollectorRegistry
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -71,7 +72,12 @@ def fuzzed(simulator: ServerThread, tmp_path_factory: pytest.TempPathFactory) ->
 
 def operations(url: str) -> list[Any]:
     loaded = schemathesis.openapi.from_url(f"{url}/openapi.json")
-    return [result.ok() for result in loaded.get_all_operations()]
+    found = []
+    for result in loaded.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # the document itself is broken
+        found.append(result.ok())
+    return found
 
 
 # schemathesis' own pytest plugin (`from_fixture` / `parametrize`) fails on pytest 9.2
