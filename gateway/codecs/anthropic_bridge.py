@@ -140,6 +140,10 @@ def to_chat_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
             system.append(_text(m["content"]))
         else:
             turns.append(_assistant(m["content"]))
+    if not turns:
+        raise InvalidRequest(
+            "messages: at least one user or assistant turn is required", param="messages"
+        )
     system = [s for s in system if s]
     messages = [{"role": "system", "content": "\n\n".join(system)}] if system else []
     messages += turns

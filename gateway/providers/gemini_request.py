@@ -263,7 +263,7 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
             config["responseSchema"] = to_gemini_schema(schema)
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in THINKING_BUDGETS:
+        if not isinstance(effort, str) or effort not in THINKING_BUDGETS:
             raise InvalidRequest(
                 f"`reasoning_effort` must be one of "
                 f"{', '.join(THINKING_BUDGETS)} for a Gemini model.",
