@@ -1,7 +1,9 @@
-"""Property tests: the request translators between OpenAI chat, Anthropic Messages and Gemini
-fed arbitrary bodies of each wire shape (tests/unit/wire_strategies.py) through the gateway's
-own parse step. A translation may refuse (InvalidRequest, a 400 naming the field) but never
-fails otherwise, and what it sends upstream is JSON the provider's own types accept."""
+"""Property tests: the translators between OpenAI chat, Anthropic Messages and Gemini fed
+arbitrary bodies of each wire shape (tests/unit/wire_strategies.py) through the gateway's own
+parse step. A request translation may refuse (InvalidRequest, a 400 naming the field) but never
+fails otherwise, and what it sends upstream keeps the provider's structural rules; every
+provider's whole answer renders, for both client APIs, as the client SDK's own type with the
+upstream's text and tool calls."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from typing import Any
 
 import orjson
 import pytest
+from anthropic.types import Message
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openai.types.chat import ChatCompletion
 
 from gateway.codecs.anthropic import MessagesCodec
 from gateway.codecs.openai import OpenAICodec
@@ -22,7 +27,10 @@ from tests.unit.wire_strategies import (
     ANTHROPIC_BODY,
     HOSTILE_CHAT,
     HOSTILE_MESSAGES,
+    JSON_OBJECT,
+    NAME,
     OPENAI_CHAT,
+    TEXT,
 )
 
 KINDS = ("openai", "vllm", "anthropic", "gemini")
@@ -140,3 +148,105 @@ def test_found_by_these_properties(extra: dict[str, Any]) -> None:
     req.body.update(extra)
     with pytest.raises(InvalidRequest):
         adapter_for("gemini").build_request(req, TARGETS["gemini"])
+
+
+# --- answers: each provider's whole answer, rendered for each client API ----------------------
+
+_CALLS = st.lists(st.tuples(NAME, JSON_OBJECT), max_size=2)
+
+
+@st.composite
+def upstream_answer(draw: st.DrawFn, kind: str) -> tuple[bytes, str, list[Any]]:
+    """(the upstream's answer body, its text, its tool calls as (name, arguments))."""
+    texts, calls = draw(st.lists(TEXT, max_size=3)), draw(_CALLS)
+    text = "".join(texts)
+    if kind in ("openai", "vllm"):
+        message: dict[str, Any] = {"role": "assistant", "content": text if texts else None}
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": n, "arguments": orjson.dumps(a).decode()},
+                }
+                for i, (n, a) in enumerate(calls)
+            ]
+        finish = draw(st.sampled_from(["stop", "length", "tool_calls", "content_filter"]))
+        body: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        }
+    elif kind == "anthropic":
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
+        blocks += [
+            {"type": "tool_use", "id": f"toolu_{i}", "name": n, "input": a}
+            for i, (n, a) in enumerate(calls)
+        ]
+        if draw(st.booleans()):
+            blocks.insert(0, {"type": "thinking", "thinking": "hm", "signature": "s"})
+        body = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-x",
+            "content": blocks,
+            "stop_reason": draw(st.sampled_from(["end_turn", "max_tokens", "tool_use"])),
+            "stop_sequence": None,
+            "usage": {"input_tokens": 3, "output_tokens": 4},
+        }
+    else:
+        parts: list[dict[str, Any]] = [{"text": t} for t in texts]
+        parts += [{"functionCall": {"name": n, "args": a}} for n, a in calls]
+        if draw(st.booleans()):
+            parts.insert(0, {"text": "thinking…", "thought": True})
+        body = {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": parts},
+                    "finishReason": draw(st.sampled_from(["STOP", "MAX_TOKENS", "SAFETY"])),
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 3,
+                "candidatesTokenCount": 4,
+                "totalTokenCount": 7,
+            },
+            "responseId": "r1",
+        }
+    return orjson.dumps(body), text, list(calls)
+
+
+CHAT_REQUEST = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+MESSAGES_REQUEST = (
+    b'{"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}'
+)
+
+
+@SETTINGS
+@given(kind=st.sampled_from(KINDS), data=st.data())
+def test_any_answer_renders_for_both_client_apis(kind: str, data: st.DataObject) -> None:
+    raw, text, calls = data.draw(upstream_answer(kind))
+    adapter, target = adapter_for(kind), TARGETS[kind]
+    for codec in (OpenAICodec("chat"), MessagesCodec()):
+        req = codec.parse(CHAT_REQUEST if codec.endpoint == "chat" else MESSAGES_REQUEST, [])
+        out = orjson.loads(codec.render(adapter.parse_response(raw, req, target)))
+        if codec.endpoint == "chat":
+            chat = ChatCompletion.model_validate(out)
+            message = chat.choices[0].message
+            got = [
+                (c.function.name, orjson.loads(c.function.arguments))
+                for c in message.tool_calls or []
+                if c.type == "function"
+            ]
+            assert (message.content or "", got) == (text, calls)
+        else:
+            m = Message.model_validate(out)
+            blocks = m.content
+            said = "".join(b.text for b in blocks if b.type == "text")
+            assert said == text
+            assert [(b.name, b.input) for b in blocks if b.type == "tool_use"] == calls
