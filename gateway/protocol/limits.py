@@ -60,29 +60,46 @@ def load_object(raw: bytes, limits: BodyLimits) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    check_depth(raw, body, limits.max_json_depth)
+    check_depth(raw, limits.max_json_depth)
     return body
 
 
-def check_depth(raw: bytes, body: object, limit: int) -> None:
-    # A body with no more brackets than the limit cannot nest deeper: one C-speed count
-    # spares nearly every request the walk.
-    if raw.count(b"{") + raw.count(b"[") <= limit:
-        return
-    if _deeper_than(body, limit):
+def check_depth(raw: bytes, limit: int) -> None:
+    if _deeper_than(raw, limit):
         raise InvalidRequest(
             f"The request body nests JSON more than {limit} levels deep (limits.max_json_depth).",
             code="json_too_deep",
         )
 
 
-def _deeper_than(value: object, limit: int) -> bool:
-    """Whether `value` has containers nested more than `limit` levels (the body itself is
-    level 1). Recursion stays within `limit` + 1 frames: the walk stops at the limit."""
-    if limit <= 0:
-        return isinstance(value, (dict, list))
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return any(isinstance(v, (dict, list)) and _deeper_than(v, limit - 1) for v in items)
+# `{`/`}` become `[`/`]` (matching is all that counts), quotes stay, every other byte goes
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_OTHER_BYTES = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def _deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text `raw` (already decoded once, so well-formed) nests containers
+    more than `limit` levels, the body itself being level 1. Done on the bytes with C-speed
+    bytes methods: walking the decoded objects in Python cost ~1 ms for a 200-message
+    conversation, and a regex over the strings more.
+
+    Escaped backslashes, then escaped quotes, are dropped, so the remaining quotes delimit
+    strings; the text between them (brackets in prose or code) is dropped; what is left is
+    the brackets alone, and each `replace` pass deletes every empty container at once (it
+    does not rescan what it joined), so they are gone after as many passes as the depth."""
+    # no more brackets than the limit cannot nest deeper: this spares most requests the rest
+    if raw.count(b"{") + raw.count(b"[") <= limit:
+        return False
+    if b"\\" in raw:  # escapes: only \\ and \" matter, and only for where strings end
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(raw.translate(_BRACKETS, _OTHER_BYTES).split(b'"')[::2])
+    if len(brackets) // 2 <= limit:
+        return False
+    for _ in range(limit):
+        brackets = brackets.replace(b"[]", b"")
+        if not brackets:
+            return False
+    return True
 
 
 def check_messages(messages: object, limits: BodyLimits, *, parts_key: str = "content") -> None:
