@@ -87,14 +87,15 @@ def _deeper_than(raw: bytes, limit: int) -> bool:
     strings; the text between them (brackets in prose or code) is dropped; what is left is
     the brackets alone, and each `replace` pass deletes every empty container at once (it
     does not rescan what it joined), so they are gone after as many passes as the depth."""
-    # no more brackets than the limit cannot nest deeper: this spares most requests the rest
-    if raw.count(b"{") + raw.count(b"[") <= limit:
-        return False
     if b"\\" in raw:  # escapes: only \\ and \" matter, and only for where strings end
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(raw.translate(_BRACKETS, _OTHER_BYTES).split(b'"')[::2])
-    if len(brackets) // 2 <= limit:
+    kept = raw.translate(_BRACKETS, _OTHER_BYTES)  # one pass; what is left is small
+    # no more brackets than the limit cannot nest deeper: this spares most requests the rest
+    if kept.count(b"[") <= limit:
         return False
+    # drop every pair of adjacent quotes first (strings with no bracket in them, C speed; the
+    # quotes left keep their inside/outside alternation), then the strings that hold brackets
+    brackets = b"".join(kept.replace(b'""', b"").split(b'"')[::2])
     for _ in range(limit):
         brackets = brackets.replace(b"[]", b"")
         if not brackets:
