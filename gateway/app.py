@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from gateway.api.dispatch import HotPathRouter
+from gateway.api.dispatch import HotPathRouter, record_refusal
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.routes import ROUTES
@@ -117,4 +117,10 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         lifespan=lifespan,
     )
     app.state.gw = state  # for code that has the app but no request (tests, CLI)
-    return RequestContextMiddleware(HotPathRouter(app, state), config.max_body_bytes)
+    return RequestContextMiddleware(
+        HotPathRouter(app, state),
+        config.max_body_bytes,
+        max_header_bytes=config.limits.max_header_bytes,
+        max_headers=config.limits.max_headers,
+        on_refused=lambda scope, error: record_refusal(state, scope, error),
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from gateway.config import ConfigError
+from gateway.config import DEFAULT_CONFIG, ConfigError
 
 app = typer.Typer(
     help="LLM cost and latency gateway.",
@@ -25,7 +25,6 @@ app.add_typer(bench_app, name="bench")
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")
 ]
-DEFAULT_CONFIG = Path("config/demo.yaml")
 
 
 def _print_version(value: bool) -> None:
@@ -74,20 +73,34 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def db_upgrade(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="GATEWAY_CONFIG",
+            help="Path to the YAML config. Without it, GATEWAY_DATABASE_URL alone is enough "
+            "(else config/demo.yaml).",
+        ),
+    ] = None,
+) -> None:
     """Apply pending ledger migrations to the configured database."""
-    from gateway.config import load_config
+    import os
+
     from gateway.ledger.db import redact_url
     from gateway.ledger.migrate import upgrade
+    from gateway.runner import upgrade_target
 
     try:
-        cfg = load_config(config)
-        upgrade(cfg.database_url)
+        url = upgrade_target(config, os.environ)
     except ConfigError as e:
         _fail(str(e))
+    try:
+        upgrade(url)
     except Exception as e:  # a database that cannot be reached is a user-facing condition
-        _fail(f"migration failed on {redact_url(cfg.database_url)}: {type(e).__name__}: {e}")
-    typer.echo(f"ledger schema is up to date on {redact_url(cfg.database_url)}")
+        _fail(f"migration failed on {redact_url(url)}: {type(e).__name__}: {e}")
+    typer.echo(f"ledger schema is up to date on {redact_url(url)}")
 
 
 @app.command()
@@ -95,6 +108,10 @@ def simulate(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8001,
     profile: Annotated[str, typer.Option(help="Default timing profile.")] = "instant",
+    fd: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Serve on this listening socket (from `serve`)."),
+    ] = None,
 ) -> None:
     """Run the upstream simulator (OpenAI/vLLM wire formats, vLLM metrics, fault injection)."""
     from gateway.simulator.profiles import PROFILES
@@ -102,7 +119,7 @@ def simulate(
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
-    run(host, port, profile)
+    run(host, port, profile, fd=fd)
 
 
 def main() -> None:

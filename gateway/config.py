@@ -24,6 +24,9 @@ DEFAULT_API_BASES: dict[str, str] = {
 }
 
 
+DEFAULT_CONFIG = Path("config/demo.yaml")  # `--config`'s default, relative to the working dir
+
+
 class ConfigError(Exception):
     """A config problem a user must fix; the message says where."""
 
@@ -176,6 +179,25 @@ class LedgerConfig(_Strict):
     flush_interval_ms: int = Field(100, ge=1)
 
 
+class LimitsConfig(_Strict):
+    """What a request may be before the gateway refuses it (a 4xx in the endpoint's envelope,
+    with a ledger row). Defaults are generous for real clients (Claude Code's long sessions,
+    agents with many tool results) and far below what would hurt the gateway."""
+
+    # JSON nesting of a body (the body itself is level 1). Tool schemas nest ~2 levels a
+    # property; 64 leaves room for any real one. At most 200: orjson re-encodes 254 levels and
+    # translations wrap a few more around a client's value.
+    max_json_depth: int = Field(64, ge=2, le=200)
+    # OpenAI refuses more than 2,048 chat messages, Anthropic more than 100,000
+    max_messages: int = Field(10_000, ge=1)
+    max_content_parts: int = Field(1_000, ge=1)  # a message's content list; Messages' system
+    # The request's header block: bytes of names and values, and how many fields (431 beyond).
+    # uvicorn's httptools parser bounds neither, so the edge does (api/middleware.py). Node
+    # allows 16 KiB, nginx 4 × 8 KiB buffers; 64 KiB leaves room for long tokens and cookies.
+    max_header_bytes: int = Field(65_536, ge=1024)
+    max_headers: int = Field(100, ge=8)  # Apache's LimitRequestFields default
+
+
 class SimulatorConfig(_Strict):
     """When present, `gateway serve` starts the upstream simulator as a child process."""
 
@@ -202,6 +224,7 @@ class GatewayConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     simulator: SimulatorConfig | None = None
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     providers: tuple[ProviderConfig, ...] = Field(min_length=1)

@@ -5,6 +5,7 @@
     ├── AuthenticationError   401
     ├── ModelNotFound         404     names the model and lists the ones that exist
     ├── RequestTooLarge       413     body over `max_request_body_mb`
+    ├── HeadersTooLarge       431     more header bytes or fields than `limits` allows
     ├── UnsupportedEndpoint   400     e.g. embeddings on a provider that has none
     └── UpstreamError                 anything that went wrong past our edge
         ├── UpstreamHTTPError         the provider answered with an error status
@@ -14,17 +15,42 @@
 
 Messages never carry provider keys or client secrets: an upstream's error body is reduced to
 its `message` and `type` before it reaches a client (see `UpstreamHTTPError.from_body`).
+A value the client sent is quoted in a message only through `clip` or `echo`, which cut it: a 1 MB
+model name must not come back as a 1 MB error.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+ECHO_CHARS = 100  # the most of a client's value an error message quotes
+
+_ECHO = reprlib.Repr()
+_ECHO.maxstring = _ECHO.maxother = _ECHO.maxlong = ECHO_CHARS
+_ECHO.maxlevel = 2  # a deep value stops being walked at once, not only printed short
+
+
+def clip(text: str) -> str:
+    """A client's string quoted in an error: whole up to `ECHO_CHARS`, else clipped, saying
+    how long it was."""
+    if len(text) <= ECHO_CHARS:
+        return text
+    return f"{text[: ECHO_CHARS - 1]}… ({len(text):,} characters)"
+
+
+def echo(value: object) -> str:
+    """A client's value quoted in an error as its repr (`'text'`, `{'a': 1}`), clipped like
+    `clip`; the work is bounded whatever the value's size (reprlib stops at its limits)."""
+    if isinstance(value, str):
+        return repr(clip(value))
+    return _ECHO.repr(value)
 
 
 class GatewayError(Exception):
@@ -93,7 +119,8 @@ class ModelNotFound(GatewayError):
     def __init__(self, model: str, available: list[str]) -> None:
         listed = ", ".join(sorted(available)) or "none"
         super().__init__(
-            f"The model `{model}` does not exist on this gateway. Available models: {listed}.",
+            f"The model `{clip(model)}` does not exist on this gateway. "
+            f"Available models: {listed}.",
             param="model",
         )
 
@@ -102,6 +129,12 @@ class RequestTooLarge(GatewayError):
     status_code = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status_code = 431
+    type = "invalid_request_error"
+    code = "request_header_fields_too_large"
 
 
 class NotFound(GatewayError):

@@ -9,16 +9,19 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
 
 from gateway.config import (
+    DEFAULT_CONFIG,
     ConfigError,
     GatewayConfig,
     SimulatorConfig,
@@ -58,6 +61,19 @@ def prepare_database(config: GatewayConfig) -> None:
         f"the ledger at {redact_url(url)} is at schema {current or 'none'}, "
         f"expected {SCHEMA_HEAD}: run `gateway db upgrade` first"
     )
+
+
+def upgrade_target(config_path: Path | None, environ: Mapping[str, str]) -> str:
+    """The database `gateway db upgrade` migrates: the config's (`GATEWAY_DATABASE_URL`
+    overriding it, as for `serve`), or, with no `--config`/`GATEWAY_CONFIG`, that variable
+    alone — migrating needs no providers or models, so no config file and no working
+    directory; the demo config when neither is given."""
+    if config_path is None:
+        url = environ.get("GATEWAY_DATABASE_URL")
+        if url:
+            return url
+        config_path = DEFAULT_CONFIG
+    return load_config(config_path, environ).database_url
 
 
 def _die_with_parent() -> None:
@@ -100,30 +116,51 @@ def read_calibrations(config: GatewayConfig) -> dict[str, tuple[float, int | Non
     return asyncio.run(read())
 
 
+def bind_simulator(sim: SimulatorConfig) -> socket.socket:
+    """The simulator's listening socket, bound here, in the gateway's process, so that a port
+    already taken stops `serve` with a clear message. The child used to bind it itself: with
+    the port taken it died, while another process answered its health check, and the demo's
+    providers were served by that process."""
+    family = socket.AF_INET6 if ":" in sim.host else socket.AF_INET
+    try:
+        # SO_REUSEADDR (create_server sets it, as uvicorn does): a port left in TIME_WAIT by a
+        # previous run is free; one with a listener on it is not
+        return socket.create_server((sim.host, sim.port), family=family, backlog=2048)
+    except OSError as e:
+        raise ConfigError(
+            f"simulator: cannot listen on {sim.host}:{sim.port} ({e.strerror}); another "
+            "process is using that port — stop it, or set simulator.port (and the demo "
+            "providers' api_base) to a free port"
+        ) from None
+
+
 def start_simulator(sim: SimulatorConfig) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "simulate",
-            "--host",
-            sim.host,
-            "--port",
-            str(sim.port),
-            "--profile",
-            sim.profile,
-        ],
-        preexec_fn=_die_with_parent,
-    )
+    sock = bind_simulator(sim)
+    with sock:  # the child has its own copy of the descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "simulate",
+                "--host",
+                sim.host,
+                "--port",
+                str(sim.port),
+                "--profile",
+                sim.profile,
+                "--fd",
+                str(sock.fileno()),
+            ],
+            preexec_fn=_die_with_parent,
+            pass_fds=(sock.fileno(),),
+        )
     atexit.register(_stop, proc)
     url = f"http://{sim.host}:{sim.port}/health"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ConfigError(
-                f"simulator: exited with status {proc.returncode} (is port {sim.port} free?)"
-            )
+            raise ConfigError(f"simulator: exited with status {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=0.5):
                 log.info("simulator (SIMULATED upstreams) serving on %s:%d", sim.host, sim.port)

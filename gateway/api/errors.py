@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.routes import GENERATION
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound, clip
 
 log = logging.getLogger("gateway")
 
@@ -39,14 +39,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         return render(
-            MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."),
+            MethodNotAllowed(
+                f"Method {clip(request.method)} is not allowed on {clip(request.url.path)}."
+            ),
             request.url.path,
         )
     return render(
         NotFound(
-            f"Unknown path {request.url.path}. The gateway serves "
+            f"Unknown path {clip(request.url.path)}. The gateway serves "
             "/v1/chat/completions, /v1/completions, /v1/embeddings, "
-            "/v1/messages, /v1/responses and /v1/models."
+            "/v1/messages, /v1/responses and /v1/models (GET /openapi.json describes them all)."
         )
     )
 

@@ -13,6 +13,6 @@ from gateway.state import AppState
 
 async def explain(request: Request) -> Response:
     gw: AppState = request.state.gw
-    req = parse_request("chat", await request.body())
+    req = parse_request("chat", await request.body(), gw.config.limits)
     req.min_tier = min_tier(request.scope["headers"])
     return Response(orjson.dumps(gw.router.explain(req)), media_type="application/json")

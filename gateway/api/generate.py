@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
 from gateway.codecs.base import Codec, Conversation, Headers, header
 from gateway.core import ClientRequest, Target
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import InvalidRequest
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
@@ -48,16 +48,13 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         started=scope["gateway.started"],
         created_at=time.time(),
     )
+    scope["gateway.ctx"] = ctx  # a refusal raised from here is recorded by the dispatcher
     raw = await read_body(receive)
-    req = None
-    try:
-        req = codec.parse(raw, scope["headers"])
-        req.min_tier = min_tier(scope["headers"])
-        if codec.conversation is not None:
-            await resume(gw, codec.conversation, req, ctx)
-    except GatewayError as e:
-        gw.pipeline.reject(ctx, codec.endpoint, req.model if req else None, e)
-        raise
+    req = codec.parse(raw, scope["headers"])
+    ctx.requested_model = req.model
+    req.min_tier = min_tier(scope["headers"])
+    if codec.conversation is not None:
+        await resume(gw, codec.conversation, req, ctx)
     if req.stream:
         streaming = await gw.pipeline.open_stream(req, ctx)
         headers = _target_headers(streaming.target, streaming.decision)

@@ -1,24 +1,33 @@
 """The route table: path → handler, nothing else.
 
 The generation endpoints are served raw by `api/dispatch.py` through their codecs
-(`GENERATION`); everything else is a Starlette route.
+(`generation(limits)`, built once per app with the configured body limits; `GENERATION` is the
+same table with the defaults, for what only needs a path's envelope); everything else is a
+Starlette route.
 """
 
 from starlette.routing import Route
 
 from gateway.api import explain, info, responses
+from gateway.api.openapi import document as openapi_document
 from gateway.codecs.anthropic import MessagesCodec
 from gateway.codecs.base import Codec
 from gateway.codecs.openai import OpenAICodec
 from gateway.codecs.responses import ResponsesCodec
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits
 
-GENERATION: dict[str, Codec] = {
-    "/v1/chat/completions": OpenAICodec("chat"),
-    "/v1/completions": OpenAICodec("completions"),
-    "/v1/embeddings": OpenAICodec("embeddings"),
-    "/v1/messages": MessagesCodec(),
-    "/v1/responses": ResponsesCodec(),
-}
+
+def generation(limits: BodyLimits) -> dict[str, Codec]:
+    return {
+        "/v1/chat/completions": OpenAICodec("chat", limits),
+        "/v1/completions": OpenAICodec("completions", limits),
+        "/v1/embeddings": OpenAICodec("embeddings", limits),
+        "/v1/messages": MessagesCodec(limits),
+        "/v1/responses": ResponsesCodec(limits),
+    }
+
+
+GENERATION: dict[str, Codec] = generation(DEFAULT_LIMITS)
 
 ROUTES = [
     Route("/v1/route/explain", explain.explain, methods=["POST"]),
@@ -29,4 +38,5 @@ ROUTES = [
     Route("/health", info.health, methods=["GET"]),
     Route("/health/ready", info.ready, methods=["GET"]),
     Route("/metrics", info.metrics, methods=["GET"]),
+    Route("/openapi.json", openapi_document, methods=["GET"]),
 ]

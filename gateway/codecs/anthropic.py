@@ -18,6 +18,7 @@ from gateway.codecs.base import Conversation, Headers, StreamRenderer, header
 from gateway.core import ClientRequest, Endpoint, Result, WireFormat
 from gateway.errors import GatewayError
 from gateway.protocol.anthropic import error_body, parse_messages_body
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits
 
 
 class MessagesCodec:
@@ -25,8 +26,11 @@ class MessagesCodec:
     wire: WireFormat = "anthropic"
     conversation: Conversation | None = None
 
+    def __init__(self, limits: BodyLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
     def parse(self, raw: bytes, headers: Headers) -> ClientRequest:
-        body = parse_messages_body(raw)
+        body = parse_messages_body(raw, self.limits)
         stream = body.get("stream") is True
         beta = header(headers, b"anthropic-beta")
         return ClientRequest(

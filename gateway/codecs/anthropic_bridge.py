@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.core import Usage
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, echo
 
 # OpenAI finish_reason → Anthropic stop_reason
 STOP_REASONS: dict[str, str] = {
@@ -81,7 +81,7 @@ def _user(content: Any) -> list[dict[str, Any]]:
             parts.append(_image(block.get("source")))
         else:
             raise InvalidRequest(
-                f"Content blocks of type {kind!r} cannot be sent to this "
+                f"Content blocks of type {echo(kind)} cannot be sent to this "
                 "model (text, image and tool_result can).",
                 param="messages",
             )
@@ -126,15 +126,27 @@ def _tool_choice(choice: dict[str, Any]) -> Any:
 def to_chat_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
     """A validated Messages body → an OpenAI chat body (model still the client's name).
 
-    cache_control marks are dropped: OpenAI-family servers cache prefixes by themselves."""
-    messages: list[dict[str, Any]] = []
-    if body.get("system"):
-        messages.append({"role": "system", "content": _text(body["system"])})
+    cache_control marks are dropped: OpenAI-family servers cache prefixes by themselves.
+    `system` turns inside `messages` (Claude Code sends one) join the top-level `system` in
+    the one leading system message: every other family's translation hoists system text to
+    the head anyway (Anthropic's `system`, Gemini's `systemInstruction`), and some open-model
+    chat templates refuse a system turn that is not first."""
+    turns: list[dict[str, Any]] = []
+    system = [_text(body["system"])] if body.get("system") else []
     for m in body["messages"]:
         if m["role"] == "user":
-            messages += _user(m["content"])
+            turns += _user(m["content"])
+        elif m["role"] == "system":
+            system.append(_text(m["content"]))
         else:
-            messages.append(_assistant(m["content"]))
+            turns.append(_assistant(m["content"]))
+    if not turns:
+        raise InvalidRequest(
+            "messages: at least one user or assistant turn is required", param="messages"
+        )
+    system = [s for s in system if s]
+    messages = [{"role": "system", "content": "\n\n".join(system)}] if system else []
+    messages += turns
     out: dict[str, Any] = {
         "model": body["model"],
         "messages": messages,

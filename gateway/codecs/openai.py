@@ -33,6 +33,7 @@ from gateway.core import (
     UsageReport,
 )
 from gateway.errors import GatewayError
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits
 from gateway.protocol.openai import parse_request, usage_to_openai
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -41,11 +42,12 @@ DONE_EVENT = b"data: [DONE]\n\n"
 class OpenAICodec:
     conversation: Conversation | None = None
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, limits: BodyLimits = DEFAULT_LIMITS) -> None:
         self.endpoint = endpoint
+        self.limits = limits
 
     def parse(self, raw: bytes, headers: Headers) -> ClientRequest:
-        return parse_request(self.endpoint, raw)
+        return parse_request(self.endpoint, raw, self.limits)
 
     def render(self, result: Result, request: ClientRequest) -> bytes:
         return result.body if result.body is not None else orjson.dumps(result.data)

@@ -30,6 +30,7 @@ from gateway.codecs.responses_request import (
 from gateway.codecs.responses_stream import ResponsesStreamRenderer
 from gateway.core import ClientRequest, Endpoint, Result, StoredResponse, WireFormat
 from gateway.errors import GatewayError, NotFound
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits
 from gateway.protocol.responses import parse_create_body
 
 DROPPED_TOOLS = b"x-gateway-dropped-tools"
@@ -93,8 +94,11 @@ class ResponsesCodec:
     wire: WireFormat = "openai-responses"
     conversation: Conversation | None = ResponsesConversation()
 
+    def __init__(self, limits: BodyLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
     def parse(self, raw: bytes, headers: Headers) -> ClientRequest:
-        body = parse_create_body(raw)
+        body = parse_create_body(raw, self.limits)
         req = ResponsesRequest(
             "responses",
             {},

@@ -2,7 +2,8 @@
 
 Requests are checked on the fields the gateway routes and accounts on, or that would otherwise
 fail late (https://docs.anthropic.com/en/api/messages): `model`, `max_tokens` (required, as
-Anthropic requires it), `messages` (user/assistant turns), `stream`, sampling ranges. Every
+Anthropic requires it), `messages` (user and assistant turns, and `system` ones: the anthropic
+SDK's `MessageParam` allows that role and Claude Code sends it), `stream`, sampling ranges. Every
 other field is kept verbatim for a native Anthropic upstream (`extra="allow"`, as in
 `protocol/openai.py`). Errors leave in Anthropic's envelope
 (https://docs.anthropic.com/en/api/errors): `{"type": "error", "error": {"type", "message"}}`,
@@ -17,6 +18,13 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.errors import GatewayError, InvalidRequest, UpstreamHTTPError
+from gateway.protocol.limits import (
+    DEFAULT_LIMITS,
+    BodyLimits,
+    check_messages,
+    load_object,
+    too_long,
+)
 
 
 class _Wire(BaseModel):
@@ -24,7 +32,7 @@ class _Wire(BaseModel):
 
 
 class MessageParam(_Wire):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
 
@@ -43,15 +51,14 @@ class MessagesRequestModel(_Wire):
     tool_choice: dict[str, Any] | None = None
 
 
-def parse_messages_body(raw: bytes) -> dict[str, Any]:
+def parse_messages_body(raw: bytes, limits: BodyLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Bytes → the checked Messages body, or InvalidRequest naming the field (Anthropic's
-    style: `messages.0.role: …`)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise InvalidRequest(f"The request body is not valid JSON: {e.msg}.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    style: `messages.0.role: …`); the shape limits first (protocol/limits.py)."""
+    body = load_object(raw, limits)
+    check_messages(body.get("messages"), limits)
+    system = body.get("system")
+    if isinstance(system, list) and len(system) > limits.max_content_parts:
+        raise too_long("system", len(system), limits.max_content_parts, "limits.max_content_parts")
     try:
         MessagesRequestModel.model_validate(body)
     except ValidationError as e:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.core import ClientRequest, Endpoint, Usage
 from gateway.errors import InvalidRequest
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits, check_messages, load_object
 
 
 class _Wire(BaseModel):
@@ -75,16 +75,14 @@ _MODELS: dict[Endpoint, type[_Wire]] = {
 }
 
 
-def parse_request(endpoint: Endpoint, raw: bytes) -> ClientRequest:
-    """Bytes → ClientRequest, or InvalidRequest naming what is wrong."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise InvalidRequest(
-            f"The request body is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})."
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+def parse_request(
+    endpoint: Endpoint, raw: bytes, limits: BodyLimits = DEFAULT_LIMITS
+) -> ClientRequest:
+    """Bytes → ClientRequest, or InvalidRequest naming what is wrong (the shape limits first:
+    see protocol/limits.py)."""
+    body = load_object(raw, limits)
+    if endpoint == "chat":
+        check_messages(body.get("messages"), limits)
     try:
         _MODELS[endpoint].model_validate(body)
     except ValidationError as e:

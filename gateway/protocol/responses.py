@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.errors import InvalidRequest
+from gateway.protocol.limits import DEFAULT_LIMITS, BodyLimits, check_messages, load_object
 from gateway.protocol.openai import invalid
 
 
@@ -72,16 +72,10 @@ UNSUPPORTED = {
 }
 
 
-def parse_create_body(raw: bytes) -> dict[str, Any]:
+def parse_create_body(raw: bytes, limits: BodyLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Bytes → the checked Responses body, or InvalidRequest naming the parameter."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise InvalidRequest(
-            f"The request body is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})."
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    body = load_object(raw, limits)
+    check_messages(body.get("input"), limits, field="input")
     try:
         ResponseCreate.model_validate(body)
     except ValidationError as e:

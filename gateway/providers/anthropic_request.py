@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.core import ClientRequest, Target, Usage
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, echo
 from gateway.protocol.openai import usage_to_openai
 from gateway.providers.anthropic_common import FINISH_REASONS, cache_system_prompt
 
@@ -66,7 +66,7 @@ def _part(part: Any, where: str) -> dict[str, Any]:
         block = _image(part.get("image_url"), where)
     else:
         raise InvalidRequest(
-            f"`{where}`: content part type {kind!r} cannot be sent to an "
+            f"`{where}`: content part type {echo(kind)} cannot be sent to an "
             "Anthropic model (text and image_url can).",
             param="messages",
         )
@@ -123,7 +123,7 @@ def _turn(m: dict[str, Any], where: str) -> tuple[str, list[dict[str, Any]]]:
     if role == "user":
         return "user", _content(m.get("content"), f"{where}.content")
     raise InvalidRequest(
-        f"`{where}.role` {role!r} is not supported by Anthropic models.", param="messages"
+        f"`{where}.role` {echo(role)} is not supported by Anthropic models.", param="messages"
     )
 
 
@@ -184,7 +184,7 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         tc = {"type": "tool", "name": choice["function"].get("name")}
     else:
-        raise InvalidRequest(f"`tool_choice` {choice!r} is not supported.", param="tool_choice")
+        raise InvalidRequest(f"`tool_choice` {echo(choice)} is not supported.", param="tool_choice")
     if parallel is False:
         tc["disable_parallel_tool_use"] = True
     return tc

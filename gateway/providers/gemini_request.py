@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, echo
 from gateway.providers.gemini_schema import to_gemini_schema
 
 Part = dict[str, Any]
@@ -89,7 +89,8 @@ def _contents(messages: list[Any]) -> tuple[list[Part], list[dict[str, Any]]]:
             _append(contents, "user", [_function_response(m, names, where)])
         else:
             raise InvalidRequest(
-                f"`{where}.role` must be system, developer, user, assistant or tool, not {role!r}.",
+                f"`{where}.role` must be system, developer, user, assistant or tool, "
+                f"not {echo(role)}.",
                 param="messages",
             )
     return system, contents
@@ -154,7 +155,7 @@ def _user_parts(content: Any, where: str) -> list[Part]:
             )
         else:
             raise InvalidRequest(
-                f"`{where}.content[{j}].type` {kind!r} cannot be sent to a Gemini model.",
+                f"`{where}.content[{j}].type` {echo(kind)} cannot be sent to a Gemini model.",
                 param="messages",
             )
     return parts
@@ -213,7 +214,7 @@ def _function_response(m: Mapping[str, Any], names: dict[str, str], where: str) 
     name = name or m.get("name")  # legacy `function` messages carry the name themselves
     if not isinstance(name, str):
         raise InvalidRequest(
-            f"`{where}.tool_call_id` {call_id!r} matches no tool call of an "
+            f"`{where}.tool_call_id` {echo(call_id)} matches no tool call of an "
             "earlier assistant message (Gemini needs the function's name).",
             param="messages",
         )
@@ -262,7 +263,7 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
             config["responseSchema"] = to_gemini_schema(schema)
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in THINKING_BUDGETS:
+        if not isinstance(effort, str) or effort not in THINKING_BUDGETS:
             raise InvalidRequest(
                 f"`reasoning_effort` must be one of "
                 f"{', '.join(THINKING_BUDGETS)} for a Gemini model.",

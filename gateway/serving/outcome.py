@@ -19,6 +19,10 @@ class RequestContext:
     created_at: float  # wall clock (time.time()); made a datetime off the request path
     api_key_id: str | None = None
     team: str | None = None
+    requested_model: str | None = None  # once the body is parsed: what a refusal row names
+    # set when the request's one Outcome has gone to `record`: the edge's catch-all records a
+    # refusal or a 500 only for a request that has none yet (a second row would reuse its id)
+    recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,8 @@ class Pipeline:
         self, ctx: RequestContext, endpoint: str, model: str | None, error: GatewayError
     ) -> None:
         """A request refused before any upstream call still gets its ledger row."""
-        self.record(
+        self._record(
+            ctx,
             Outcome(
                 request_id=ctx.request_id,
                 created_at=ctx.created_at,
@@ -116,8 +117,12 @@ class Pipeline:
                 attempts=0,
                 api_key_id=ctx.api_key_id,
                 team=ctx.team,
-            )
+            ),
         )
+
+    def _record(self, ctx: RequestContext, outcome: Outcome) -> None:
+        ctx.recorded = True
+        self.record(outcome)
 
     def attempt_failed(self, target: Target, error: GatewayError) -> None:
         """One failed attempt: counted per provider (the executor may go on to the next)."""
@@ -165,7 +170,8 @@ class Pipeline:
         self, ctx: RequestContext, req: ClientRequest, decision: Decision, error: GatewayError
     ) -> None:
         target = error.target or decision.targets[0]
-        self.record(
+        self._record(
+            ctx,
             self._outcome(
                 ctx,
                 req,
@@ -174,7 +180,7 @@ class Pipeline:
                 error.status_code,
                 error_type=error.error_type,
                 attempts=error.attempts,
-            )
+            ),
         )
 
     # --- whole answers ----------------------------------------------------------------------
@@ -199,14 +205,16 @@ class Pipeline:
             self._failed(ctx, req, decision, e)
             raise self.scrub.error(e) from None
         except asyncio.CancelledError:  # the client went away: the upstream call is abandoned
-            self.record(
+            self._record(
+                ctx,
                 self._outcome(
                     ctx, req, decision, trying, 499, error_type="client_disconnected", attempts=1
-                )
+                ),
             )
             raise
         result = done.result
-        self.record(
+        self._record(
+            ctx,
             self._outcome(
                 ctx,
                 req,
@@ -216,7 +224,7 @@ class Pipeline:
                 usage=result.usage,
                 upstream_request_id=result.upstream_request_id,
                 attempts=done.attempts,
-            )
+            ),
         )
         return Answer(result, done.target, decision)
 
@@ -318,7 +326,8 @@ class Pipeline:
             else:
                 await stack.aclose()
             st = tr.state
-            self.record(
+            self._record(
+                ctx,
                 self._outcome(
                     ctx,
                     req,
@@ -331,7 +340,7 @@ class Pipeline:
                     ttft_s=ended.ttft_s,
                     output_chunks=st.chunks,
                     attempts=done.attempts,
-                )
+                ),
             )
 
 

@@ -138,9 +138,10 @@ def _validate_messages(messages: Any) -> None:
     _require(isinstance(messages, list) and bool(messages), "messages: Field required")
     previous_tool_ids: set[str] = set()
     for i, m in enumerate(messages):
+        # `system` as well: the anthropic SDK's MessageParam allows it and Claude Code sends it
         _require(
-            isinstance(m, dict) and m.get("role") in ("user", "assistant"),
-            f"messages.{i}.role: Input should be 'user' or 'assistant'",
+            isinstance(m, dict) and m.get("role") in ("user", "assistant", "system"),
+            f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'",
         )
         content = m.get("content")
         _require(
@@ -148,6 +149,12 @@ def _validate_messages(messages: Any) -> None:
             f"messages.{i}.content: Input should be a string or a list of blocks",
         )
         blocks = content if isinstance(content, list) else []
+        if m["role"] == "system":
+            _require(
+                all(isinstance(b, dict) and b.get("type") == "text" for b in blocks),
+                f"messages.{i}.content: a system turn holds text blocks only",
+            )
+            continue  # a tool_result answers the assistant turn before the system turn
         for j, b in enumerate(blocks):
             _require(
                 isinstance(b, dict) and isinstance(b.get("type"), str),

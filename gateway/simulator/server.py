@@ -9,6 +9,7 @@ intended drops out of uvicorn's error log.
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
@@ -29,8 +30,12 @@ def hide_simulated_drops() -> None:
         logger.addFilter(_HideSimulatedDrops())
 
 
-def run(host: str, port: int, profile: str, log_level: str = "warning") -> None:
-    """Serve the simulator on host:port until interrupted; `profile` serves the root paths."""
+def run(
+    host: str, port: int, profile: str, log_level: str = "warning", fd: int | None = None
+) -> None:
+    """Serve the simulator on host:port until interrupted; `profile` serves the root paths.
+    With `fd`, serve on that listening socket instead (`gateway serve` binds it, so a taken
+    port is its error, said clearly, not this child's)."""
     config = uvicorn.Config(
         create_app(profile),
         host=host,
@@ -43,4 +48,5 @@ def run(host: str, port: int, profile: str, log_level: str = "warning") -> None:
         lifespan="on",
     )  # Config sets up logging, so the filter goes on after it
     hide_simulated_drops()
-    uvicorn.Server(config).run()
+    sockets = [socket.socket(fileno=fd)] if fd is not None else None
+    uvicorn.Server(config).run(sockets=sockets)

@@ -143,7 +143,7 @@ def test_gateway_refusals_on_messages(gw: ServerThread, ledger: str) -> None:
     }
     bad_role = httpx.post(
         url,
-        json={"model": MODEL, "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+        json={"model": MODEL, "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
     )
     assert bad_role.status_code == 400 and "messages.0.role" in bad_role.text
     not_json = httpx.post(url, content=b"{")

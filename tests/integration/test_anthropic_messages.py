@@ -110,6 +110,39 @@ def test_bridged_answer_matches_the_chat_answer(
     assert short.stop_reason == "max_tokens" and short.usage.output_tokens == 3
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", [MODEL, "gpt-4o-mini", "llama-3.1-8b"])
+def test_a_system_turn_inside_messages_is_served(
+    ac: anthropic.Anthropic, shared: Gateway, model: str, stream: bool
+) -> None:
+    """Claude Code sends `role: "system"` inside `messages` (the SDK's SystemMessageParam);
+    it was a 400 `messages.1.role`. A Claude model gets it as sent; others get it in the
+    one leading system message, so it costs the same as the top-level `system`."""
+    reminder = "Answer in one short sentence, please."
+    turns: list[anthropic.types.MessageParam] = [
+        {"role": "user", "content": "Tell me about caching."},
+        {"role": "system", "content": reminder},
+    ]
+
+    def ask(messages: list[anthropic.types.MessageParam], **kw: Any) -> anthropic.types.Message:
+        if not stream:
+            m: anthropic.types.Message = ac.messages.create(
+                model=model, max_tokens=16, messages=messages, **kw
+            )
+            return m
+        with ac.messages.stream(model=model, max_tokens=16, messages=messages, **kw) as s:
+            return s.get_final_message()
+
+    raw = ac.messages.with_raw_response.create(model=model, max_tokens=16, messages=turns)
+    assert raw.parse().content and raw.parse().stop_reason in ("end_turn", "max_tokens")
+    assert wait_rows(shared.ledger, 1, id=raw.headers["x-request-id"])[0]["status_code"] == 200
+    got = ask(turns)
+    plain = ask(USER)
+    assert got.usage.input_tokens > plain.usage.input_tokens  # the upstream saw the turn
+    if model != MODEL:
+        assert got.usage.input_tokens == ask(USER, system=reminder).usage.input_tokens
+
+
 @pytest.mark.parametrize("model", [MODEL, "gpt-4o-mini"])
 def test_tool_use_round_trip(ac: anthropic.Anthropic, model: str) -> None:
     first = ac.messages.create(model=model, max_tokens=64, messages=ASK, tools=[WEATHER])

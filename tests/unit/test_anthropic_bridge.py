@@ -114,6 +114,36 @@ def test_request_translation() -> None:
     assert out["tools"][0]["function"]["parameters"] == {"type": "object", "properties": {}}
 
 
+def test_system_turns_inside_messages_join_the_leading_system_message() -> None:
+    body: dict[str, Any] = {
+        "model": "llama",
+        "max_tokens": 5,
+        "system": [{"type": "text", "text": "You are terse."}],
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": "Reminder: be kind."},
+            {"role": "assistant", "content": "hello"},
+            {"role": "system", "content": [{"type": "text", "text": "Still terse."}]},
+            {"role": "user", "content": "bye"},
+        ],
+    }
+    chat = to_chat_body(body, stream=False)
+    assert chat["messages"] == [
+        {"role": "system", "content": "You are terse.\n\nReminder: be kind.\n\nStill terse."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "bye"},
+    ]
+    no_top = {**body, "system": None, "messages": body["messages"][:2]}
+    assert to_chat_body(no_top, stream=False)["messages"][0] == {
+        "role": "system",
+        "content": "Reminder: be kind.",
+    }
+    # the codec accepts the role (it was `messages.1.role: Input should be 'user' or …`)
+    req = MessagesCodec().parse(orjson.dumps(body), [])
+    assert req.native_body == body and req.body["messages"][0]["role"] == "system"
+
+
 @pytest.mark.parametrize(
     "choice, expected",
     [

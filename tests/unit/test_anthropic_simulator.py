@@ -122,7 +122,7 @@ def test_max_tokens_and_stop_sequences() -> None:
         ({"max_tokens": None}, "max_tokens: Field required"),
         ({"n": 2}, "n: Extra inputs are not permitted"),
         ({"temperature": 1.5}, "temperature"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         (
             {
                 "messages": [

@@ -94,3 +94,23 @@ def test_idle_client_connections_outlive_the_sdks_pools() -> None:
     )
     # httpx (the OpenAI and Anthropic SDKs) keeps idle connections 5 s, aiohttp 15 s
     assert uvicorn_options(config, "127.0.0.1", 1)["timeout_keep_alive"] == 75
+
+
+def test_limits_default_to_the_protocol_defaults_and_stay_re_encodable() -> None:
+    from gateway.protocol.limits import DEFAULT_LIMITS
+
+    raw = {
+        "providers": [{"name": "p", "kind": "openai"}],
+        "models": [{"name": "gpt-4o-mini", "provider": "p"}],
+    }
+    limits = parse_config(raw, source="t", environ={}).limits
+    assert (limits.max_json_depth, limits.max_messages, limits.max_content_parts) == (
+        DEFAULT_LIMITS.max_json_depth,
+        DEFAULT_LIMITS.max_messages,
+        DEFAULT_LIMITS.max_content_parts,
+    )
+    # orjson re-encodes at most 254 levels: a deeper limit would let 500s back in
+    with pytest.raises(ConfigError, match="limits.max_json_depth"):
+        parse_config({**raw, "limits": {"max_json_depth": 300}}, source="t", environ={})
+    with pytest.raises(ConfigError, match="limits.max_header_bytes"):
+        parse_config({**raw, "limits": {"max_header_bytes": 10}}, source="t", environ={})
