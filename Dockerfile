@@ -1,8 +1,12 @@
 # The gateway's container image.
 #
-#   docker build -t llm-cost-gateway .                      # python:3.12-slim, wheels from the index
-#   pip wheel -w deploy/wheelhouse . && docker build --network none -t llm-cost-gateway .
-#                                                           # offline, from a wheelhouse
+#   docker build -t llm-cost-gateway .          # python:3.12-slim, packages from the index
+#   python3.12 -m pip wheel -w deploy/wheelhouse . "setuptools>=68" wheel
+#   docker build --network none -t llm-cost-gateway .      # offline, from that wheelhouse
+#
+# The wheelhouse must hold wheels for the base's Python (and the build backend, for building
+# the gateway itself); deploy/README.md shows how to make one for another Python than the
+# host's.
 #
 # BASE is any Debian-like image with python3 (≥ 3.11) and its venv module: python:3.12-slim
 # (python under /usr/local) or a `debootstrap` bookworm with python3 and python3-venv (Debian's
