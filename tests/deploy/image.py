@@ -237,7 +237,12 @@ def build_image(tag: str, base: str, wheels: Path) -> Step:
         )
     if proc.returncode != 0:
         raise RuntimeError(f"docker build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
-    # Each rebuild leaves the previous image untagged; drop those (the layers in use stay).
+    # Each rebuild leaves the previous image untagged, and every build leaves its `build`
+    # stage as an untagged image. Keep the newest of those (its layers are the next build's
+    # cache: the dependencies' layer above all) and drop the rest; layers in use stay.
     docker("image", "prune", "--force", "--filter", f"label={TEST_LABEL}", check=False)
+    dangling = docker("image", "ls", "--quiet", "--filter", "dangling=true").split()  # newest first
+    for stale in dangling[1:]:
+        docker("image", "rm", stale, check=False)
     # the classic builder prints "Running in" for every step it did not take from its cache
     return Step("image", "Running in" not in proc.stdout, time.monotonic() - started)
