@@ -1,0 +1,61 @@
+"""The counters in Redis: governor.lua run with EVALSHA, one call for a whole batch of
+operations (redis-py's asyncio client). Replies are the script's arrays, with its strings
+decoded, exactly as `LocalCounters.run` returns them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.resources import files
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import NoScriptError
+
+from gateway.governance.counters import Op, Reply
+
+SCRIPT = files("gateway.governance").joinpath("governor.lua").read_text(encoding="utf-8")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class RedisCounters:
+    def __init__(self, url: str, prefix: str, timeout_s: float) -> None:
+        self.prefix = prefix
+        # one connection: every call is one batch and they go out one after another
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            single_connection_client=True,
+            health_check_interval=0,
+        )
+        self._sha: str | None = None
+
+    async def ping(self) -> None:
+        await self._client.ping()
+
+    async def run(self, ops: Sequence[Op], now_ms: int | None = None) -> list[Reply]:
+        args = (self.prefix, orjson.dumps(ops), "" if now_ms is None else str(now_ms))
+        if self._sha is None:
+            self._sha = await self._client.script_load(SCRIPT)
+        try:
+            replies = await self._client.evalsha(self._sha, 0, *args)
+        except NoScriptError:  # Redis restarted and lost its script cache
+            self._sha = await self._client.script_load(SCRIPT)
+            replies = await self._client.evalsha(self._sha, 0, *args)
+        return _decode(replies)  # type: ignore[no-any-return]
+
+    async def delete_all(self) -> None:
+        """Every key under the prefix (tests, benchmarks)."""
+        async for key in self._client.scan_iter(match=self.prefix + "*", count=500):
+            await self._client.delete(key)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,217 @@
+"""Where the counters live right now — Redis, shared by every replica, or this process — and
+the batching that keeps Redis at one round trip per request or fewer.
+
+Operations queued in one turn of the event loop go to Redis as one script call (one round trip
+for all of them); while a call is in flight the next batch gathers. Without `redis_url` every
+operation runs on the in-process counters at once. If Redis fails (refused, timed out, any
+error), the batch runs on the local counters, the gateway keeps serving on them — each replica
+then enforces limits on its own: the trade-off the README documents — and a task probes Redis
+every second. When it answers again, the settlements made locally meanwhile are replayed to it
+and every budget counter is raised to the ledger's spend — which also rebuilds a Redis that
+lost its data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from redis.exceptions import RedisError
+
+from gateway.governance.counters import LocalCounters, Op, Reply
+from gateway.governance.redis_counters import RedisCounters
+
+log = logging.getLogger("gateway.governance")
+
+MAX_BATCH = 128  # operations a script call: bounds how long one call holds Redis
+MAX_REPLAY = 200_000  # settlements kept for replay while Redis is away
+PROBE_INTERVAL_S = 1.0
+
+Seeds = Callable[[], Awaitable[list[Op]]]
+
+
+class SharedCounters:
+    def __init__(
+        self,
+        redis_counters: RedisCounters | None,
+        seeds: Seeds,
+        on_redis_state: Callable[[bool], None] = lambda up: None,
+    ) -> None:
+        self._redis = redis_counters
+        self._seeds = seeds
+        self._on_state = on_redis_state
+        self.local = LocalCounters()
+        self.up = False
+        self.down_since: float | None = None
+        self._queue: list[tuple[Op, asyncio.Future[Reply] | None]] = []
+        self._wake = asyncio.Event()
+        self._missed: list[Op] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._seen: dict[str, Op] = {}  # scope → its latest spend, as a seed op
+
+    @property
+    def mode(self) -> str:
+        if self._redis is None:
+            return "local"
+        return "redis" if self.up else "local (redis unreachable)"
+
+    async def start(self) -> None:
+        self.local.run(await self._seeds())
+        if self._redis is None:
+            return
+        self._tasks.append(asyncio.create_task(self._flusher(), name="governance-flusher"))
+        try:
+            await self._connect()
+        except Exception as e:
+            self._went_down(e)
+
+    async def _connect(self) -> None:
+        """Replay what was settled locally, then raise every counter to the ledger's spend
+        (a seed keeps the larger amount: nothing is counted twice, and a Redis that lost its
+        data is rebuilt), then share again."""
+        assert self._redis is not None
+        await self._redis.ping()
+        await self._replay()  # settlements made locally while Redis was away
+        await self._run_chunked(await self._seeds())
+        await self._replay()  # and during the seeding
+        self.up, self.down_since = True, None  # no await since `_missed` was seen empty
+        self._on_state(True)
+
+    async def _replay(self) -> None:
+        assert self._redis is not None
+        while self._missed:  # dropped only once sent: a failure leaves them for the next try
+            chunk = self._missed[:MAX_BATCH]
+            await self._redis.run(chunk)
+            del self._missed[: len(chunk)]
+
+    async def _run_chunked(self, ops: Sequence[Op]) -> None:
+        assert self._redis is not None
+        for i in range(0, len(ops), MAX_BATCH):
+            await self._redis.run(ops[i : i + MAX_BATCH])
+
+    # --- the request path -----------------------------------------------------------------
+
+    async def call(self, op: Op) -> Reply:
+        if not self.up:
+            return self._local([op])[0]
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, fut))
+        self._wake.set()
+        return await fut
+
+    def submit(self, op: Op) -> None:
+        """Fire and forget (settlements): batched with whatever goes next."""
+        if not self.up:
+            self._local([op])
+            return
+        self._queue.append((op, None))
+        self._wake.set()
+
+    def _local(self, ops: Sequence[Op], sent: bool = False) -> list[Reply]:
+        """Run on the local counters. `sent`: these went to Redis in a call that failed —
+        which may have run there all the same (a timeout), so their settlements are replayed
+        as "s?": applied only if their reservation is still held."""
+        replies = self.local.run(ops)
+        if self._redis is not None:  # to replay once Redis is back
+            settles = [["s?", *op[1:]] if sent else op for op in ops if op[0] == "s"]
+            room = MAX_REPLAY - len(self._missed)
+            if len(settles) > room:
+                log.error(
+                    "more than %d settlements while Redis is away: the rest are not "
+                    "replayed (the ledger still has them)",
+                    MAX_REPLAY,
+                )
+            self._missed.extend(settles[: max(room, 0)])
+        return replies
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                replies = await self._execute([op for op, _ in batch])
+                for (_, fut), reply in zip(batch, replies, strict=True):
+                    if fut is not None and not fut.done():
+                        fut.set_result(reply)
+
+    async def _execute(self, ops: list[Op]) -> list[Reply]:
+        if self.up and self._redis is not None:
+            try:
+                replies = await self._redis.run(ops)
+            except (RedisError, OSError, TimeoutError) as e:
+                self._went_down(e)
+            except Exception as e:  # a bug must not leave requests waiting: serve locally
+                log.exception("governance script call failed")
+                self._went_down(e)
+            else:
+                self._remember(ops, replies)
+                return replies
+            return self._local(ops, sent=True)
+        return self._local(ops)
+
+    # --- failing over and back ------------------------------------------------------------
+
+    def _remember(self, ops: list[Op], replies: list[Reply]) -> None:
+        """Keep each scope's latest spend from Redis: the local counters start from it."""
+        for op, reply in zip(ops, replies, strict=True):
+            if reply[0] != 1:
+                continue
+            if op[0] == "a":
+                for entry, usage in zip(op[8], reply[2], strict=True):
+                    self._seen[entry[0]] = ["seed", entry[0], op[4], usage[2], op[5], usage[3]]
+            elif op[0] == "s":
+                for scope, spent in zip(op[6], reply[1], strict=True):
+                    self._seen[scope] = ["seed", scope, op[4], spent[0], op[5], spent[1]]
+
+    def _went_down(self, error: BaseException) -> None:
+        if not self.up and self.down_since is not None:
+            return
+        self.up, self.down_since = False, time.time()
+        log.warning(
+            "Redis unreachable (%s): serving on this replica's own counters — limits and "
+            "budgets now hold per replica — until it answers again",
+            type(error).__name__,
+        )
+        self.local = LocalCounters()
+        self.local.run(list(self._seen.values()))
+        self._on_state(False)
+        self._tasks.append(asyncio.create_task(self._recover(), name="governance-redis-probe"))
+
+    async def _recover(self) -> None:
+        # the ledger's view too, for scopes this replica had not seen in Redis
+        try:
+            self.local.run(await self._seeds())
+        except Exception as e:
+            log.warning("rebuilding counters from the ledger failed (%s)", type(e).__name__)
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            try:
+                replayed = len(self._missed)
+                await self._connect()
+            except Exception:
+                continue
+            log.info(
+                "Redis reachable again: shared counters resumed (%d settlements replayed)",
+                replayed,
+            )
+            return
+
+    async def aclose(self) -> None:
+        if self.up and self._queue:  # the last settlements
+            batch, self._queue = self._queue, []
+            try:
+                await self._run_chunked([op for op, _ in batch])
+            except Exception as e:
+                log.warning("final settlements not sent to Redis (%s)", type(e).__name__)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._redis is not None:
+            await self._redis.aclose()
