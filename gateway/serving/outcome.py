@@ -7,7 +7,7 @@ upstream failure, mid-stream failure and client disconnect alike — and handed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.core import Target, Usage
 
@@ -17,8 +17,10 @@ class RequestContext:
     request_id: str
     started: float  # perf_counter at the edge
     created_at: float  # wall clock (time.time()); made a datetime off the request path
-    api_key_id: str | None = None
+    api_key_id: str | None = None  # filled at the edge once the caller is authenticated
     team: str | None = None
+    # response headers the admission hook adds (rate limits, budget warnings)
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

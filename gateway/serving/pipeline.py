@@ -37,6 +37,7 @@ from gateway.providers.transport import Transport, UpstreamStream
 from gateway.routing.executor import Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
+from gateway.serving.admission import Admission
 from gateway.serving.metering import estimate_prompt_tokens
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
@@ -73,22 +74,37 @@ class Pipeline:
         executor: Executor,
         metrics: GatewayMetrics,
         record: Callable[[Outcome], None],
+        admission: Admission | None = None,
     ) -> None:
         self.router = router
         self.transport = transport
         self.executor = executor
         self.metrics = metrics
         self.record = record  # the ledger writer's queue: never waits
+        self.admission = admission  # governance (auth on): limits, budgets, reservations
 
     # --- decisions and refusals -------------------------------------------------------------
 
     def decide(self, req: ClientRequest, ctx: RequestContext) -> Decision:
-        """The router's decision; a refusal (unknown model, nothing eligible) gets its row."""
+        """The router's decision; a refusal (a model the caller may not use, an unknown one,
+        nothing eligible) gets its row."""
         try:
-            return self.router.decide(req)
+            degrade = self.admission.authorize(req, ctx) if self.admission else False
+            return self.router.decide(req, budget_degraded=degrade)
         except GatewayError as e:
             self.reject(ctx, req.endpoint, req.model, e)
             raise
+
+    async def admit(self, req: ClientRequest, ctx: RequestContext) -> Decision:
+        """Decide, then pass admission (limits, budgets: the maximum cost is reserved)."""
+        decision = self.decide(req, ctx)
+        if self.admission is not None:
+            try:
+                await self.admission.admit(req, ctx, decision)
+            except GatewayError as e:
+                self.reject(ctx, req.endpoint, req.model, e)
+                raise
+        return decision
 
     def reject(
         self, ctx: RequestContext, endpoint: str, model: str | None, error: GatewayError
@@ -170,14 +186,15 @@ class Pipeline:
     # --- whole answers ----------------------------------------------------------------------
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
-        decision = self.decide(req, ctx)
+        decision = await self.admit(req, ctx)
 
         async def attempt(target: Target, api_base: str) -> Result:
             adapter = adapter_for(target.provider.kind)
             up = at_replica(adapter.build_request(req, target), target, api_base)
             resp = await self.transport.send(target.provider, up)
             if resp.status >= 400:
-                raise adapter.parse_error(resp.status, resp.body, resp.headers, target)
+                error = adapter.parse_error(resp.status, resp.body, resp.headers, target)
+                raise redacted(error, target)
             return adapter.parse_response(resp.body, req, target)
 
         try:
@@ -203,7 +220,7 @@ class Pipeline:
     # --- streams ----------------------------------------------------------------------------
 
     async def open_stream(self, req: ClientRequest, ctx: RequestContext) -> Streaming:
-        decision = self.decide(req, ctx)
+        decision = await self.admit(req, ctx)
 
         async def attempt(target: Target, api_base: str) -> tuple[UpstreamStream, AsyncExitStack]:
             adapter = adapter_for(target.provider.kind)
@@ -215,7 +232,8 @@ class Pipeline:
                 )
                 if upstream.status >= 400:
                     body = await upstream.read_all()
-                    raise adapter.parse_error(upstream.status, body, upstream.headers, target)
+                    error = adapter.parse_error(upstream.status, body, upstream.headers, target)
+                    raise redacted(error, target)
             except BaseException:
                 await stack.aclose()
                 raise
@@ -294,6 +312,16 @@ class Pipeline:
         last = chunks[-1]  # an error ends a stream: it comes last
         if isinstance(last, StreamError):
             ended.status, ended.error_type = last.status, last.code or last.type
+
+
+def redacted(error: GatewayError, target: Target) -> GatewayError:
+    """An upstream's error message without the provider key, should the upstream echo it
+    (OpenAI's 401 names the key it was sent): the message goes on to the client."""
+    key = target.provider.api_key
+    if key and key in error.message:
+        error.message = error.message.replace(key, "[redacted]")
+        error.args = (error.message,)
+    return error
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:

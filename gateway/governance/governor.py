@@ -1,0 +1,275 @@
+"""The pipeline's admission hook (serving/admission.py) when auth is on, and its settlement.
+
+`authorize` refuses models a key may not use and says whether its team is past the soft
+budget. `admit` puts one operation — every rate limit, budget and revocation check of both the
+key's and the team's scope, and the reservation of the request's maximum cost — through the
+shared counters (one Redis round trip, or none: see shared.py), then turns the answer into
+`x-ratelimit-*` and `x-gateway-budget-warning` headers or a 401/429. `settle`, an
+after-request consumer, releases the reservation and charges the actual cost and completion
+tokens. Requests made with the master key are not limited.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.config import GatewayConfig
+from gateway.core import ClientRequest
+from gateway.errors import GatewayError
+from gateway.governance import store
+from gateway.governance.counters import Op
+from gateway.governance.directory import KeyDirectory
+from gateway.governance.errors import BudgetExceeded, PermissionDenied, RateLimited, unauthenticated
+from gateway.governance.keys import hash_secret_from
+from gateway.governance.plan import (
+    Admitted,
+    Refusal,
+    Usage,
+    Window,
+    Windows,
+    admit_op,
+    duration,
+    key_scope,
+    max_cost,
+    read_admit,
+    revoke_op,
+    scopes_of,
+    seed_op,
+    settle_op,
+    team_scope,
+    usd,
+)
+from gateway.governance.records import MASTER_KEY_ID, ApiKey, Team
+from gateway.governance.redis_counters import RedisCounters
+from gateway.governance.shared import SharedCounters
+from gateway.metrics import GatewayMetrics
+from gateway.routing.policies import Decision
+from gateway.serving.metering import Priced, estimate_prompt_tokens
+from gateway.serving.outcome import Outcome, RequestContext
+
+log = logging.getLogger("gateway.governance")
+
+WINDOW_NAMES = {"day": "daily", "month": "monthly"}
+
+
+def _money(nanodollars: int) -> str:
+    return f"${usd(nanodollars).quantize(Decimal('0.0001'))}"
+
+
+class Governor:
+    def __init__(self, config: GatewayConfig, engine: AsyncEngine, metrics: GatewayMetrics):
+        auth, gov = config.auth, config.governance
+        assert auth.master_key is not None, "governance runs only with auth on"
+        self.hash_key = hash_secret_from(auth.master_key, auth.key_hash_secret)
+        self._engine = engine
+        self.metrics = metrics
+        self.directory = KeyDirectory(engine, self.hash_key, auth.refresh_interval_s)
+        redis = None
+        if config.redis_url:
+            redis = RedisCounters(config.redis_url, gov.redis_key_prefix, gov.redis_timeout_s)
+        self.counters = SharedCounters(redis, self._seeds, self._redis_state)
+        self._soft = gov.soft_budget_fraction
+        self._ttl_ms = int(gov.reservation_ttl_s * 1000)
+        self._windows = Windows()
+        self._team_soft: dict[str, bool] = {}  # team → past its soft budget, as last seen
+        self._warned: set[tuple[str, str, int]] = set()  # (scope, window, id): logged once
+
+    async def start(self) -> None:
+        try:
+            await self.directory.refresh()
+        except Exception as e:  # the poll keeps trying; until then only the master key works
+            log.error("cannot read keys and teams (%s)", type(e).__name__)
+        self.directory.start()
+        await self.counters.start()
+
+    async def aclose(self) -> None:
+        await self.directory.aclose()
+        await self.counters.aclose()
+
+    def status(self) -> dict[str, object]:
+        out: dict[str, object] = {"counters": self.counters.mode}
+        if self.counters.down_since is not None:
+            out["redis_down_since"] = round(self.counters.down_since, 3)
+        return out
+
+    def _redis_state(self, up: bool) -> None:
+        self.metrics.redis_up.set(1 if up else 0)
+        if not up:
+            self.metrics.redis_fallbacks.inc()
+
+    async def _seeds(self) -> list[Op]:
+        """The counters as the database has them: spend from the ledger, revoked keys."""
+        w = Window.at(time.time())
+        spent = await store.spend(self._engine, w.day_starts, w.month_starts)
+        ops = [seed_op(key_scope(k), w, d, m) for k, (d, m) in spent.keys.items()]
+        ops += [seed_op(team_scope(t), w, d, m) for t, (d, m) in spent.teams.items()]
+        ops += [revoke_op(k.id) for k in self.directory.keys() if k.revoked_at is not None]
+        for team in self.directory.teams():
+            d, m = spent.teams.get(team.name, (Decimal(0), Decimal(0)))
+            self._team_soft[team.name] = self._past_soft(team, d, m)
+        return ops
+
+    def _past_soft(self, team: Team, day_usd: Decimal, month_usd: Decimal) -> bool:
+        lim, soft = team.limits, Decimal(str(self._soft))
+        return (lim.budget_usd_day is not None and day_usd >= soft * lim.budget_usd_day) or (
+            lim.budget_usd_month is not None and month_usd >= soft * lim.budget_usd_month
+        )
+
+    # --- admin changes made on this replica -------------------------------------------------
+
+    def key_changed(self, key: ApiKey) -> None:
+        self.directory.put_key(key)
+
+    def team_changed(self, team: Team) -> None:
+        self.directory.put_team(team)
+
+    def team_deleted(self, name: str) -> None:
+        self.directory.drop_team(name)
+
+    async def key_revoked(self, key: ApiKey) -> None:
+        """Every replica refuses the key from its next request on (with Redis)."""
+        self.directory.put_key(key)
+        await self.counters.call(revoke_op(key.id))
+
+    # --- the admission hook ---------------------------------------------------------------
+
+    def authorize(self, req: ClientRequest, ctx: RequestContext) -> bool:
+        key = self.directory.key(ctx.api_key_id)
+        if key is None:  # the master key
+            return False
+        if key.models is not None and req.model not in key.models:
+            raise PermissionDenied(
+                f"This API key may not use `{req.model}`. "
+                f"It may use: {', '.join(sorted(key.models)) or 'nothing'}.",
+                param="model",
+                code="model_not_allowed",
+            )
+        return self._team_soft.get(key.team, False)
+
+    async def admit(self, req: ClientRequest, ctx: RequestContext, decision: Decision) -> None:
+        key = self.directory.key(ctx.api_key_id)
+        if key is None:
+            return
+        team = self.directory.team(key.team)
+        scopes = scopes_of(key, team)
+        window = self._windows.at(ctx.created_at)
+        prompt = estimate_prompt_tokens(req)
+        budgeted = key.limits.has_budget or (team is not None and team.limits.has_budget)
+        reserve = max_cost(req, decision.targets, prompt) if budgeted else 0
+        reply = await self.counters.call(
+            admit_op(ctx.request_id, scopes, prompt, reserve, window, self._ttl_ms)
+        )
+        answer = read_admit(reply, scopes)
+        if isinstance(answer, Refusal):
+            raise self._refusal(answer, window, prompt, reserve)
+        self._headers(answer, window, ctx.headers)
+
+    def _headers(self, a: Admitted, window: Window, out: list[tuple[bytes, bytes]]) -> None:
+        reset = duration((a.now_ms // 1000 + 61) * 1000 - a.now_ms)
+        for kind, attr, used in (("requests", "rpm", "requests"), ("tokens", "tpm", "tokens")):
+            limited = [u for u in a.usage if getattr(u.scope.limits, attr) is not None]
+            if not limited:
+                continue
+            u = min(limited, key=lambda u: getattr(u.scope.limits, attr) - getattr(u, used))
+            limit = getattr(u.scope.limits, attr)
+            out.append((f"x-ratelimit-limit-{kind}".encode(), str(limit).encode()))
+            remaining = max(limit - getattr(u, used), 0)
+            out.append((f"x-ratelimit-remaining-{kind}".encode(), str(remaining).encode()))
+            out.append((f"x-ratelimit-reset-{kind}".encode(), reset.encode()))
+        warnings = [w for u in a.usage for w in self._soft_warnings(u, window)]
+        if warnings:
+            out.append((b"x-gateway-budget-warning", "; ".join(warnings).encode()))
+
+    def _soft_warnings(self, u: Usage, window: Window) -> list[str]:
+        lim = u.scope.limits
+        if not lim.has_budget:
+            return []
+        found, past_soft = [], False
+        for name, limit, spent, wid in (
+            ("day", lim.budget_usd_day, u.day_nd, window.day),
+            ("month", lim.budget_usd_month, u.month_nd, window.month),
+        ):
+            if limit is None or spent < self._soft * float(limit) * 1e9:
+                continue
+            past_soft = True
+            share = spent / (float(limit) * 1e9) if limit else 1.0
+            found.append(
+                f"{u.scope.kind} {u.scope.name} {WINDOW_NAMES[name]} budget {share:.0%} used "
+                f"({_money(spent)} of ${limit}, resets {window.ends(name).isoformat()})"
+            )
+            self.metrics.budget_warnings.labels(u.scope.kind, name).inc()
+            if (u.scope.id, name, wid) not in self._warned:
+                self._warned.add((u.scope.id, name, wid))
+                log.warning("soft budget passed: %s", found[-1])
+        if u.scope.kind == "team":
+            self._team_soft[u.scope.name] = past_soft
+        return found
+
+    def _refusal(self, r: Refusal, window: Window, prompt: int, reserve: int) -> GatewayError:
+        s = r.scope
+        if r.reason == "revoked":
+            self.metrics.auth_failures.labels("revoked").inc()
+            return unauthenticated()
+        if r.reason in ("rpm", "tpm"):
+            kind = "requests" if r.reason == "rpm" else "tokens"
+            self.metrics.rate_limited.labels(s.kind, kind).inc()
+            limit = s.limits.rpm if r.reason == "rpm" else s.limits.tpm
+            wanted = 1 if r.reason == "rpm" else prompt
+            headers = {
+                f"x-ratelimit-limit-{kind}": str(limit),
+                f"x-ratelimit-remaining-{kind}": str(max((limit or 0) - r.used, 0)),
+            }
+            if r.retry_ms < 0:
+                return RateLimited(
+                    f"This request's ~{prompt} prompt tokens exceed the {s.kind} {s.name}'s "
+                    f"limit of {limit} tokens per minute.",
+                    kind,
+                    headers,
+                )
+            headers[f"x-ratelimit-reset-{kind}"] = duration(r.retry_ms)
+            headers["retry-after"] = str(max(math.ceil(r.retry_ms / 1000), 1))
+            return RateLimited(
+                f"Rate limit reached for {s.kind} {s.name} on {kind} per min "
+                f"({r.reason.upper()}): Limit {limit}, Used {r.used}, Requested {wanted}. "
+                f"Please try again in {duration(r.retry_ms)}.",
+                kind,
+                headers,
+            )
+        self.metrics.budget_refusals.labels(s.kind, r.reason).inc()
+        budget = s.limits.budget_usd_day if r.reason == "day" else s.limits.budget_usd_month
+        resets = window.ends(r.reason)
+        wait = max(math.ceil(resets.timestamp() - r.now_ms / 1000), 1)
+        return BudgetExceeded(
+            f"Budget exceeded: {s.kind} {s.name}'s {WINDOW_NAMES[r.reason]} budget of ${budget} "
+            f"has {_money(r.used)} spent (requests in flight hold more; this one may cost up to "
+            f"{_money(reserve)}). It resets at {resets.isoformat()}.",
+            {
+                "scope": s.kind,
+                "name": s.name,
+                "window": r.reason,
+                "spent_usd": str(usd(r.used).quantize(Decimal("0.000001"))),
+                "limit_usd": str(budget),
+                "resets_at": resets.isoformat(),
+            },
+            {"retry-after": str(wait)},
+        )
+
+    # --- after the request ----------------------------------------------------------------
+
+    def settle(self, o: Outcome, p: Priced) -> None:
+        """An after-request consumer: release the reservation, charge what it really cost."""
+        if o.target is None or o.api_key_id is None or o.api_key_id == MASTER_KEY_ID:
+            return  # refused before admission reserved anything, or not limited
+        scopes = [key_scope(o.api_key_id)]
+        if o.team is not None:
+            scopes.append(team_scope(o.team))
+        cost = math.ceil(p.total_usd * 1_000_000_000)
+        window = self._windows.at(o.created_at)
+        self.counters.submit(
+            settle_op(o.request_id, scopes, p.usage.completion_tokens, cost, window)
+        )

@@ -1,0 +1,55 @@
+"""Virtual keys: their format, the keyed hash they are stored and looked up by — pure.
+
+A key is `sk-gw-` followed by 48 hex characters (192 random bits from `secrets`). The database
+keeps HMAC-SHA256(server secret, key) — never the key — so a leaked table cannot be used to
+call the gateway, and the same HMAC is the lookup key of an in-memory dict (O(1)). The match is
+confirmed with `hmac.compare_digest`. Keys are shown afterwards by their first characters only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+KEY_PREFIX = "sk-gw-"
+_RANDOM_HEX = 48
+KEY_LENGTH = len(KEY_PREFIX) + _RANDOM_HEX
+_HEX = frozenset("0123456789abcdef")
+_SHOWN = 4  # random characters shown in a key's display prefix
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_hex(_RANDOM_HEX // 2)
+
+
+def new_key_id() -> str:
+    """The key's public id (ledger `api_key_id`, admin API paths): unrelated to the secret."""
+    return "key_" + secrets.token_hex(8)
+
+
+def well_formed(token: str) -> bool:
+    return (
+        len(token) == KEY_LENGTH
+        and token.startswith(KEY_PREFIX)
+        and _HEX.issuperset(token[len(KEY_PREFIX) :])
+    )
+
+
+def display_prefix(secret: str) -> str:
+    return secret[: len(KEY_PREFIX) + _SHOWN] + "…"
+
+
+def hash_secret_from(master_key: str, configured: str | None) -> bytes:
+    """The HMAC key: `auth.key_hash_secret`, else one derived from the master key."""
+    if configured:
+        return configured.encode()
+    return hmac.new(master_key.encode(), b"gateway virtual key hashing v1", hashlib.sha256).digest()
+
+
+def key_hash(secret: str, hash_key: bytes) -> str:
+    return hmac.new(hash_key, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def matches(stored_hash: str, secret: str, hash_key: bytes) -> bool:
+    return hmac.compare_digest(stored_hash, key_hash(secret, hash_key))
