@@ -12,13 +12,16 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from gateway.api.auth import AuthMiddleware
 from gateway.api.dispatch import HotPathRouter
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.routes import ROUTES
 from gateway.config import GatewayConfig
 from gateway.core import Target
-from gateway.ledger.db import create_engine
+from gateway.governance.admin import Admin
+from gateway.governance.governor import Governor
+from gateway.ledger.db import create_engine, redact_url
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
@@ -26,6 +29,7 @@ from gateway.providers.transport import Transport
 from gateway.routing.executor import Executor
 from gateway.routing.router import Router
 from gateway.serving import after
+from gateway.serving.access_log import AccessLog
 from gateway.serving.pipeline import Pipeline
 from gateway.state import AppState
 
@@ -54,8 +58,17 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
             on_unreachable=lambda t, base: capacity.record_failure(t.provider.name, base),
         )
     metrics = GatewayMetrics(registry)
-    after_request = after.standard(metrics, router)
     engine = create_engine(config.database_url)
+    governor = Governor(config, engine, metrics) if config.auth.enabled else None
+    access_log = (
+        None if config.logging.access_log == "off" else AccessLog(config.logging.access_log)
+    )
+    extra: dict[str, after.Consumer] = {}
+    if governor is not None:
+        extra["budgets"] = governor.settle
+    if access_log is not None:
+        extra["access_log"] = access_log
+    after_request = after.standard(metrics, router, extra)
     writer = LedgerWriter(
         engine,
         queue_size=config.ledger.queue_size,
@@ -66,8 +79,26 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         on_error=metrics.ledger_errors.inc,
     )
     transport = Transport(config.providers)
-    pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit)
-    return AppState(config, prices, router, metrics, transport, engine, writer, pipeline, capacity)
+    pipeline = Pipeline(
+        router, transport, executor, metrics, record=writer.submit, admission=governor
+    )
+    admin = None
+    if governor is not None:
+        admin = Admin(engine, governor.hash_key, governor)
+    return AppState(
+        config,
+        prices,
+        router,
+        metrics,
+        transport,
+        engine,
+        writer,
+        pipeline,
+        capacity,
+        governor=governor,
+        admin=admin,
+        access_log=access_log,
+    )
 
 
 def _replica(capacity: CapacityMonitor, target: Target) -> str:
@@ -87,6 +118,9 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         state.writer.start()
         if state.capacity is not None:
             await state.capacity.start()
+        if state.governor is not None:
+            await state.governor.start()
+        log_auth(config, state)
         # Everything allocated so far lives as long as the process: move it out of the
         # collector's sight so full collections stop scanning it (they paused the loop for
         # tens of ms under load and set the p99).
@@ -106,4 +140,24 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         lifespan=lifespan,
     )
     app.state.gw = state  # for code that has the app but no request (tests, CLI)
-    return RequestContextMiddleware(HotPathRouter(app, state), config.max_body_bytes)
+    inner: ASGIApp = HotPathRouter(app, state)
+    if config.auth.enabled:
+        inner = AuthMiddleware(inner, state, config.auth)
+    return RequestContextMiddleware(inner, config.max_body_bytes)
+
+
+def log_auth(config: GatewayConfig, state: AppState) -> None:
+    """One clear start-up line: whether anyone can spend the provider keys."""
+    if state.governor is None:
+        log.warning(
+            "auth is OFF (no auth.master_key): every request is accepted and nothing is "
+            "limited — set auth.master_key to require keys"
+        )
+        return
+    d = state.governor.directory
+    log.info(
+        "auth is ON: master key + %d virtual keys in %d teams; limits and budgets counted %s",
+        len(d.keys()),
+        len(d.teams()),
+        f"in Redis {redact_url(config.redis_url)}" if config.redis_url else "in this process",
+    )

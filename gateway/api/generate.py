@@ -14,6 +14,7 @@ from gateway.api.http import JSON, read_body, send_bytes, send_stream
 from gateway.codecs.base import Codec, Headers, header
 from gateway.core import Target
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.governance.records import Principal
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
@@ -43,10 +44,13 @@ def min_tier(headers: Headers) -> int | None:
 
 
 async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, send: Send) -> None:
+    caller: Principal | None = scope.get("gateway.principal")  # api/auth.py, when auth is on
     ctx = RequestContext(
         request_id=scope["gateway.request_id"],
         started=scope["gateway.started"],
         created_at=time.time(),
+        api_key_id=None if caller is None else caller.key_id,
+        team=None if caller is None else caller.team,
     )
     raw = await read_body(receive)
     try:
@@ -57,9 +61,9 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         raise
     if req.stream:
         streaming = await gw.pipeline.open_stream(req, ctx)
-        headers = _target_headers(streaming.target, streaming.decision)
+        headers = [*_target_headers(streaming.target, streaming.decision), *ctx.headers]
         await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
         return
     answer = await gw.pipeline.complete(req, ctx)
-    headers = [JSON, *_target_headers(answer.target, answer.decision)]
+    headers = [JSON, *_target_headers(answer.target, answer.decision), *ctx.headers]
     await send_bytes(send, 200, codec.render(answer.result), headers)
