@@ -12,6 +12,7 @@ the shared counters: see `Governor.revoke`).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.governance import store
-from gateway.governance.keys import key_hash, matches, well_formed
+from gateway.governance.keys import key_hash, well_formed
 from gateway.governance.records import ApiKey, Principal, Team
 
 log = logging.getLogger("gateway.governance")
@@ -61,7 +62,8 @@ class KeyDirectory:
         key = self._by_hash.get(h)
         if key is None:
             key = await self._fetch(h)
-        if key is None or not matches(key.key_hash, token, self._hash_key):
+        # the dict matched the hash; compare_digest confirms it without an early exit
+        if key is None or not hmac.compare_digest(key.key_hash, h):
             return None
         if key.revoked_at is not None or (
             key.expires_at is not None and key.expires_at <= datetime.now(UTC)

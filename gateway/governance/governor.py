@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +30,7 @@ from gateway.governance.keys import hash_secret_from
 from gateway.governance.plan import (
     Admitted,
     Refusal,
+    Scope,
     Usage,
     Window,
     Windows,
@@ -55,6 +57,25 @@ from gateway.serving.outcome import Outcome, RequestContext
 log = logging.getLogger("gateway.governance")
 
 WINDOW_NAMES = {"day": "daily", "month": "monthly"}
+REQUEST_HEADERS = (
+    b"x-ratelimit-limit-requests",
+    b"x-ratelimit-remaining-requests",
+    b"x-ratelimit-reset-requests",
+)
+TOKEN_HEADERS = (
+    b"x-ratelimit-limit-tokens",
+    b"x-ratelimit-remaining-tokens",
+    b"x-ratelimit-reset-tokens",
+)
+
+
+def _tightest(scopes: Iterable[tuple[int, int]]) -> tuple[int, int] | None:
+    """(limit, remaining) of the scope with the least left; None when none has a limit."""
+    best: tuple[int, int] | None = None
+    for limit, used in scopes:
+        if limit >= 0 and (best is None or limit - used < best[1]):
+            best = (limit, max(limit - used, 0))
+    return best
 
 
 def _money(nanodollars: int) -> str:
@@ -78,6 +99,7 @@ class Governor:
         self._windows = Windows()
         self._team_soft: dict[str, bool] = {}  # team → past its soft budget, as last seen
         self._warned: set[tuple[str, str, int]] = set()  # (scope, window, id): logged once
+        self._scope_cache: dict[str, tuple[ApiKey, Team | None, tuple[Scope, ...], bool]] = {}
 
     async def start(self) -> None:
         try:
@@ -156,10 +178,9 @@ class Governor:
         if key is None:
             return
         team = self.directory.team(key.team)
-        scopes = scopes_of(key, team)
+        scopes, budgeted = self._scopes(key, team)
         window = self._windows.at(ctx.created_at)
         prompt = estimate_prompt_tokens(req)
-        budgeted = key.limits.has_budget or (team is not None and team.limits.has_budget)
         reserve = max_cost(req, decision.targets, prompt) if budgeted else 0
         reply = await self.counters.call(
             admit_op(ctx.request_id, scopes, prompt, reserve, window, self._ttl_ms)
@@ -169,45 +190,58 @@ class Governor:
             raise self._refusal(answer, window, prompt, reserve)
         self._headers(answer, window, ctx.headers)
 
+    def _scopes(self, key: ApiKey, team: Team | None) -> tuple[tuple[Scope, ...], bool]:
+        """The key's and team's scopes, made again only when either record changed."""
+        cached = self._scope_cache.get(key.id)
+        if cached is None or cached[0] is not key or cached[1] is not team:
+            budgeted = key.limits.has_budget or (team is not None and team.limits.has_budget)
+            cached = (key, team, scopes_of(key, team), budgeted)
+            self._scope_cache[key.id] = cached
+        return cached[2], cached[3]
+
     def _headers(self, a: Admitted, window: Window, out: list[tuple[bytes, bytes]]) -> None:
-        reset = duration((a.now_ms // 1000 + 61) * 1000 - a.now_ms)
-        for kind, attr, used in (("requests", "rpm", "requests"), ("tokens", "tpm", "tokens")):
-            limited = [u for u in a.usage if getattr(u.scope.limits, attr) is not None]
-            if not limited:
+        """OpenAI's x-ratelimit-* headers for the tighter scope; budget warnings."""
+        reset: bytes | None = None
+        for names, tightest in (
+            (REQUEST_HEADERS, _tightest((u.scope.rpm, u.requests) for u in a.usage)),
+            (TOKEN_HEADERS, _tightest((u.scope.tpm, u.tokens) for u in a.usage)),
+        ):
+            if tightest is None:
                 continue
-            u = min(limited, key=lambda u: getattr(u.scope.limits, attr) - getattr(u, used))
-            limit = getattr(u.scope.limits, attr)
-            out.append((f"x-ratelimit-limit-{kind}".encode(), str(limit).encode()))
-            remaining = max(limit - getattr(u, used), 0)
-            out.append((f"x-ratelimit-remaining-{kind}".encode(), str(remaining).encode()))
-            out.append((f"x-ratelimit-reset-{kind}".encode(), reset.encode()))
-        warnings = [w for u in a.usage for w in self._soft_warnings(u, window)]
+            if reset is None:
+                reset = duration((a.now_ms // 1000 + 61) * 1000 - a.now_ms).encode()
+            limit, left = tightest
+            out += ((names[0], str(limit).encode()), (names[1], str(left).encode()))
+            out.append((names[2], reset))
+        warnings: list[str] = []
+        for u in a.usage:
+            if u.scope.day_nd >= 0 or u.scope.month_nd >= 0:
+                warnings += self._soft_warnings(u, window)
         if warnings:
             out.append((b"x-gateway-budget-warning", "; ".join(warnings).encode()))
 
     def _soft_warnings(self, u: Usage, window: Window) -> list[str]:
-        lim = u.scope.limits
-        if not lim.has_budget:
-            return []
+        s = u.scope
         found, past_soft = [], False
         for name, limit, spent, wid in (
-            ("day", lim.budget_usd_day, u.day_nd, window.day),
-            ("month", lim.budget_usd_month, u.month_nd, window.month),
+            ("day", s.day_nd, u.day_nd, window.day),
+            ("month", s.month_nd, u.month_nd, window.month),
         ):
-            if limit is None or spent < self._soft * float(limit) * 1e9:
+            if limit < 0 or spent < self._soft * limit:
                 continue
             past_soft = True
-            share = spent / (float(limit) * 1e9) if limit else 1.0
             found.append(
-                f"{u.scope.kind} {u.scope.name} {WINDOW_NAMES[name]} budget {share:.0%} used "
-                f"({_money(spent)} of ${limit}, resets {window.ends(name).isoformat()})"
+                f"{s.kind} {s.name} {WINDOW_NAMES[name]} budget "
+                f"{spent / limit if limit else 1.0:.0%} used ({_money(spent)} of "
+                f"${s.limits.budget_usd_day if name == 'day' else s.limits.budget_usd_month}, "
+                f"resets {window.ends(name).isoformat()})"
             )
-            self.metrics.budget_warnings.labels(u.scope.kind, name).inc()
-            if (u.scope.id, name, wid) not in self._warned:
-                self._warned.add((u.scope.id, name, wid))
+            self.metrics.budget_warnings.labels(s.kind, name).inc()
+            if (s.id, name, wid) not in self._warned:
+                self._warned.add((s.id, name, wid))
                 log.warning("soft budget passed: %s", found[-1])
-        if u.scope.kind == "team":
-            self._team_soft[u.scope.name] = past_soft
+        if s.kind == "team":
+            self._team_soft[s.name] = past_soft
         return found
 
     def _refusal(self, r: Refusal, window: Window, prompt: int, reserve: int) -> GatewayError:

@@ -2,8 +2,9 @@
 
 A key is `sk-gw-` followed by 48 hex characters (192 random bits from `secrets`). The database
 keeps HMAC-SHA256(server secret, key) — never the key — so a leaked table cannot be used to
-call the gateway, and the same HMAC is the lookup key of an in-memory dict (O(1)). The match is
-confirmed with `hmac.compare_digest`. Keys are shown afterwards by their first characters only.
+call the gateway, and the same HMAC is the lookup key of an in-memory dict (O(1)); the match is
+confirmed with `hmac.compare_digest` (directory.py). Afterwards a key is shown by its first
+characters only.
 """
 
 from __future__ import annotations
@@ -49,7 +50,3 @@ def hash_secret_from(master_key: str, configured: str | None) -> bytes:
 
 def key_hash(secret: str, hash_key: bytes) -> str:
     return hmac.new(hash_key, secret.encode(), hashlib.sha256).hexdigest()
-
-
-def matches(stored_hash: str, secret: str, hash_key: bytes) -> bool:
-    return hmac.compare_digest(stored_hash, key_hash(secret, hash_key))

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
 
 from gateway.core import ClientRequest, Target
 from gateway.governance.counters import Op, Reply
@@ -87,22 +86,34 @@ class Windows:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """One of a request's two scopes, with the names people read in messages."""
+    """One of a request's two scopes, with the names people read in messages and its limits
+    as the counters take them (-1: none; budgets in nanodollars)."""
 
     id: str  # "k:<key id>" / "t:<team>"
     kind: str  # "key" / "team"
     name: str
     limits: Limits
+    rpm: int
+    tpm: int
+    day_nd: int
+    month_nd: int
 
-    def entry(self) -> list[Any]:
-        lim = self.limits
-        return [
-            self.id,
+    @classmethod
+    def of(cls, id: str, kind: str, name: str, lim: Limits) -> Scope:
+        return cls(
+            id,
+            kind,
+            name,
+            lim,
             NONE if lim.rpm is None else lim.rpm,
             NONE if lim.tpm is None else lim.tpm,
             NONE if lim.budget_usd_day is None else nano(lim.budget_usd_day),
             NONE if lim.budget_usd_month is None else nano(lim.budget_usd_month),
-        ]
+        )
+
+    @property
+    def entry(self) -> tuple[str, int, int, int, int]:
+        return (self.id, self.rpm, self.tpm, self.day_nd, self.month_nd)
 
 
 def key_scope(key_id: str) -> str:
@@ -114,8 +125,9 @@ def team_scope(team: str) -> str:
 
 
 def scopes_of(key: ApiKey, team: Team | None) -> tuple[Scope, ...]:
-    k = Scope(key_scope(key.id), "key", key.id, key.limits)
-    return (k, Scope(team_scope(key.team), "team", key.team, team.limits if team else Limits()))
+    k = Scope.of(key_scope(key.id), "key", key.id, key.limits)
+    t = Scope.of(team_scope(key.team), "team", key.team, team.limits if team else Limits())
+    return (k, t)
 
 
 def max_output_tokens(req: ClientRequest, target: Target) -> int:
@@ -154,7 +166,7 @@ def admit_op(
         window.month,
         ttl_ms,
         scopes[0].id,  # the key's scope: the one a revocation marks
-        [s.entry() for s in scopes],
+        [s.entry for s in scopes],
     ]
 
 
