@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ProviderKind = Literal["openai", "vllm", "anthropic", "gemini"]
 
@@ -229,6 +236,11 @@ class GovernanceConfig(_Strict):
 
 class LoggingConfig(_Strict):
     access_log: Literal["json", "text", "off"] = "json"  # one line per API request, on stdout
+
+    @field_validator("access_log", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
 
 
 class GatewayConfig(_Strict):

@@ -5,9 +5,11 @@
 -- against each other (tests/unit/test_counters.py). Keys are built here from the prefix, so
 -- this runs on a single Redis node (or a primary), not on Redis Cluster.
 --
--- One hash per scope ("k:<key id>" or "t:<team>"), P .. "s:" .. scope:
---   q<sec>, t<sec>  requests / tokens admitted in that second;  qn, tn  their sums in the window
---   c               the last second whose buckets were dropped
+-- A scope ("k:<key id>" or "t:<team>") is three hashes. P .. "q:" .. scope and P .. "t:" ..
+-- scope map a second to the requests / tokens admitted in it (at most 61 fields each: hashes
+-- this small are listpacks, scanned on every lookup, so the fields read on every request live
+-- apart from them). P .. "s:" .. scope:
+--   qn, tn          the requests / tokens in the window;  c  the last second whose buckets went
 --   dw, d           the UTC day (days since the epoch) and USD spent in it, in nanodollars
 --   mw, m           the UTC month (year * 12 + month - 1) and USD spent in it
 --   r               nanodollars reserved by requests in flight;  x  "1" once the key is revoked
@@ -57,13 +59,12 @@ end
 -- a scope's state, with the buckets that left the window dropped
 local function load(scope)
   local key = P .. 's:' .. scope
-  local v = redis.call('HMGET', key, 'c', 'qn', 'tn', 'q' .. sec, 't' .. sec,
-    'dw', 'd', 'mw', 'm', 'r', 'x')
+  local v = redis.call('HMGET', key, 'c', 'qn', 'tn', 'dw', 'd', 'mw', 'm', 'r', 'x')
   local st = {
-    key = key, c = tonumber(v[1]), qn = tonumber(v[2]) or 0, tn = tonumber(v[3]) or 0,
-    qb = tonumber(v[4]) or 0, tb = tonumber(v[5]) or 0, dw = tonumber(v[6]) or -1,
-    d = tonumber(v[7]) or 0, mw = tonumber(v[8]) or -1, m = tonumber(v[9]) or 0,
-    r = math.max(tonumber(v[10]) or 0, 0), x = v[11],
+    key = key, qk = P .. 'q:' .. scope, tk = P .. 't:' .. scope,
+    c = tonumber(v[1]), qn = tonumber(v[2]) or 0, tn = tonumber(v[3]) or 0,
+    dw = tonumber(v[4]) or -1, d = tonumber(v[5]) or 0, mw = tonumber(v[6]) or -1,
+    m = tonumber(v[7]) or 0, r = math.max(tonumber(v[8]) or 0, 0), x = v[9],
   }
   local last = sec - SPAN
   if not st.c then
@@ -71,16 +72,15 @@ local function load(scope)
   elseif last > st.c then
     -- buckets that exist lie in (c, c + SPAN]: at most SPAN of them to drop
     local fields = {}
-    for i = st.c + 1, math.min(last, st.c + SPAN) do
-      fields[#fields + 1] = 'q' .. i
-      fields[#fields + 1] = 't' .. i
+    for i = st.c + 1, math.min(last, st.c + SPAN) do fields[#fields + 1] = int(i) end
+    local qv = redis.call('HMGET', st.qk, unpack(fields))
+    local tv = redis.call('HMGET', st.tk, unpack(fields))
+    for i = 1, #fields do
+      st.qn = st.qn - (tonumber(qv[i]) or 0)
+      st.tn = st.tn - (tonumber(tv[i]) or 0)
     end
-    local vals = redis.call('HMGET', key, unpack(fields))
-    for i = 1, #fields, 2 do
-      st.qn = st.qn - (tonumber(vals[i]) or 0)
-      st.tn = st.tn - (tonumber(vals[i + 1]) or 0)
-    end
-    redis.call('HDEL', key, unpack(fields))
+    redis.call('HDEL', st.qk, unpack(fields))
+    redis.call('HDEL', st.tk, unpack(fields))
     if last >= st.c + SPAN then st.qn, st.tn = 0, 0 end
     st.c = last
     redis.call('HSET', key, 'c', int(st.c), 'qn', int(st.qn), 'tn', int(st.tn))
@@ -89,10 +89,10 @@ local function load(scope)
 end
 
 -- when enough of the window has expired for `need` more (requests or tokens) to fit
-local function retry_ms(st, kind, need)
+local function retry_ms(st, buckets, need)
   local fields = {}
-  for i = st.c + 1, sec do fields[#fields + 1] = kind .. i end
-  local vals = redis.call('HMGET', st.key, unpack(fields))
+  for i = st.c + 1, sec do fields[#fields + 1] = int(i) end
+  local vals = redis.call('HMGET', buckets, unpack(fields))
   local freed = 0
   for i, v in ipairs(vals) do
     freed = freed + (tonumber(v) or 0)
@@ -123,11 +123,11 @@ local function admit(op)
     if s[1] == revocable and st.x == '1' then return {0, now, 'revoked', i - 1, 0, -1} end
     local rpm, tpm, dlim, mlim = s[2], s[3], s[4], s[5]
     if rpm >= 0 and st.qn + 1 > rpm then
-      return {0, now, 'rpm', i - 1, st.qn, retry_ms(st, 'q', st.qn + 1 - rpm)}
+      return {0, now, 'rpm', i - 1, st.qn, retry_ms(st, st.qk, st.qn + 1 - rpm)}
     end
     if tpm >= 0 and st.tn + pt > tpm then
       local wait = -1
-      if pt <= tpm then wait = retry_ms(st, 't', st.tn + pt - tpm) end
+      if pt <= tpm then wait = retry_ms(st, st.tk, st.tn + pt - tpm) end
       return {0, now, 'tpm', i - 1, st.tn, wait}
     end
     st.dw, st.d = roll(st.dw, st.d, day)
@@ -140,9 +140,10 @@ local function admit(op)
   local out, names = {}, {}
   for i, st in ipairs(states) do
     st.qn, st.tn, st.r = st.qn + 1, st.tn + pt, st.r + amount
+    redis.call('HINCRBY', st.qk, int(sec), 1)
+    if pt > 0 then redis.call('HINCRBY', st.tk, int(sec), int(pt)) end
     redis.call('HSET', st.key, 'c', int(st.c), 'qn', int(st.qn), 'tn', int(st.tn),
-      'q' .. sec, int(st.qb + 1), 't' .. sec, int(st.tb + pt), 'r', int(st.r),
-      'dw', int(st.dw), 'd', int(st.d), 'mw', int(st.mw), 'm', int(st.m))
+      'r', int(st.r), 'dw', int(st.dw), 'd', int(st.d), 'mw', int(st.mw), 'm', int(st.m))
     out[i] = {st.qn, st.tn, st.d, st.m, st.r}
     names[i] = scopes[i][1]
   end
@@ -169,7 +170,8 @@ local function settle(op)
     elseif st.mw < month then
       st.mw, st.m = month, cost
     end
-    redis.call('HSET', st.key, 'c', int(st.c), 'tn', int(st.tn + ct), 't' .. sec, int(st.tb + ct),
+    if ct > 0 then redis.call('HINCRBY', st.tk, int(sec), int(ct)) end
+    redis.call('HSET', st.key, 'c', int(st.c), 'tn', int(st.tn + ct),
       'dw', int(st.dw), 'd', int(st.d), 'mw', int(st.mw), 'm', int(st.m))
     out[i] = {current(st.dw, st.d, day), current(st.mw, st.m, month)}
   end

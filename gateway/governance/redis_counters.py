@@ -17,12 +17,12 @@ from gateway.governance.counters import Op, Reply
 SCRIPT = files("gateway.governance").joinpath("governor.lua").read_text(encoding="utf-8")
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
+def _decoded(replies: list[Any]) -> list[Reply]:
+    """Replies are integers but for a refusal's reason (index 2): only that is bytes."""
+    for r in replies:
+        if r[0] == 0 and isinstance(r[2], bytes):
+            r[2] = r[2].decode()
+    return replies
 
 
 class RedisCounters:
@@ -50,7 +50,7 @@ class RedisCounters:
         except NoScriptError:  # Redis restarted and lost its script cache
             self._sha = await self._client.script_load(SCRIPT)
             replies = await self._client.evalsha(self._sha, 0, *args)
-        return _decode(replies)  # type: ignore[no-any-return]
+        return _decoded(replies)
 
     async def delete_all(self) -> None:
         """Every key under the prefix (tests, benchmarks)."""
