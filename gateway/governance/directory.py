@@ -84,6 +84,10 @@ class KeyDirectory:
         self._fetching[h] = fut
         try:
             key = await store.key_by_hash(self._engine, h)
+            if key is not None and key.team not in self._teams:  # made a moment ago too
+                team = await store.get_team(self._engine, key.team)
+                if team is not None:
+                    self.put_team(team)
         except Exception as e:
             log.warning("key lookup failed (%s); the request is refused", type(e).__name__)
             key = None

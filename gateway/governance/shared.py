@@ -58,7 +58,7 @@ class SharedCounters:
         return "redis" if self.up else "local (redis unreachable)"
 
     async def start(self) -> None:
-        self.local.run(await self._seeds())
+        self.local.run(await self._ledger_seeds())
         if self._redis is None:
             return
         self._tasks.append(asyncio.create_task(self._flusher(), name="governance-flusher"))
@@ -74,10 +74,19 @@ class SharedCounters:
         assert self._redis is not None
         await self._redis.ping()
         await self._replay()  # settlements made locally while Redis was away
-        await self._run_chunked(await self._seeds())
+        await self._run_chunked(await self._ledger_seeds())
         await self._replay()  # and during the seeding
         self.up, self.down_since = True, None  # no await since `_missed` was seen empty
         self._on_state(True)
+
+    async def _ledger_seeds(self) -> list[Op]:
+        """The counters as the ledger has them; none while the database is away (counting
+        then starts from what this replica knows)."""
+        try:
+            return await self._seeds()
+        except Exception as e:
+            log.error("cannot read spend from the ledger (%s)", type(e).__name__)
+            return []
 
     async def _replay(self) -> None:
         assert self._redis is not None
@@ -182,10 +191,7 @@ class SharedCounters:
 
     async def _recover(self) -> None:
         # the ledger's view too, for scopes this replica had not seen in Redis
-        try:
-            self.local.run(await self._seeds())
-        except Exception as e:
-            log.warning("rebuilding counters from the ledger failed (%s)", type(e).__name__)
+        self.local.run(await self._ledger_seeds())
         while True:
             await asyncio.sleep(PROBE_INTERVAL_S)
             try:
