@@ -152,8 +152,9 @@ class GatewayMetrics:
         # governance: labels are closed sets (scope: key|team; never a key id or team name)
         self.auth_failures = Counter(
             "gateway_auth_failures",
-            "Requests refused for their credential (reason: missing, invalid, expired, "
-            "revoked, forbidden)",
+            "Requests refused for their credential (reason: missing; invalid: malformed, "
+            "unknown, expired or revoked; revoked: caught by the shared counters; forbidden: "
+            "a virtual key on /admin)",
             ["reason"],
             registry=r,
         )
@@ -181,6 +182,16 @@ class GatewayMetrics:
             "on its own (Redis unreachable or not configured)",
             registry=r,
             multiprocess_mode="min",
+        )
+        self.redis_calls = Counter(
+            "gateway_governance_redis_calls",
+            "Script calls to Redis (each admits or settles a batch of requests)",
+            registry=r,
+        )
+        self.redis_operations = Counter(
+            "gateway_governance_redis_operations",
+            "Admissions, settlements and revocations sent to Redis; over calls: the batching",
+            registry=r,
         )
         self.redis_fallbacks = Counter(
             "gateway_governance_redis_fallbacks",

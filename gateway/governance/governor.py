@@ -93,7 +93,7 @@ class Governor:
         redis = None
         if config.redis_url:
             redis = RedisCounters(config.redis_url, gov.redis_key_prefix, gov.redis_timeout_s)
-        self.counters = SharedCounters(redis, self._seeds, self._redis_state)
+        self.counters = SharedCounters(redis, self._seeds, self._redis_state, self._redis_call)
         self._soft = gov.soft_budget_fraction
         self._ttl_ms = int(gov.reservation_ttl_s * 1000)
         self._windows = Windows()
@@ -118,6 +118,10 @@ class Governor:
         if self.counters.down_since is not None:
             out["redis_down_since"] = round(self.counters.down_since, 3)
         return out
+
+    def _redis_call(self, ops: int) -> None:
+        self.metrics.redis_calls.inc()
+        self.metrics.redis_operations.inc(ops)
 
     def _redis_state(self, up: bool) -> None:
         self.metrics.redis_up.set(1 if up else 0)

@@ -26,6 +26,7 @@ from gateway.governance.redis_counters import RedisCounters
 log = logging.getLogger("gateway.governance")
 
 MAX_BATCH = 128  # operations a script call: bounds how long one call holds Redis
+SETTLEMENTS_BESIDE_WAITING = 16
 MAX_REPLAY = 200_000  # settlements kept for replay while Redis is away
 PROBE_INTERVAL_S = 1.0
 
@@ -38,14 +39,17 @@ class SharedCounters:
         redis_counters: RedisCounters | None,
         seeds: Seeds,
         on_redis_state: Callable[[bool], None] = lambda up: None,
+        on_call: Callable[[int], None] = lambda ops: None,
     ) -> None:
         self._redis = redis_counters
         self._seeds = seeds
         self._on_state = on_redis_state
+        self._on_call = on_call  # a script call with this many operations (batching, seen)
         self.local = LocalCounters()
         self.up = False
         self.down_since: float | None = None
-        self._queue: list[tuple[Op, asyncio.Future[Reply] | None]] = []
+        self._waiting: list[tuple[Op, asyncio.Future[Reply]]] = []  # admissions, revocations
+        self._settling: list[Op] = []  # nobody waits on these
         self._wake = asyncio.Event()
         self._missed: list[Op] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,7 +110,7 @@ class SharedCounters:
         if not self.up:
             return self._local([op])[0]
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, fut))
+        self._waiting.append((op, fut))
         self._wake.set()
         return await fut
 
@@ -115,7 +119,7 @@ class SharedCounters:
         if not self.up:
             self._local([op])
             return
-        self._queue.append((op, None))
+        self._settling.append(op)
         self._wake.set()
 
     def _local(self, ops: Sequence[Op], sent: bool = False) -> list[Reply]:
@@ -136,20 +140,28 @@ class SharedCounters:
         return replies
 
     async def _flusher(self) -> None:
+        # What requests wait on goes first; settlements (the ledger writer hands them over
+        # hundreds at a time) fill the rest of a call, a few at a time while requests wait,
+        # so that no admission waits behind a long script call.
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                replies = await self._execute([op for op, _ in batch])
-                for (_, fut), reply in zip(batch, replies, strict=True):
-                    if fut is not None and not fut.done():
+            while self._waiting or self._settling:
+                waiting = self._waiting[:MAX_BATCH]
+                del self._waiting[: len(waiting)]
+                room = SETTLEMENTS_BESIDE_WAITING if waiting else MAX_BATCH
+                settling = self._settling[:room]
+                del self._settling[: len(settling)]
+                replies = await self._execute([op for op, _ in waiting] + settling)
+                for (_, fut), reply in zip(waiting, replies, strict=False):
+                    if not fut.done():
                         fut.set_result(reply)
 
     async def _execute(self, ops: list[Op]) -> list[Reply]:
         if self.up and self._redis is not None:
             try:
                 replies = await self._redis.run(ops)
+                self._on_call(len(ops))
             except (RedisError, OSError, TimeoutError) as e:
                 self._went_down(e)
             except Exception as e:  # a bug must not leave requests waiting: serve locally
@@ -206,10 +218,10 @@ class SharedCounters:
             return
 
     async def aclose(self) -> None:
-        if self.up and self._queue:  # the last settlements
-            batch, self._queue = self._queue, []
+        if self.up and self._settling:  # the last settlements
+            batch, self._settling = self._settling, []
             try:
-                await self._run_chunked([op for op, _ in batch])
+                await self._run_chunked(batch)
             except Exception as e:
                 log.warning("final settlements not sent to Redis (%s)", type(e).__name__)
         for t in self._tasks:
