@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.conftest import REDIS_URL
 from tests.governance_support import MASTER, AdminClient, GatewayProcess
-from tests.support import ServerThread, fetch_rows
+from tests.support import ServerThread, wait_rows
 
 PRICE_PER_TOKEN = Decimal("0.001")  # 1,000 USD per 1M tokens
 PRICEY = {
@@ -65,14 +66,22 @@ def start_two(config: dict[str, Any], tmp_path: Path) -> list[GatewayProcess]:
         raise
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def replicas(
-    sim: ServerThread, pg_url: str, redis_prefix: str, tmp_path: Path
+    simulator: ServerThread, pg_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[GatewayProcess]]:
-    procs = start_two(replica_config(sim, pg_url, redis_prefix), tmp_path)
+    """One pair for the module (~15 s to start on a busy 2-core machine); each test makes
+    teams and keys of its own, and the simulator is not given faults here."""
+    prefix = f"gwtest:{uuid.uuid4().hex[:10]}:"
+    workdir = tmp_path_factory.mktemp("replicas")
+    procs = start_two(replica_config(simulator, pg_url, prefix), workdir)
     yield procs
     for p in procs:
         p.stop()
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=prefix + "*", count=500):
+        client.delete(key)
+    client.close()
 
 
 def chat(model: str = "gpt-4o-mini", **extra: Any) -> dict[str, Any]:
@@ -139,10 +148,7 @@ def test_a_team_is_stopped_at_its_budget_on_both_replicas(
                 headers={"authorization": f"Bearer {key}"},
             )
             assert r.status_code == 429 and r.json()["error"]["type"] == "budget_exceeded"
-    for p in replicas:
-        p.stop()  # flushes every ledger row
-    rows = fetch_rows(pg_url, team=team)
-    served = [r for r in rows if r["status_code"] == 200]
+    served = wait_rows(pg_url, statuses[200], timeout=15, team=team, status_code=200)
     assert len(served) == statuses[200]
     spent = sum((r["cost_usd"] for r in served), Decimal(0))
     # one request's maximum cost: its prompt (as the upstream counted it) and 8 output tokens
