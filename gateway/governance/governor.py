@@ -11,6 +11,7 @@ tokens. Requests made with the master key are not limited.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -67,6 +68,16 @@ TOKEN_HEADERS = (
     b"x-ratelimit-remaining-tokens",
     b"x-ratelimit-reset-tokens",
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _reset_in(tenths: int) -> bytes:
+    return duration(tenths * 100).encode()
+
+
+def _reset_header(now_ms: int) -> bytes:
+    """When the window is back to full: the newest bucket's expiry (60-61 s), to 0.1 s."""
+    return _reset_in(((now_ms // 1000 + 61) * 1000 - now_ms + 99) // 100)
 
 
 def _tightest(scopes: Iterable[tuple[int, int]]) -> tuple[int, int] | None:
@@ -205,22 +216,28 @@ class Governor:
 
     def _headers(self, a: Admitted, window: Window, out: list[tuple[bytes, bytes]]) -> None:
         """OpenAI's x-ratelimit-* headers for the tighter scope; budget warnings."""
-        reset: bytes | None = None
+        usage = a.usage
+        reset = None
         for names, tightest in (
-            (REQUEST_HEADERS, _tightest((u.scope.rpm, u.requests) for u in a.usage)),
-            (TOKEN_HEADERS, _tightest((u.scope.tpm, u.tokens) for u in a.usage)),
+            (REQUEST_HEADERS, _tightest([(u.scope.rpm, u.requests) for u in usage])),
+            (TOKEN_HEADERS, _tightest([(u.scope.tpm, u.tokens) for u in usage])),
         ):
             if tightest is None:
                 continue
             if reset is None:
-                reset = duration((a.now_ms // 1000 + 61) * 1000 - a.now_ms).encode()
-            limit, left = tightest
-            out += ((names[0], str(limit).encode()), (names[1], str(left).encode()))
+                reset = _reset_header(a.now_ms)
+            out.append((names[0], b"%d" % tightest[0]))
+            out.append((names[1], b"%d" % tightest[1]))
             out.append((names[2], reset))
         warnings: list[str] = []
-        for u in a.usage:
-            if u.scope.day_nd >= 0 or u.scope.month_nd >= 0:
+        for u in usage:
+            s = u.scope
+            if (s.day_nd >= 0 and u.day_nd >= self._soft * s.day_nd) or (
+                s.month_nd >= 0 and u.month_nd >= self._soft * s.month_nd
+            ):
                 warnings += self._soft_warnings(u, window)
+            elif s.kind == "team" and self._team_soft.get(s.name):
+                self._team_soft[s.name] = False  # a new window, or a budget raised
         if warnings:
             out.append((b"x-gateway-budget-warning", "; ".join(warnings).encode()))
 

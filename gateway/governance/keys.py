@@ -16,7 +16,6 @@ import secrets
 KEY_PREFIX = "sk-gw-"
 _RANDOM_HEX = 48
 KEY_LENGTH = len(KEY_PREFIX) + _RANDOM_HEX
-_HEX = frozenset("0123456789abcdef")
 _SHOWN = 4  # random characters shown in a key's display prefix
 
 
@@ -30,11 +29,14 @@ def new_key_id() -> str:
 
 
 def well_formed(token: str) -> bool:
-    return (
-        len(token) == KEY_LENGTH
-        and token.startswith(KEY_PREFIX)
-        and _HEX.issuperset(token[len(KEY_PREFIX) :])
-    )
+    if len(token) != KEY_LENGTH or not token.startswith(KEY_PREFIX):
+        return False
+    tail = token[len(KEY_PREFIX) :]
+    try:
+        bytes.fromhex(tail)  # in C: hex digits (and whitespace, refused below)
+    except ValueError:
+        return False
+    return tail.isalnum() and tail == tail.lower()
 
 
 def display_prefix(secret: str) -> str:
@@ -49,4 +51,4 @@ def hash_secret_from(master_key: str, configured: str | None) -> bytes:
 
 
 def key_hash(secret: str, hash_key: bytes) -> str:
-    return hmac.new(hash_key, secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(hash_key, secret.encode(), "sha256").hex()  # one-shot: C all the way

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
+from typing import NamedTuple
 
-from gateway.core import ClientRequest, Target
+from gateway.core import ClientRequest, Price, Target
 from gateway.governance.counters import Op, Reply
 from gateway.governance.records import ApiKey, Limits, Team
 
@@ -141,12 +142,20 @@ def max_output_tokens(req: ClientRequest, target: Target) -> int:
 
 
 def max_cost(req: ClientRequest, targets: Sequence[Target], prompt_tokens: int) -> int:
-    """The most the request can cost at any target it may be sent to, in nanodollars."""
-    worst = Decimal(0)
+    """The most the request can cost at any target it may be sent to, in nanodollars
+    (rounded up: a reservation is an upper bound)."""
+    worst = 0.0
     for t in targets:
-        cost = prompt_tokens * t.price.input + max_output_tokens(req, t) * t.price.output
-        worst = max(worst, cost)
-    return nano(worst)
+        rates = _NANO_RATES.get(t.price)
+        if rates is None:
+            nano_in, nano_out = float(t.price.input * NANO), float(t.price.output * NANO)
+            rates = _NANO_RATES[t.price] = (nano_in, nano_out)
+        worst = max(worst, prompt_tokens * rates[0] + max_output_tokens(req, t) * rates[1])
+    return math.ceil(worst * (1 + 1e-12))
+
+
+# a price's USD per token as nanodollars per token; prices are few and immutable
+_NANO_RATES: dict[Price, tuple[float, float]] = {}
 
 
 def admit_op(
@@ -196,8 +205,7 @@ class Refusal:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):  # made for every request: a tuple, not a frozen dataclass
     """A scope's counters right after the request was admitted."""
 
     scope: Scope
@@ -208,8 +216,7 @@ class Usage:
     reserved_nd: int
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(NamedTuple):
     now_ms: int
     usage: tuple[Usage, ...]
 
