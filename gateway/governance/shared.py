@@ -50,6 +50,7 @@ class SharedCounters:
         self.down_since: float | None = None
         self._waiting: list[tuple[Op, asyncio.Future[Reply]]] = []  # admissions, revocations
         self._settling: list[Op] = []  # nobody waits on these
+        self._in_flight = 0  # script calls out (or waiting for the connection)
         self._wake = asyncio.Event()
         self._missed: list[Op] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,6 +110,16 @@ class SharedCounters:
     async def call(self, op: Op) -> Reply:
         if not self.up:
             return self._local([op])[0]
+        if self._in_flight == 0 and not self._waiting:
+            # nothing going on: send it from this task (at low concurrency the hop through
+            # the flusher was a task switch each way)
+            self._in_flight += 1
+            try:
+                return (await self._execute([op]))[0]
+            finally:
+                self._in_flight -= 1
+                if self._waiting or self._settling:
+                    self._wake.set()
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting.append((op, fut))
         self._wake.set()
@@ -152,7 +163,11 @@ class SharedCounters:
                 room = SETTLEMENTS_BESIDE_WAITING if waiting else MAX_BATCH
                 settling = self._settling[:room]
                 del self._settling[: len(settling)]
-                replies = await self._execute([op for op, _ in waiting] + settling)
+                self._in_flight += 1
+                try:
+                    replies = await self._execute([op for op, _ in waiting] + settling)
+                finally:
+                    self._in_flight -= 1
                 for (_, fut), reply in zip(waiting, replies, strict=False):
                     if not fut.done():
                         fut.set_result(reply)
