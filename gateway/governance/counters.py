@@ -63,10 +63,8 @@ class LocalCounters:
             kind = op[0]
             if kind == "a":
                 replies.append(self._admit(op, now, sec))
-            elif kind == "s":
-                replies.append(self._settle(op, sec))
-            elif kind == "s?":
-                replies.append(self._settle(op, sec) if op[1] in self._reserved else [1, []])
+            elif kind in ("s", "s?"):
+                replies.append(self._settle(op, sec, only_held=kind == "s?"))
             elif kind == "seed":
                 self._seed(op)
                 replies.append([1])
@@ -158,9 +156,14 @@ class LocalCounters:
             self._reserved[rid] = (now + ttl, amount, tuple(s[0] for s in scopes))
         return [1, now, out]
 
-    def _settle(self, op: Op, sec: int) -> Reply:
-        rid, ct, cost, day, month, scopes = op[1:7]
-        self._release(rid)
+    def _settle(self, op: Op, sec: int, only_held: bool) -> Reply:
+        rids, costs, cts, day, month, scopes = op[1:7]
+        cost = ct = 0
+        for rid, c, t in zip(rids, costs, cts, strict=True):
+            held = rid in self._reserved
+            self._release(rid)
+            if held or not only_held:
+                cost, ct = cost + c, ct + t
         out = []
         for name in scopes:
             st = self._scope(name, sec)
@@ -173,7 +176,8 @@ class LocalCounters:
             elif st.mw < month:
                 st.mw, st.m = month, cost
             st.tn += ct
-            st.t[sec] = st.t.get(sec, 0) + ct
+            if ct:
+                st.t[sec] = st.t.get(sec, 0) + ct
             out.append([_current(st.dw, st.d, day), _current(st.mw, st.m, month)])
         return [1, out]
 

@@ -23,9 +23,11 @@
 --         {{scope, rpm, tpm, day_limit, month_limit}, ...}}        limits -1 = none
 --     -> {1, now, {{qn, tn, d, m, r}, ...}} admitted (values after this request)
 --     -> {0, now, reason, scope_index, used, retry_ms}  reason: revoked rpm tpm day month
---   {"s", rid, completion_tokens, cost, day, month, {scope, ...}}  -> {1, {{d, m}, ...}}
---   {"s?", ...}  the same, only while its reservation is held: a call that timed out may or
---                may not have run, so its settlements are replayed this way
+--   {"s", {rid, ...}, {cost, ...}, {completion_tokens, ...}, day, month, {scope, ...}}
+--     -> {1, {{d, m}, ...}}  requests that ended, of one key in one window: their
+--        reservations released, their costs and tokens charged, the scopes written once
+--   {"s?", ...}  the same, counting only requests whose reservation is still held: a call
+--                that timed out may or may not have run, so its settlements replay this way
 --   {"seed", scope, day, d, month, m}   the ledger's spend: max(counted, d) in a current window
 --   {"x", scope}                        revoke
 local P = ARGV[1]
@@ -154,9 +156,29 @@ local function admit(op)
   return {1, now, out}
 end
 
-local function settle(op)
-  local rid, ct, cost, day, month, scopes = op[2], op[3], op[4], op[5], op[6], op[7]
-  release(rid)
+local function settle(op, only_held)
+  local rids, costs, cts, day, month, scopes = op[2], op[3], op[4], op[5], op[6], op[7]
+  local held = redis.call('HMGET', RA, unpack(rids))
+  local cost, ct, freed = 0, 0, {}
+  for i = 1, #rids do
+    local v = held[i]
+    if v then
+      local amount
+      for part in string.gmatch(v, '[^|]+') do
+        if not amount then
+          amount = tonumber(part)
+        else
+          freed[part] = (freed[part] or 0) + amount
+        end
+      end
+    end
+    if v or not only_held then cost, ct = cost + costs[i], ct + cts[i] end
+  end
+  redis.call('HDEL', RA, unpack(rids))
+  redis.call('ZREM', RZ, unpack(rids))
+  for scope, amount in pairs(freed) do
+    redis.call('HINCRBY', P .. 's:' .. scope, 'r', int(-amount))
+  end
   local out = {}
   for i, scope in ipairs(scopes) do
     local st = load(scope)
@@ -201,13 +223,9 @@ for i, op in ipairs(ops) do
   if kind == 'a' then
     replies[i] = admit(op)
   elseif kind == 's' then
-    replies[i] = settle(op)
+    replies[i] = settle(op, false)
   elseif kind == 's?' then
-    if redis.call('HEXISTS', RA, op[2]) == 1 then
-      replies[i] = settle(op)
-    else
-      replies[i] = {1, {}}
-    end
+    replies[i] = settle(op, true)
   elseif kind == 'seed' then
     replies[i] = seed(op)
   elseif kind == 'x' then

@@ -43,7 +43,6 @@ from gateway.governance.plan import (
     revoke_op,
     scopes_of,
     seed_op,
-    settle_op,
     team_scope,
     usd,
 )
@@ -320,11 +319,17 @@ class Governor:
         """An after-request consumer: release the reservation, charge what it really cost."""
         if o.target is None or o.api_key_id is None or o.api_key_id == MASTER_KEY_ID:
             return  # refused before admission reserved anything, or not limited
-        scopes = [key_scope(o.api_key_id)]
-        if o.team is not None:
-            scopes.append(team_scope(o.team))
-        cost = math.ceil(p.total_usd * 1_000_000_000)
+        key = self.directory.key(o.api_key_id)
+        team = self.directory.team(o.team)
+        if key is None:
+            return
+        scopes = self._scopes(key, team)[0]
         window = self._windows.at(o.created_at)
-        self.counters.submit(
-            settle_op(o.request_id, scopes, p.usage.completion_tokens, cost, window)
+        self.counters.settle(
+            tuple(s.id for s in scopes),
+            window.day,
+            window.month,
+            o.request_id,
+            math.ceil(p.total_usd * 1_000_000_000),
+            p.usage.completion_tokens,
         )

@@ -180,9 +180,10 @@ def admit_op(
 
 
 def settle_op(
-    rid: str, scopes: Sequence[str], completion_tokens: int, cost: int, window: Window
+    rids: list[str], costs: list[int], tokens: list[int], day: int, month: int, scopes: list[str]
 ) -> Op:
-    return ["s", rid, completion_tokens, cost, window.day, window.month, list(scopes)]
+    """Requests of one key (same scopes) in one window that ended: released and charged."""
+    return ["s", rids, costs, tokens, day, month, scopes]
 
 
 def seed_op(scope: str, window: Window, day_usd: Decimal, month_usd: Decimal) -> Op:

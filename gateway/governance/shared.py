@@ -21,11 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from redis.exceptions import RedisError
 
 from gateway.governance.counters import LocalCounters, Op, Reply
+from gateway.governance.plan import settle_op
 from gateway.governance.redis_counters import RedisCounters
 
 log = logging.getLogger("gateway.governance")
 
 MAX_BATCH = 128  # operations a script call: bounds how long one call holds Redis
+MAX_GROUP = 256  # requests in one settlement operation (Lua's unpack has a limit)
 SETTLEMENTS_BESIDE_WAITING = 16
 MAX_REPLAY = 200_000  # settlements kept for replay while Redis is away
 PROBE_INTERVAL_S = 1.0
@@ -50,6 +52,9 @@ class SharedCounters:
         self.down_since: float | None = None
         self._waiting: list[tuple[Op, asyncio.Future[Reply]]] = []  # admissions, revocations
         self._settling: list[Op] = []  # nobody waits on these
+        self._groups: dict[
+            tuple[tuple[str, ...], int, int], tuple[list[str], list[int], list[int]]
+        ] = {}
         self._in_flight = 0  # script calls out (or waiting for the connection)
         self._wake = asyncio.Event()
         self._missed: list[Op] = []
@@ -118,20 +123,37 @@ class SharedCounters:
                 return (await self._execute([op]))[0]
             finally:
                 self._in_flight -= 1
-                if self._waiting or self._settling:
+                if self._waiting or self._settling or self._groups:
                     self._wake.set()
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting.append((op, fut))
         self._wake.set()
         return await fut
 
-    def submit(self, op: Op) -> None:
-        """Fire and forget (settlements): batched with whatever goes next."""
+    def settle(
+        self, scopes: tuple[str, ...], day: int, month: int, rid: str, cost: int, tokens: int
+    ) -> None:
+        """A request ended (fire and forget). Requests of one key in one window are settled
+        together: one operation, the scopes written once for all of them."""
         if not self.up:
-            self._local([op])
+            self._local([settle_op([rid], [cost], [tokens], day, month, list(scopes))])
             return
-        self._settling.append(op)
+        group = self._groups.get((scopes, day, month))
+        if group is None:
+            group = self._groups[(scopes, day, month)] = ([], [], [])
+        group[0].append(rid)
+        group[1].append(cost)
+        group[2].append(tokens)
         self._wake.set()
+
+    def _grouped(self) -> None:
+        """Settlement groups into operations (at most MAX_GROUP requests each)."""
+        for (scopes, day, month), (rids, costs, tokens) in self._groups.items():
+            for i in range(0, len(rids), MAX_GROUP):
+                j = i + MAX_GROUP
+                op = settle_op(rids[i:j], costs[i:j], tokens[i:j], day, month, list(scopes))
+                self._settling.append(op)
+        self._groups.clear()
 
     def _local(self, ops: Sequence[Op], sent: bool = False) -> list[Reply]:
         """Run on the local counters. `sent`: these went to Redis in a call that failed —
@@ -157,7 +179,8 @@ class SharedCounters:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting or self._settling:
+            while self._waiting or self._settling or self._groups:
+                self._grouped()
                 waiting = self._waiting[:MAX_BATCH]
                 del self._waiting[: len(waiting)]
                 room = SETTLEMENTS_BESIDE_WAITING if waiting else MAX_BATCH
@@ -233,6 +256,7 @@ class SharedCounters:
             return
 
     async def aclose(self) -> None:
+        self._grouped()
         if self.up and self._settling:  # the last settlements
             batch, self._settling = self._settling, []
             try:

@@ -173,9 +173,6 @@ def test_settlements_are_replayed_once_after_a_pause(own_redis: OwnRedis) -> Non
     def admit(rid: str) -> Op:
         return ["a", rid, 1, 100, 20_000, 600, 60_000, "k:a", budget]
 
-    def settle(rid: str, cost: int) -> Op:
-        return ["s", rid, 0, cost, 20_000, 600, ["k:a", "t:x"]]
-
     async def no_seeds() -> list[Op]:
         return []
 
@@ -184,13 +181,13 @@ def test_settlements_are_replayed_once_after_a_pause(own_redis: OwnRedis) -> Non
         await shared.start()
         assert shared.up
         await shared.call(admit("1"))
-        shared.submit(settle("1", 40))
+        shared.settle(("k:a", "t:x"), 20_000, 600, "1", 40, 0)
         await shared.call(admit("2"))
         own_redis.signal(signal.SIGSTOP)
-        shared.submit(settle("2", 50))  # goes out with the next admission…
+        shared.settle(("k:a", "t:x"), 20_000, 600, "2", 50, 0)  # out with the next admission…
         assert (await shared.call(admit("3")))[0] == 1  # …which times out: served locally
         assert not shared.up
-        shared.submit(settle("3", 60))  # settled locally, for replay
+        shared.settle(("k:a", "t:x"), 20_000, 600, "3", 60, 0)  # settled locally, for replay
         own_redis.signal(signal.SIGCONT)  # the timed-out call runs now
         deadline = time.monotonic() + 5
         while not shared.up:

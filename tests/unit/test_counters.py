@@ -60,7 +60,7 @@ def admit(
 
 
 def settle(rid: str, cost: int, ct: int = 0, day: int = DAY) -> Op:
-    return ["s", rid, ct, cost, day, MONTH, ["k:a", "t:x"]]
+    return ["s", [rid], [cost], [ct], day, MONTH, ["k:a", "t:x"]]
 
 
 def one(c: Any, op: Op, now: int) -> Reply:
@@ -137,9 +137,19 @@ def test_a_settlement_that_may_have_run_applies_only_while_its_reservation_is_he
     one(counters, admit("1", key=budget, reserve=100), T0)
     one(counters, admit("2", key=budget, reserve=100), T0)
     counters.run([settle("1", 40)], T0 + 1)  # it did run before the call timed out
-    maybe = [["s?", *settle(rid, 40)[1:]] for rid in ("1", "2")]
-    assert counters.run(maybe, T0 + 2) == [[1, []], [1, [[80, 80], [80, 80]]]]
+    maybe = ["s?", ["1", "2"], [40, 40], [0, 0], DAY, MONTH, ["k:a", "t:x"]]
+    assert counters.run([maybe], T0 + 2) == [[1, [[80, 80], [80, 80]]]]  # only 2's 40 counts
     assert one(counters, admit("3", key=budget), T0 + 3)[2][0][2:5] == [80, 80, 0]
+
+
+def test_requests_of_one_key_settle_together(counters: Any) -> None:
+    budget = ["t:x", NONE, 1_000, 1_000, NONE]
+    for rid in ("1", "2", "3"):
+        one(counters, admit(rid, team=budget, pt=10, reserve=100), T0)
+    group = ["s", ["1", "2", "gone"], [30, 40, 5], [3, 4, 1], DAY, MONTH, ["k:a", "t:x"]]
+    assert counters.run([group], T0 + 1) == [[1, [[75, 75], [75, 75]]]]
+    ok = one(counters, admit("4", team=budget), T0 + 2)
+    assert ok[2][1][1:5] == [38, 75, 75, 100]  # 30 prompt + 8 completion; 3's 100 still held
 
 
 def test_budget_windows_roll_with_the_utc_day_and_month(counters: Any) -> None:
@@ -185,8 +195,20 @@ def test_both_implementations_agree_on_random_traffic(redis_prefix: str) -> None
             now += rnd.choice([0, 7, 250, 900, 4_000, 21_000])
             day = now // 86_400_000
             if pending and rnd.random() < 0.4:
-                rid = pending.pop(rnd.randrange(len(pending)))
-                op = ["s", rid, rnd.randint(0, 30), rnd.randint(0, 150), day, MONTH, ["k:a", "t:x"]]
+                rids = [
+                    pending.pop(rnd.randrange(len(pending)))
+                    for _ in range(rnd.randint(1, 3))
+                    if pending
+                ]
+                op = [
+                    rnd.choice(["s", "s", "s?"]),
+                    rids,
+                    [rnd.randint(0, 150) for _ in rids],
+                    [rnd.randint(0, 30) for _ in rids],
+                    day,
+                    MONTH,
+                    ["k:a", "t:x"],
+                ]
             elif rnd.random() < 0.01:
                 op = ["seed", "t:x", day, rnd.randint(0, 500), MONTH, rnd.randint(0, 900)]
             else:
