@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from gateway.api.auth import AuthMiddleware
 from gateway.api.dispatch import HotPathRouter, record_refusal
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.middleware import RequestContextMiddleware
@@ -20,7 +21,9 @@ from gateway.config import GatewayConfig
 from gateway.conversations.store import ResponseStore
 from gateway.core import Target
 from gateway.errors import Scrubber
-from gateway.ledger.db import create_engine
+from gateway.governance.admin import Admin
+from gateway.governance.governor import Governor
+from gateway.ledger.db import create_engine, redact_url
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
@@ -28,6 +31,7 @@ from gateway.providers.transport import Transport
 from gateway.routing.executor import Executor
 from gateway.routing.router import Router
 from gateway.serving import after
+from gateway.serving.access_log import AccessLog
 from gateway.serving.pipeline import Pipeline
 from gateway.state import AppState
 
@@ -56,8 +60,17 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
             on_unreachable=lambda t, base: capacity.record_failure(t.provider.name, base),
         )
     metrics = GatewayMetrics(registry)
-    after_request = after.standard(metrics, router)
     engine = create_engine(config.database_url)
+    governor = Governor(config, engine, metrics) if config.auth.enabled else None
+    access_log = (
+        None if config.logging.access_log == "off" else AccessLog(config.logging.access_log)
+    )
+    extra: dict[str, after.Consumer] = {}
+    if governor is not None:
+        extra["budgets"] = governor.settle
+    if access_log is not None:
+        extra["access_log"] = access_log
+    after_request = after.standard(metrics, router, extra)
     writer = LedgerWriter(
         engine,
         queue_size=config.ledger.queue_size,
@@ -68,15 +81,46 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         on_error=metrics.ledger_errors.inc,
     )
     transport = Transport(config.providers)
-    secrets = Scrubber(p.api_key for p in config.providers)
-    pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit, scrub=secrets)
+    auth = config.auth
+    secrets = Scrubber(
+        [
+            *(p.api_key for p in config.providers),
+            auth.master_key,
+            auth.key_hash_secret,
+            auth.metrics_token,
+        ]
+    )
+    pipeline = Pipeline(
+        router,
+        transport,
+        executor,
+        metrics,
+        record=writer.submit,
+        scrub=secrets,
+        admission=governor,
+    )
     responses = ResponseStore(
         engine,
         retention_days=config.responses.retention_days,
         purge_interval_s=config.responses.purge_interval_s,
     )
+    admin = None
+    if governor is not None:
+        admin = Admin(engine, governor.hash_key, governor)
     return AppState(
-        config, prices, router, metrics, transport, engine, writer, pipeline, responses, capacity
+        config,
+        prices,
+        router,
+        metrics,
+        transport,
+        engine,
+        writer,
+        pipeline,
+        responses,
+        capacity,
+        governor=governor,
+        admin=admin,
+        access_log=access_log,
     )
 
 
@@ -98,6 +142,9 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         state.responses.start()
         if state.capacity is not None:
             await state.capacity.start()
+        if state.governor is not None:
+            await state.governor.start()
+        log_auth(config, state)
         # Everything allocated so far lives as long as the process: move it out of the
         # collector's sight so full collections stop scanning it (they paused the loop for
         # tens of ms under load and set the p99).
@@ -117,10 +164,30 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         lifespan=lifespan,
     )
     app.state.gw = state  # for code that has the app but no request (tests, CLI)
+    inner: ASGIApp = HotPathRouter(app, state)
+    if config.auth.enabled:
+        inner = AuthMiddleware(inner, state, config.auth)
     return RequestContextMiddleware(
-        HotPathRouter(app, state),
+        inner,
         config.max_body_bytes,
         max_header_bytes=config.limits.max_header_bytes,
         max_headers=config.limits.max_headers,
         on_refused=lambda scope, error: record_refusal(state, scope, error),
+    )
+
+
+def log_auth(config: GatewayConfig, state: AppState) -> None:
+    """One clear start-up line: whether anyone can spend the provider keys."""
+    if state.governor is None:
+        log.warning(
+            "auth is OFF (no auth.master_key): every request is accepted and nothing is "
+            "limited — set auth.master_key to require keys"
+        )
+        return
+    d = state.governor.directory
+    log.info(
+        "auth is ON: master key + %d virtual keys in %d teams; limits and budgets counted %s",
+        len(d.keys()),
+        len(d.teams()),
+        f"in Redis {redact_url(config.redis_url)}" if config.redis_url else "in this process",
     )

@@ -21,6 +21,10 @@ app.add_typer(db_app, name="db")
 from benchmarks.load.cli import bench_app  # noqa: E402
 
 app.add_typer(bench_app, name="bench")
+from gateway.governance.cli import keys_app, teams_app  # noqa: E402
+
+app.add_typer(teams_app, name="teams")
+app.add_typer(keys_app, name="keys")
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")

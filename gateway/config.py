@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ProviderKind = Literal["openai", "vllm", "anthropic", "gemini"]
 
@@ -62,7 +69,7 @@ class ProviderConfig(_Strict):
     name: str = Field(min_length=1)
     kind: ProviderKind
     api_base: str = ""  # defaults by kind (DEFAULT_API_BASES); required for vllm
-    api_key: str | None = None
+    api_key: str | None = Field(None, repr=False)  # never in a repr, hence never in a log line
     anthropic_version: str = "2023-06-01"  # kind: anthropic only
     timeout_s: float = Field(60.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
@@ -137,6 +144,9 @@ class RouteConfig(_Strict):
     # marginal: an owned GPU with headroom costs nothing more per request; amortized: charge its
     # share of the hourly price. The ledger always records the amortized cost.
     local_cost_mode: Literal["marginal", "amortized"] = "marginal"
+    # Past the caller's team soft budget, keep only candidates whose input and output prices
+    # are both at or below this (USD per 1M tokens) instead of refusing; None: no degrading.
+    degrade_max_usd_per_mtok: float | None = Field(None, ge=0)
 
 
 class ReliabilityConfig(_Strict):
@@ -213,6 +223,61 @@ class ResponsesConfig(_Strict):
     purge_interval_s: float = Field(3600, gt=0)
 
 
+MIN_SECRET_CHARS = 16
+
+
+def _secret(value: str | None, name: str) -> str | None:
+    """Empty means unset (`${VAR:-}`); a short secret is refused rather than trusted."""
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_CHARS:
+        raise ValueError(f"{name} must be at least {MIN_SECRET_CHARS} characters")
+    return value
+
+
+class AuthConfig(_Strict):
+    """Who may call the gateway. No master key: auth is off (the demo)."""
+
+    master_key: str | None = Field(None, repr=False)
+    # The HMAC key virtual keys are hashed with. Unset: derived from master_key — then rotating
+    # the master key invalidates every virtual key, so production sets it separately.
+    key_hash_secret: str | None = Field(None, repr=False)
+    # /metrics is open unless this is set; then it needs `Authorization: Bearer <token>`.
+    metrics_token: str | None = Field(None, repr=False)
+    # How often each replica reads key and team changes from the database.
+    refresh_interval_s: float = Field(1.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _check(self) -> AuthConfig:
+        for name in ("master_key", "key_hash_secret", "metrics_token"):
+            object.__setattr__(self, name, _secret(getattr(self, name), name))
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.master_key is not None
+
+
+class GovernanceConfig(_Strict):
+    """Budgets and rate limits: where their counters live and how reservations behave."""
+
+    redis_key_prefix: str = Field("gw:", min_length=1)
+    redis_timeout_s: float = Field(0.5, gt=0)  # a slower answer counts as Redis unreachable
+    # A reservation not settled by then (its replica died) is released.
+    reservation_ttl_s: float = Field(300.0, gt=0)
+    # Past this fraction of a budget: the warning header, metric and log line; routes may degrade.
+    soft_budget_fraction: float = Field(0.8, gt=0, le=1)
+
+
+class LoggingConfig(_Strict):
+    access_log: Literal["json", "text", "off"] = "json"  # one line per API request, on stdout
+
+    @field_validator("access_log", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+
 class GatewayConfig(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     max_request_body_mb: float = Field(32, gt=0)
@@ -230,9 +295,16 @@ class GatewayConfig(_Strict):
     providers: tuple[ProviderConfig, ...] = Field(min_length=1)
     models: tuple[ModelConfig, ...] = Field(min_length=1)
     routes: tuple[RouteConfig, ...] = ()
+    auth: AuthConfig = Field(default_factory=lambda: AuthConfig())
+    # Counters, reservations and revocations shared by every replica; unset: kept in process.
+    redis_url: str | None = Field(None, repr=False)
+    governance: GovernanceConfig = Field(default_factory=lambda: GovernanceConfig())
+    logging: LoggingConfig = Field(default_factory=lambda: LoggingConfig())
 
     @model_validator(mode="after")
     def _cross_check(self) -> GatewayConfig:
+        if not self.redis_url:  # `${REDIS_URL:-}` left empty
+            object.__setattr__(self, "redis_url", None)
         _unique("providers", [p.name for p in self.providers])
         _unique("models", [m.name for m in self.models])
         names = {p.name for p in self.providers}

@@ -150,6 +150,55 @@ class GatewayMetrics:
             ["consumer"],
             registry=r,
         )
+        # governance: labels are closed sets (scope: key|team; never a key id or team name)
+        self.auth_failures = Counter(
+            "gateway_auth_failures",
+            "Requests refused for their credential (reason: missing; invalid: malformed, "
+            "unknown, expired or revoked; revoked: caught by the shared counters; forbidden: "
+            "a virtual key on /admin)",
+            ["reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "gateway_rate_limited",
+            "Requests refused by a rate limit",
+            ["scope", "limit"],
+            registry=r,
+        )
+        self.budget_refusals = Counter(
+            "gateway_budget_refusals",
+            "Requests refused by a hard budget",
+            ["scope", "window"],
+            registry=r,
+        )
+        self.budget_warnings = Counter(
+            "gateway_budget_warnings",
+            "Requests admitted past a soft budget",
+            ["scope", "window"],
+            registry=r,
+        )
+        self.redis_up = Gauge(
+            "gateway_governance_redis_up",
+            "1 while limits and budgets are shared through Redis, 0 while this replica counts "
+            "on its own (Redis unreachable or not configured)",
+            registry=r,
+            multiprocess_mode="min",
+        )
+        self.redis_calls = Counter(
+            "gateway_governance_redis_calls",
+            "Script calls to Redis (each admits or settles a batch of requests)",
+            registry=r,
+        )
+        self.redis_operations = Counter(
+            "gateway_governance_redis_operations",
+            "Admissions, settlements and revocations sent to Redis; over calls: the batching",
+            registry=r,
+        )
+        self.redis_fallbacks = Counter(
+            "gateway_governance_redis_fallbacks",
+            "Times Redis became unreachable and counting fell back to this replica",
+            registry=r,
+        )
         self._children: dict[tuple[str, str], _Children] = {}
         self._multiprocess = mp
 

@@ -18,7 +18,10 @@ from gateway.routing.router import Router
 from gateway.serving.pipeline import Pipeline
 
 if TYPE_CHECKING:
+    from gateway.governance.admin import Admin
+    from gateway.governance.governor import Governor
     from gateway.routing.capacity import CapacityMonitor
+    from gateway.serving.access_log import AccessLog
 
 
 @dataclass(slots=True)
@@ -33,11 +36,18 @@ class AppState:
     pipeline: Pipeline
     responses: ResponseStore
     capacity: CapacityMonitor | None = None
+    governor: Governor | None = None  # auth on: keys, limits, budgets
+    admin: Admin | None = None
+    access_log: AccessLog | None = None
 
     async def aclose(self) -> None:
         if self.capacity is not None:
             await self.capacity.aclose()
         await self.transport.aclose()  # uvicorn has drained in-flight requests by now
         await self.responses.aclose()
-        await self.writer.aclose()
+        await self.writer.aclose()  # its last rows' consumers settle and log: closed after it
+        if self.access_log is not None:
+            self.access_log.flush()
+        if self.governor is not None:
+            await self.governor.aclose()
         await self.engine.dispose()

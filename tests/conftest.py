@@ -22,6 +22,7 @@ from gateway.ledger.migrate import upgrade
 from tests.support import ServerThread
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +96,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue("pg_url"))
     _pg_exec_on(url, "TRUNCATE requests")  # the session's database is shared between tests
     return url
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the machine's Redis; its keys are deleted after."""
+    import redis
+
+    prefix = f"gwtest:{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=500):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture()

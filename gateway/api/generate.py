@@ -14,6 +14,7 @@ from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_dis
 from gateway.codecs.base import Codec, Conversation, Headers, header
 from gateway.core import ClientRequest, Target
 from gateway.errors import InvalidRequest
+from gateway.governance.records import Principal
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
@@ -43,10 +44,13 @@ def min_tier(headers: Headers) -> int | None:
 
 
 async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, send: Send) -> None:
+    caller: Principal | None = scope.get("gateway.principal")  # api/auth.py, when auth is on
     ctx = RequestContext(
         request_id=scope["gateway.request_id"],
         started=scope["gateway.started"],
         created_at=time.time(),
+        api_key_id=None if caller is None else caller.key_id,
+        team=None if caller is None else caller.team,
     )
     scope["gateway.ctx"] = ctx  # a refusal raised from here is recorded by the dispatcher
     raw = await read_body(receive)
@@ -58,7 +62,7 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
     if req.stream:
         streaming = await gw.pipeline.open_stream(req, ctx)
         headers = _target_headers(streaming.target, streaming.decision)
-        headers += codec.headers(req, streaming.native)
+        headers += codec.headers(req, streaming.native) + ctx.headers
         await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
         return
     async with until_disconnect(receive) as gone:
@@ -66,7 +70,7 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
     if gone.is_set():
         return  # nobody to answer; the pipeline recorded the 499
     headers = [JSON, *_target_headers(answer.target, answer.decision)]
-    headers += codec.headers(req, answer.result.wire == req.wire)
+    headers += codec.headers(req, answer.result.wire == req.wire) + ctx.headers
     await send_bytes(send, 200, codec.render(answer.result, req), headers)
 
 

@@ -53,7 +53,14 @@ async def ready(request: Request) -> Response:
         await asyncio.wait_for(ping(gw.engine), timeout=2.0)
     except Exception as e:
         return _json({"status": "unavailable", "database": type(e).__name__}, 503)
-    return _json({"status": "ready", "database": "ok", "ledger_backlog": gw.writer.backlog})
+    status: dict[str, object] = {
+        "status": "ready",
+        "database": "ok",
+        "ledger_backlog": gw.writer.backlog,
+    }
+    if gw.governor is not None:  # "local (redis unreachable)": limits hold per replica
+        status["governance"] = gw.governor.status()
+    return _json(status)
 
 
 async def metrics(request: Request) -> Response:

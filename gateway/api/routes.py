@@ -8,7 +8,7 @@ Starlette route.
 
 from starlette.routing import Route
 
-from gateway.api import explain, info, responses
+from gateway.api import admin, explain, info, responses
 from gateway.api.openapi import document as openapi_document
 from gateway.codecs.anthropic import MessagesCodec
 from gateway.codecs.base import Codec
@@ -39,4 +39,14 @@ ROUTES = [
     Route("/health/ready", info.ready, methods=["GET"]),
     Route("/metrics", info.metrics, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),
+    Route("/admin/teams", admin.create_team, methods=["POST"]),
+    Route("/admin/teams", admin.list_teams, methods=["GET"]),
+    Route("/admin/teams/{name}", admin.get_team, methods=["GET"]),
+    Route("/admin/teams/{name}", admin.update_team, methods=["PATCH"]),
+    Route("/admin/teams/{name}", admin.delete_team, methods=["DELETE"]),
+    Route("/admin/keys", admin.create_key, methods=["POST"]),
+    Route("/admin/keys", admin.list_keys, methods=["GET"]),
+    Route("/admin/keys/{key_id}", admin.get_key, methods=["GET"]),
+    Route("/admin/keys/{key_id}", admin.update_key, methods=["PATCH"]),
+    Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
 ]

@@ -88,6 +88,7 @@ class RequestRow(Base):
         Index("ix_requests_created_at", "created_at"),
         Index("ix_requests_model_created", "requested_model", "created_at"),
         Index("ix_requests_team_created", "team", "created_at"),
+        Index("ix_requests_key_created", "api_key_id", "created_at"),
     )
 
 
@@ -128,6 +129,49 @@ class GpuCalibrationRow(Base):
     __table_args__ = (Index("ix_gpu_calibrations_provider_created", "provider", "created_at"),)
 
 
+class TeamRow(Base):
+    """A team: what its keys' requests are attributed to, with its own limits and budgets."""
+
+    __tablename__ = "teams"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    budget_usd_day: Mapped[Decimal | None] = mapped_column(Money)
+    budget_usd_month: Mapped[Decimal | None] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_teams_updated_at", "updated_at"),)
+
+
+class ApiKeyRow(Base):
+    """A virtual key. Its secret is never stored: only an HMAC of it (`key_hash`), looked up by
+    equality, and the first characters for people to recognise it (`prefix`)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(100), ForeignKey("teams.name"))
+    models: Mapped[list[str] | None] = mapped_column(JSON)  # allowed model/route names
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    budget_usd_day: Mapped[Decimal | None] = mapped_column(Money)
+    budget_usd_month: Mapped[Decimal | None] = mapped_column(Money)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_api_keys_updated_at", "updated_at"),
+        Index("ix_api_keys_team", "team"),
+    )
+
+
 class StoredResponseRow(Base):
     """A Responses API response kept for `previous_response_id` and `GET /v1/responses/{id}`.
 
@@ -155,4 +199,6 @@ class StoredResponseRow(Base):
 
 responses_table: Table = StoredResponseRow.__table__  # type: ignore[assignment]
 bench_runs_table: Table = BenchRunRow.__table__  # type: ignore[assignment]
+teams_table: Table = TeamRow.__table__  # type: ignore[assignment]
+api_keys_table: Table = ApiKeyRow.__table__  # type: ignore[assignment]
 gpu_calibrations_table: Table = GpuCalibrationRow.__table__  # type: ignore[assignment]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from gateway.config import ModelConfig
-from gateway.core import ClientRequest, Operation
+from gateway.core import PER_MTOK, ClientRequest, Operation, Price
 
 IMAGE_TOKENS = 765  # OpenAI's figure for a 1024×1024 image at detail "high"; an estimate only
 
@@ -104,3 +105,13 @@ def ineligibility(
     if facts.min_tier is not None and model.quality_tier < facts.min_tier:
         return f"tier {model.quality_tier} < {facts.min_tier}"
     return None
+
+
+def over_price_cap(price: Price, cap_per_mtok: Decimal | None) -> str | None:
+    """Why a candidate is too dear for a caller past its soft budget (None: it is not)."""
+    if cap_per_mtok is None:
+        return None
+    dearest = max(price.input, price.output) * PER_MTOK
+    if dearest <= cap_per_mtok:
+        return None
+    return f"${dearest.normalize():f}/1M > budget cap ${cap_per_mtok.normalize():f}/1M"

@@ -21,7 +21,12 @@ from gateway.errors import InvalidRequest, ModelNotFound, UnsupportedEndpoint
 from gateway.pricing.cost import cost
 from gateway.pricing.gpu import amortized_price, routing_cost
 from gateway.providers.registry import operations as provider_operations
-from gateway.routing.candidates import RequestFacts, ineligibility, request_facts
+from gateway.routing.candidates import (
+    RequestFacts,
+    ineligibility,
+    over_price_cap,
+    request_facts,
+)
 from gateway.routing.memory import RecentKeys
 from gateway.routing.policies import CandidateView, Decision, rank
 
@@ -111,9 +116,11 @@ class Router:
     def routes(self) -> list[RouteConfig]:
         return list(self._routes.values())
 
-    def decide(self, req: ClientRequest) -> Decision:
-        """The targets to try, in order; refuses a request nothing configured can serve."""
-        decision = self._decide(req)
+    def decide(self, req: ClientRequest, *, budget_degraded: bool = False) -> Decision:
+        """The targets to try, in order; refuses a request nothing configured can serve.
+        `budget_degraded`: the caller's team is past its soft budget, so a route with
+        `degrade_max_usd_per_mtok` keeps only the candidates priced at or below it."""
+        decision = self._decide(req, budget_degraded)
         if not decision.targets:
             raise InvalidRequest(
                 f"No model behind `{req.model}` can serve this request ({decision.reason}).",
@@ -122,7 +129,7 @@ class Router:
             )
         return decision
 
-    def _decide(self, req: ClientRequest) -> Decision:
+    def _decide(self, req: ClientRequest, budget_degraded: bool = False) -> Decision:
         pinned = self._pinned.get(req.model)
         if pinned is not None:
             if req.operation not in self._operations[req.model]:
@@ -137,7 +144,8 @@ class Router:
         if route is None:
             raise ModelNotFound(req.model, self.model_names)
         facts = request_facts(req, req.min_tier)
-        views = self._views(route, facts)
+        cap = route.degrade_max_usd_per_mtok if budget_degraded else None
+        views = self._views(route, facts, None if cap is None else Decimal(str(cap)))
         slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
         return rank(
             route.policy,
@@ -148,7 +156,9 @@ class Router:
             prefix_tokens=facts.prefix_tokens,
         )
 
-    def _views(self, route: RouteConfig, facts: RequestFacts) -> list[CandidateView]:
+    def _views(
+        self, route: RouteConfig, facts: RequestFacts, price_cap: Decimal | None = None
+    ) -> list[CandidateView]:
         cap = self._capacity()
         now = self._clock()
         expected_out = facts.max_output_tokens or DEFAULT_OUTPUT_TOKENS
@@ -182,7 +192,8 @@ class Router:
                     expected_cost_usd=est,
                     predicted_ttft_s=ttft,
                     capacity_note=cap.describe(t.provider.name) if local else "",
-                    ineligible=ineligibility(model, facts, self._operations[name]),
+                    ineligible=ineligibility(model, facts, self._operations[name])
+                    or over_price_cap(t.price, price_cap),
                 )
             )
         return views

@@ -3,9 +3,9 @@
 The pipeline hands each request's `Outcome` to `record` — a non-blocking put on the ledger
 writer's queue, the only thing on the request's path. In the writer's task, `finalize` prices
 the outcome (`metering.price`, pure), builds the row (`metering.ledger_row`), then gives the
-outcome to each consumer: metrics, router learning, and whatever comes next. A consumer that
-fails is logged and counted (`gateway_after_request_errors_total{consumer}`); the row is
-returned, and written, regardless.
+outcome to each consumer: metrics, router learning, budget settlement, the access log. A
+consumer that fails is logged and counted (`gateway_after_request_errors_total{consumer}`); the
+row is returned, and written, regardless.
 """
 
 from __future__ import annotations
@@ -72,9 +72,12 @@ def router_consumer(router: Router) -> Consumer:
     return consume
 
 
-def standard(metrics: GatewayMetrics, router: Router) -> AfterRequest:
-    """The consumers every gateway runs."""
+def standard(
+    metrics: GatewayMetrics, router: Router, extra: Mapping[str, Consumer] | None = None
+) -> AfterRequest:
+    """The consumers every gateway runs, then `extra` (governance's settlement, the access
+    log) in the order given."""
     return AfterRequest(
-        {"metrics": metrics_consumer(metrics), "router": router_consumer(router)},
+        {"metrics": metrics_consumer(metrics), "router": router_consumer(router), **(extra or {})},
         on_error=lambda name: metrics.after_request_errors.labels(name).inc(),
     )

@@ -7,7 +7,7 @@ upstream failure, mid-stream failure and client disconnect alike — and handed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.core import Target, Usage
 
@@ -17,12 +17,14 @@ class RequestContext:
     request_id: str
     started: float  # perf_counter at the edge
     created_at: float  # wall clock (time.time()); made a datetime off the request path
-    api_key_id: str | None = None
+    api_key_id: str | None = None  # filled at the edge once the caller is authenticated
     team: str | None = None
     requested_model: str | None = None  # once the body is parsed: what a refusal row names
     # set when the request's one Outcome has gone to `record`: the edge's catch-all records a
     # refusal or a 500 only for a request that has none yet (a second row would reuse its id)
     recorded: bool = False
+    # response headers the admission hook adds (rate limits, budget warnings)
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

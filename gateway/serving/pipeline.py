@@ -37,6 +37,7 @@ from gateway.providers.transport import Transport, UpstreamStream
 from gateway.routing.executor import Attempted, Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
+from gateway.serving.admission import Admission
 from gateway.serving.metering import estimate_prompt_tokens
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
@@ -77,6 +78,7 @@ class Pipeline:
         metrics: GatewayMetrics,
         record: Callable[[Outcome], None],
         scrub: Scrubber | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.router = router
         self.transport = transport
@@ -86,19 +88,33 @@ class Pipeline:
         self._draining: set[asyncio.Task[None]] = set()
         # every message that came from an upstream passes through here before a client sees it
         self.scrub = scrub or Scrubber(())
+        self.admission = admission  # governance (auth on): limits, budgets, reservations
 
     # --- decisions and refusals -------------------------------------------------------------
 
     def decide(self, req: ClientRequest, ctx: RequestContext) -> Decision:
-        """The router's decision; a refusal (unknown model, nothing eligible) gets its row."""
+        """The router's decision; a refusal (a model the caller may not use, an unknown one,
+        nothing eligible) gets its row."""
         try:
-            decision = self.router.decide(req)
+            degrade = self.admission.authorize(req, ctx) if self.admission else False
+            decision = self.router.decide(req, budget_degraded=degrade)
             if req.native_only is not None:
                 decision = native_targets(decision, req, req.native_only)
             return decision
         except GatewayError as e:
             self.reject(ctx, req.endpoint, req.model, e)
             raise
+
+    async def admit(self, req: ClientRequest, ctx: RequestContext) -> Decision:
+        """Decide, then pass admission (limits, budgets: the maximum cost is reserved)."""
+        decision = self.decide(req, ctx)
+        if self.admission is not None:
+            try:
+                await self.admission.admit(req, ctx, decision)
+            except GatewayError as e:
+                self.reject(ctx, req.endpoint, req.model, e)
+                raise
+        return decision
 
     def reject(
         self, ctx: RequestContext, endpoint: str, model: str | None, error: GatewayError
@@ -186,7 +202,7 @@ class Pipeline:
     # --- whole answers ----------------------------------------------------------------------
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
-        decision = self.decide(req, ctx)
+        decision = await self.admit(req, ctx)
         trying = decision.targets[0]
 
         async def attempt(target: Target, api_base: str) -> Result:
@@ -196,7 +212,8 @@ class Pipeline:
             up = at_replica(adapter.build_request(req, target), target, api_base)
             resp = await self.transport.send(target.provider, up)
             if resp.status >= 400:
-                raise adapter.parse_error(resp.status, resp.body, resp.headers, target)
+                error = adapter.parse_error(resp.status, resp.body, resp.headers, target)
+                raise redacted(error, target)
             return adapter.parse_response(resp.body, req, target)
 
         try:
@@ -231,7 +248,7 @@ class Pipeline:
     # --- streams ----------------------------------------------------------------------------
 
     async def open_stream(self, req: ClientRequest, ctx: RequestContext) -> Streaming:
-        decision = self.decide(req, ctx)
+        decision = await self.admit(req, ctx)
 
         async def attempt(target: Target, api_base: str) -> tuple[UpstreamStream, AsyncExitStack]:
             adapter = adapter_for(target.provider.kind)
@@ -243,7 +260,8 @@ class Pipeline:
                 )
                 if upstream.status >= 400:
                     body = await upstream.read_all()
-                    raise adapter.parse_error(upstream.status, body, upstream.headers, target)
+                    error = adapter.parse_error(upstream.status, body, upstream.headers, target)
+                    raise redacted(error, target)
             except BaseException:
                 await stack.aclose()
                 raise
@@ -362,6 +380,16 @@ def native_targets(decision: Decision, req: ClientRequest, refusal: GatewayError
     if not kept:
         raise refusal
     return dataclasses.replace(decision, targets=kept)
+
+
+def redacted(error: GatewayError, target: Target) -> GatewayError:
+    """An upstream's error message without the provider key, should the upstream echo it
+    (OpenAI's 401 names the key it was sent): the message goes on to the client."""
+    key = target.provider.api_key
+    if key and key in error.message:
+        error.message = error.message.replace(key, "[redacted]")
+        error.args = (error.message,)
+    return error
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:

@@ -76,7 +76,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
+            out = LOGS[proc.pid].read_text(errors="replace")
             pytest.fail(f"{proc.args!r} exited {proc.returncode}:\n{out[-3000:]}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
@@ -85,6 +85,18 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
             pass
         time.sleep(0.1)
     pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+LOGS: dict[int, Path] = {}  # process → the file its output goes to
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A server process whose output goes to a file: a pipe nobody reads fills up (the
+    access log writes a line a request) and then blocks the server's event loop."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+    LOGS[proc.pid] = log
+    return proc
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
@@ -116,22 +128,18 @@ def cluster(fresh_pg_url: str, tmp_path: Path) -> Iterator[Cluster]:
     )
     started: list[subprocess.Popen[bytes]] = []
     try:
-        sim = subprocess.Popen(
+        sim = _spawn(
             [*gw, "simulate", "--port", str(sim_port), "--profile", "instant"],
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            tmp_path / "simulator.log",
         )
         started.append(sim)
         _wait_http(f"http://127.0.0.1:{sim_port}/health", sim)
         urls = []
-        for _ in range(REPLICAS):
+        for n in range(REPLICAS):
             port = free_port()
-            proc = subprocess.Popen(
+            proc = _spawn(
                 [*gw, "serve", "--config", str(config), "--port", str(port)],
-                env=_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                tmp_path / f"gateway-{n}.log",
             )
             started.append(proc)
             urls.append(f"http://127.0.0.1:{port}")

@@ -25,10 +25,13 @@ ALLOWED: dict[str, set[str]] = {
     "codecs": {"core", "errors", "protocol"},
     "serving": {"core", "errors", "metrics", "pricing", "providers", "routing", "sse"},
     "conversations": {"config", "core", "errors", "ledger"},
+    "governance": {"config", "core", "errors", "ledger", "metrics", "routing", "serving"},
     "api": {
         "codecs",
+        "config",
         "conversations",
         "core",
+        "governance",
         "errors",
         "ledger",
         "protocol",
@@ -65,7 +68,7 @@ def test_every_package_imports_only_what_its_layer_allows() -> None:
     for path in sorted(GATEWAY.rglob("*.py")):
         rel = path.relative_to(GATEWAY.parent).with_suffix("")
         package = _package(".".join(rel.parts))
-        if package in WIRING:
+        if package in WIRING or path.name == "cli.py":  # command lines are wiring too
             continue
         assert package in ALLOWED, f"{package} is not in the layer table (ARCHITECTURE.md)"
         for imported in _imports(path) - {package}:

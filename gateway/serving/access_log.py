@@ -1,0 +1,103 @@
+"""The access log: one line per API request on stdout, written off the request's path.
+
+An after-request consumer (serving/after.py), so it runs in the ledger writer's task with the
+request's priced `Outcome`; lines gathered in one turn of the event loop go out in one write.
+`logging.access_log`: `json` (one object a line, for log shippers), `text` (for people) or
+`off`. Fields: time, request id, key id and team (never a key), endpoint, requested and served
+model, provider, route, status, error type, latency, time to first token, tokens, cost,
+attempts. Requests that reach no generation endpoint (admin, health, metrics) are not logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+import orjson
+
+from gateway.serving.metering import Priced
+from gateway.serving.outcome import Outcome
+
+
+def _time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def json_line(o: Outcome, p: Priced) -> bytes:
+    t = o.target
+    return orjson.dumps(
+        {
+            "time": _time(o.created_at),
+            "request_id": o.request_id,
+            "key_id": o.api_key_id,
+            "team": o.team,
+            "endpoint": o.endpoint,
+            "model": o.requested_model,
+            "served_model": t.model if t else None,
+            "provider": t.provider.name if t else None,
+            "route": o.route,
+            "status": o.status_code,
+            "error": o.error_type,
+            "stream": o.stream,
+            "latency_ms": _ms(o.latency_s),
+            "ttft_ms": _ms(o.ttft_s),
+            "prompt_tokens": p.usage.prompt_tokens,
+            "completion_tokens": p.usage.completion_tokens,
+            "cost_usd": format(p.total_usd, "f"),
+            "attempts": o.attempts,
+        },
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
+def text_line(o: Outcome, p: Priced) -> bytes:
+    t = o.target
+    served = f"{t.model}@{t.provider.name}" if t else "-"
+    ttft = f" ttft={_ms(o.ttft_s)}ms" if o.ttft_s is not None else ""
+    error = f" error={o.error_type}" if o.error_type else ""
+    return (
+        f"{_time(o.created_at)} {o.request_id} key={o.api_key_id or '-'} team={o.team or '-'} "
+        f"{o.endpoint} {o.requested_model or '-'}→{served} route={o.route or '-'} "
+        f"{o.status_code}{error} {_ms(o.latency_s)}ms{ttft} "
+        f"tokens={p.usage.prompt_tokens}+{p.usage.completion_tokens} ${p.total_usd:f}\n"
+    ).encode()
+
+
+FORMATS: dict[str, Callable[[Outcome, Priced], bytes]] = {"json": json_line, "text": text_line}
+
+
+class AccessLog:
+    def __init__(self, fmt: str, stream: BinaryIO | None = None) -> None:
+        self._render = FORMATS[fmt]
+        self._stream = stream if stream is not None else sys.stdout.buffer
+        self._lines: list[bytes] = []
+        self._scheduled = False
+
+    def __call__(self, o: Outcome, p: Priced) -> None:
+        self._lines.append(self._render(o, p))
+        if self._scheduled:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+            self._scheduled = True
+        except RuntimeError:  # no event loop (a forced shutdown's last rows): write now
+            self.flush()
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        data = b"".join(self._lines)
+        self._lines.clear()
+        try:
+            self._stream.write(data)
+            self._stream.flush()
+        except (OSError, ValueError):  # stdout closed: the ledger still has every request
+            pass
