@@ -19,6 +19,8 @@ from gateway.api.routes import ROUTES
 from gateway.config import GatewayConfig
 from gateway.core import Target
 from gateway.ledger.db import create_engine
+from gateway.ledger.durable import DurableResponses
+from gateway.ledger.status import LedgerHooks
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
@@ -58,12 +60,17 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     engine = create_engine(config.database_url)
     writer = LedgerWriter(
         engine,
-        queue_size=config.ledger.queue_size,
-        batch_size=config.ledger.batch_size,
-        flush_interval_s=config.ledger.flush_interval_ms / 1000,
+        config.ledger,
         prepare=after_request.finalize,
-        on_written=metrics.ledger_rows.inc,
-        on_error=metrics.ledger_errors.inc,
+        hooks=LedgerHooks(
+            written=metrics.ledger_rows.inc,
+            write_errors=metrics.ledger_errors.inc,
+            dead_lettered=metrics.ledger_dead_letters.inc,
+            journaled=metrics.ledger_journaled.inc,
+            replayed=metrics.ledger_replayed.inc,
+            dropped=metrics.ledger_dropped.inc,
+            clipped=metrics.ledger_clipped.inc,
+        ),
     )
     transport = Transport(config.providers)
     pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit)
@@ -106,4 +113,7 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         lifespan=lifespan,
     )
     app.state.gw = state  # for code that has the app but no request (tests, CLI)
-    return RequestContextMiddleware(HotPathRouter(app, state), config.max_body_bytes)
+    inner: ASGIApp = HotPathRouter(app, state)
+    if config.ledger.durability == "sync":
+        inner = DurableResponses(inner, state.writer)
+    return RequestContextMiddleware(inner, config.max_body_bytes)

@@ -14,7 +14,7 @@ import uvicorn
 from sqlalchemy import select
 
 from gateway.ledger.db import create_engine
-from gateway.ledger.tables import requests_table
+from gateway.ledger.tables import dead_letters_table, requests_table
 
 
 def free_port() -> int:
@@ -77,6 +77,19 @@ def fetch_rows(url: str, **where: Any) -> list[dict[str, Any]]:
                 q = q.where(requests_table.c[k] == v)
             async with engine.connect() as conn:
                 return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def fetch_dead_letters(url: str) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(select(dead_letters_table))
+                return [dict(r._mapping) for r in result.all()]
         finally:
             await engine.dispose()
 
