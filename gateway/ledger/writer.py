@@ -324,7 +324,7 @@ class LedgerWriter:
             if self._closing or waited + delay > self.config.journal_after_ms / 1000:
                 self._outage = True
                 log.warning("ledger: database away (%s); journaling rows until it is back", away)
-                self._spill(batch)
+                self._spill(self._rows.drain())  # this batch, and what queued up behind it
                 await self._fsync()
                 break
             await self._pause(delay)
