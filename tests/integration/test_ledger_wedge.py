@@ -44,6 +44,7 @@ async def odd_upstream(scope: Scope, receive: Receive, send: Send) -> None:
         if not m.get("more_body"):
             break
     model = orjson.loads(body)["model"]
+    out: dict[str, Any]
     if model == "long-type":
         status, out = 400, {"error": {"message": "refused", "type": LONG_TYPE}}
     else:

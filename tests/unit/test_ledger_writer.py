@@ -111,10 +111,11 @@ async def test_a_cancelled_writer_still_writes_what_it_holds(tmp_path: Path) -> 
 
     requests = [asyncio.create_task(request(i)) for i in range(3)]
     await asyncio.sleep(0.05)
-    for t in (*requests, w._task):
-        assert t is not None
+    writer_task = w._task
+    assert writer_task is not None
+    for t in (*requests, writer_task):
         t.cancel()
-    await asyncio.gather(*requests, w._task, return_exceptions=True)
+    await asyncio.gather(*requests, writer_task, return_exceptions=True)
     await engine.dispose()
     assert await _count(url) == 153 and w.status.written == 153
 
