@@ -18,6 +18,7 @@ from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.routes import ROUTES
 from gateway.config import GatewayConfig
 from gateway.core import Target
+from gateway.errors import Scrubber
 from gateway.ledger.db import create_engine
 from gateway.ledger.durable import DurableResponses
 from gateway.ledger.status import LedgerHooks
@@ -73,7 +74,8 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         ),
     )
     transport = Transport(config.providers)
-    pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit)
+    secrets = Scrubber(p.api_key for p in config.providers)
+    pipeline = Pipeline(router, transport, executor, metrics, record=writer.submit, scrub=secrets)
     return AppState(config, prices, router, metrics, transport, engine, writer, pipeline, capacity)
 
 

@@ -18,7 +18,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Ledger database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 # `gateway bench …` lives with the load generator; its module imports only Typer
-from benchmarks.cli import bench_app  # noqa: E402
+from benchmarks.load.cli import bench_app  # noqa: E402
 
 app.add_typer(bench_app, name="bench")
 
@@ -26,6 +26,26 @@ ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")
 ]
 DEFAULT_CONFIG = Path("config/demo.yaml")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gateway import __version__
+
+        typer.echo(f"gateway {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """LLM cost and latency gateway."""
 
 
 def _fail(message: str) -> NoReturn:

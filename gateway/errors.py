@@ -18,6 +18,8 @@ its `message` and `type` before it reaches a client (see `UpstreamHTTPError.from
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -155,6 +157,63 @@ _TYPE_BY_STATUS = {
 }
 
 
+# An upstream's error `type` and `code` are identifiers; anything else (a sentence, an echoed
+# key) is not kept: they reach the client's error body, the ledger and a metric label.
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+
+# The error types a metric label may carry: ours and the providers' documented ones (OpenAI,
+# Anthropic, Gemini as mapped in providers/gemini_response.py). Anything else counts as "other".
+METRIC_ERROR_TYPES = frozenset(
+    {
+        "api_error",
+        "authentication_error",
+        "billing_error",
+        "client_disconnected",
+        "insufficient_quota",
+        "invalid_request_error",
+        "not_found_error",
+        "overloaded_error",
+        "permission_error",
+        "rate_limit_error",
+        "request_too_large",
+        "server_error",
+        "service_unavailable_error",
+        "timeout_error",
+        "upstream_connection_error",
+        "upstream_error",
+        "upstream_protocol_error",
+        "upstream_timeout",
+        "all_attempts_failed",
+    }
+)
+
+
+def _identifier(value: str | None) -> str | None:
+    return value if value is not None and _IDENTIFIER.fullmatch(value) else None
+
+
+class Scrubber:
+    """Replaces every configured secret (provider keys, the master key) in text that came from
+    an upstream, before it reaches a client, a log line or the ledger."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        # short values would match ordinary words; real keys are long
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def error(self, error: GatewayError) -> GatewayError:
+        """The same error with its message scrubbed (in place: it is about to be raised)."""
+        error.message = self(error.message)
+        if error.param is not None:
+            error.param = self(error.param)
+        return error
+
+
 class UpstreamHTTPError(UpstreamError):
     """The provider answered with an error status; its status is kept (a 429 stays a 429)."""
 
@@ -169,9 +228,11 @@ class UpstreamHTTPError(UpstreamError):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(f"{provider}: {message}", param=param, code=code, headers=headers)
+        super().__init__(
+            f"{provider}: {message}", param=param, code=_identifier(code), headers=headers
+        )
         self.status_code = status if 400 <= status < 600 else 502
-        self.type = type_ or _TYPE_BY_STATUS.get(status, "upstream_error")
+        self.type = _identifier(type_) or _TYPE_BY_STATUS.get(status, "upstream_error")
         self.retryable = status in RETRYABLE_STATUSES
         self.provider = provider
 

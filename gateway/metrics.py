@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 
 from gateway.core import Usage
+from gateway.errors import METRIC_ERROR_TYPES
 
 LATENCY_BUCKETS = (
     0.005,
@@ -254,7 +255,8 @@ class GatewayMetrics:
             c.cost.inc(float(cost_usd))
 
     def upstream_error(self, model: str, provider: str, error_type: str) -> None:
-        self.upstream_errors.labels(model, provider, error_type).inc()
+        label = error_type if error_type in METRIC_ERROR_TYPES else "other"  # a closed set
+        self.upstream_errors.labels(model, provider, label).inc()
 
     def client_error(self, status: int) -> None:
         # requests refused before a model was resolved: no model label to give them

@@ -29,8 +29,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.procs import Proc, free_port, gateway_cmd
 from benchmarks.ledger_outage.scenario import Result, Settings, run
-from benchmarks.procs import Proc, free_port, gateway_cmd
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

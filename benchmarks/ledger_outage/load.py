@@ -1,93 +1,77 @@
-"""Load for the ledger scenarios: an open loop at a fixed rate (which requests were answered,
-and when), and a closed loop (throughput). A request never raises: a failure is counted."""
+"""Load for the ledger scenarios, through the common request function (`send_json`, which never
+raises): an open loop at a fixed rate — which requests were answered, and when — and the
+common closed loop for throughput. Times are `time.perf_counter()` seconds."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
+
+from benchmarks.common.closed_loop import closed_loop
+from benchmarks.common.request import send_json
+from benchmarks.common.result import RequestInput, RequestResult
+from benchmarks.common.stats import percentile
 
 
-@dataclass(slots=True)
-class Answered:
-    request_id: str
-    at: float  # time.monotonic() when the whole response had arrived
-    latency_s: float
+def answered_at(r: RequestResult) -> float:
+    """When the whole response had arrived."""
+    return r.start_time + r.latency
 
 
-@dataclass(slots=True)
-class LoadLog:
-    answered: list[Answered] = field(default_factory=list)
-    failed: int = 0
-    sent: int = 0
-
-    def since(self, t: float) -> list[Answered]:
-        return [a for a in self.answered if a.at >= t]
-
-
-def percentiles(latencies: list[float]) -> dict[str, float]:
-    if len(latencies) < 2:
+def latency_summary(results: list[RequestResult]) -> dict[str, float]:
+    lat = [r.latency for r in results if r.success]
+    if not lat:
         return {}
-    qs = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
-        "n": len(latencies),
-        "p50_ms": round(qs[49] * 1000, 3),
-        "p90_ms": round(qs[89] * 1000, 3),
-        "p99_ms": round(qs[98] * 1000, 3),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
+        "n": len(lat),
+        **{f"p{q}_ms": round(percentile(lat, q) * 1000, 3) for q in (50, 90, 99)},
+        "mean_ms": round(sum(lat) / len(lat) * 1000, 3),
     }
 
 
 class Load:
     def __init__(self, session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
         self.session = session
-        self.url = url + "/v1/chat/completions"
-        self.body = body
-        self.log = LoadLog()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.input = RequestInput(
+            url=url + "/v1/chat/completions", body=orjson.dumps(body), stream=False
+        )
+        self.results: list[RequestResult] = []
+        self._tasks: set[asyncio.Task[RequestResult]] = set()
 
-    async def one(self) -> None:
-        self.log.sent += 1
-        t0 = time.monotonic()
-        try:
-            async with self.session.post(self.url, json=self.body) as r:
-                await r.read()
-                if r.status != 200:
-                    self.log.failed += 1
-                    return
-                rid = r.headers["x-request-id"]
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            self.log.failed += 1
-            return
-        t1 = time.monotonic()
-        self.log.answered.append(Answered(rid, t1, t1 - t0))
+    def answered(self, before: float | None = None) -> list[RequestResult]:
+        """Requests that got a whole 200 with a request id (before `before`, if given)."""
+        return [
+            r
+            for r in self.results
+            if r.success and r.request_id and (before is None or answered_at(r) < before)
+        ]
 
-    async def open_loop(self, rate: float, seconds: float) -> None:
-        """Start a request every 1/rate s for `seconds`, whether earlier ones finished or not."""
-        start = time.monotonic()
+    async def open_loop(self, rate: float, seconds: float) -> list[RequestResult]:
+        """Start a request every 1/rate s for `seconds`, whether earlier ones finished or
+        not; returns this phase's results (complete once `settle` has returned)."""
+        start = time.perf_counter()
+        phase: list[RequestResult] = []
         n = 0
         while (due := start + n / rate) < start + seconds:
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            t = asyncio.create_task(self.one())
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            result = RequestResult()
+            phase.append(result)
+            t = asyncio.create_task(send_json(self.session, self.input, result))
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
             n += 1
+        self.results += phase
+        return phase
 
     async def closed_loop(self, concurrency: int, seconds: float) -> float:
-        """`concurrency` clients back to back for `seconds`; answered requests per second."""
-        end = time.monotonic() + seconds
-        before = len(self.log.answered)
-
-        async def client() -> None:
-            while time.monotonic() < end:
-                await self.one()
-
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        return (len(self.log.answered) - before) / seconds
+        """Answered requests per second with `concurrency` clients back to back."""
+        results, wall = await closed_loop(self.session, lambda: self.input, concurrency, seconds)
+        self.results += results
+        return sum(r.success for r in results) / wall
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait for the requests still in flight."""

@@ -29,9 +29,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from benchmarks.ledger_outage.load import Load, percentiles
+from benchmarks.common.procs import Proc, free_port, gateway_cmd
+from benchmarks.ledger_outage.load import Load, answered_at, latency_summary
 from benchmarks.ledger_outage.proxy import TcpProxy
-from benchmarks.procs import Proc, free_port, gateway_cmd
 
 
 @dataclass(slots=True)
@@ -211,10 +211,8 @@ async def _drive(s: Settings, gw: Gateway, proxy: TcpProxy, db: str, work: Path)
         load = Load(session, gw.url, body)
         pid = gw.pid
         rss = {"start": rss_mib(pid)}
-        t_steady = time.monotonic()
-        await load.open_loop(s.rate, s.steady_s)
+        steady = await load.open_loop(s.rate, s.steady_s)
         await load.settle()
-        steady = [a.latency_s for a in load.log.since(t_steady)]
         rps = await load.closed_loop(s.concurrency, s.closed_loop_s) if s.closed_loop_s else None
         if s.outage_s:
             proxy.cut()
@@ -223,31 +221,32 @@ async def _drive(s: Settings, gw: Gateway, proxy: TcpProxy, db: str, work: Path)
         journal_at_kill = gw.ready()["ledger"]["journal_rows"]
         rss["before_kill"] = rss_mib(pid)
         gw.kill9()
-        killed_at = time.monotonic()
+        killed_at = time.perf_counter()
         await load.settle()  # requests in flight at the kill fail; answered ones are recorded
         if s.outage_s:
             await load.open_loop(s.rate, max(s.outage_s - s.kill_at_s, 0.0))  # gateway down
             proxy.restore()
-        restarted = time.monotonic()
         # every response that completed before the restart came from the killed process
-        first = [a for a in load.log.answered if a.at < restarted]
+        restarted = time.perf_counter()
+        first = load.answered(before=restarted)
         await asyncio.to_thread(gw.start)
         drained = asyncio.create_task(_until_drained(gw, restarted))
         await load.open_loop(s.rate, s.after_s)
         await load.settle()
         replay_s = await drained
         await asyncio.to_thread(gw.stop)
-    present, dead = await present_ids(db, [a.request_id for a in load.log.answered])
-    lost = [a for a in first if a.request_id not in present]
+    answered = load.answered()
+    present, dead = await present_ids(db, [str(r.request_id) for r in answered])
+    lost = [answered_at(r) for r in first if r.request_id not in present]
     return Result(
         settings=asdict(s),
-        steady_latency=percentiles(steady),
+        steady_latency=latency_summary(steady),
         closed_loop_rps=None if rps is None else round(rps, 1),
-        sent=load.log.sent,
-        answered=len(load.log.answered),
+        sent=len(load.results),
+        answered=len(answered),
         answered_before_kill=len(first),
         lost=len(lost),
-        lost_within_ms=round((killed_at - min(a.at for a in lost)) * 1000, 1) if lost else None,
+        lost_within_ms=round((killed_at - min(lost)) * 1000, 1) if lost else None,
         rows_for_answered=len(present),
         dead_lettered=dead,
         journal_rows_at_kill=journal_at_kill,
@@ -267,11 +266,11 @@ def _ledger_log(work: Path) -> list[str]:
 
 
 async def _until_drained(gw: Gateway, since: float, timeout: float = 120.0) -> float | None:
-    while time.monotonic() - since < timeout:
+    while time.perf_counter() - since < timeout:
         try:
             led = gw.ready()["ledger"]
             if led["journal_rows"] == 0 and led["backlog_rows"] == 0:
-                return round(time.monotonic() - since, 2)
+                return round(time.perf_counter() - since, 2)
         except (OSError, KeyError, ValueError):
             pass
         await asyncio.sleep(0.2)

@@ -10,7 +10,7 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.api.http import JSON, read_body, send_bytes, send_stream
+from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
 from gateway.codecs.base import Codec, Headers, header
 from gateway.core import Target
 from gateway.errors import GatewayError, InvalidRequest
@@ -60,6 +60,9 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         headers = _target_headers(streaming.target, streaming.decision)
         await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
         return
-    answer = await gw.pipeline.complete(req, ctx)
+    async with until_disconnect(receive) as gone:
+        answer = await gw.pipeline.complete(req, ctx)
+    if gone.is_set():
+        return  # nobody to answer; the pipeline recorded the 499
     headers = [JSON, *_target_headers(answer.target, answer.decision)]
     await send_bytes(send, 200, codec.render(answer.result), headers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.types import Receive, Send
 
@@ -57,6 +58,32 @@ async def send_bytes(send: Send, status: int, body: bytes, headers: Headers) -> 
 async def send_error(send: Send, status: int, body: bytes, error: GatewayError) -> None:
     headers = [JSON, *((k.encode(), v.encode()) for k, v in error.headers.items())]
     await send_bytes(send, status, body, headers)
+
+
+@asynccontextmanager
+async def until_disconnect(receive: Receive) -> AsyncIterator[asyncio.Event]:
+    """Run the body, cancelling it if the client disconnects meanwhile (the event is then
+    set and the cancellation absorbed): a whole answer nobody waits for must not keep an
+    upstream call, and its cost, running."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield gone
+    except asyncio.CancelledError:
+        if not gone.is_set():
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()
 
 
 async def send_stream(

@@ -13,10 +13,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from gateway.ledger.writer import LedgerWriter
+from gateway.config import LedgerConfig
+from gateway.ledger.journal import Journal
+from gateway.ledger.status import LedgerStatus
+
+
+class Watched(Protocol):
+    """What health is judged from (the writer, without importing it)."""
+
+    config: LedgerConfig
+    status: LedgerStatus
+    journal: Journal
+
+    @property
+    def backlog(self) -> int: ...
+
+    def unsafe(self) -> tuple[int, float | None]: ...
 
 
 @dataclass(slots=True)
@@ -48,7 +62,7 @@ def _age(now: float, t: float | None) -> float | None:
     return None if t is None else round(max(now - t, 0.0), 3)
 
 
-def assess(w: LedgerWriter) -> LedgerHealth:
+def assess(w: Watched) -> LedgerHealth:
     now, mono = time.time(), time.monotonic()
     unsafe, unsafe_since = w.unsafe()
     js = w.journal.stats()

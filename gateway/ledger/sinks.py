@@ -173,7 +173,7 @@ class PostgresSink:
 
 
 class SqliteSink:
-    max_rows = 100  # rows per synchronous transaction (≈1 ms of event-loop time)
+    max_rows = 64  # rows per synchronous transaction (~6.5 µs a row: ≈0.4 ms of the loop)
 
     def __init__(self, engine: AsyncEngine, shape: RowShape) -> None:
         self._sync: Engine = sync_sqlite_engine(engine)

@@ -45,6 +45,12 @@ from gateway.ledger.status import LedgerHooks, LedgerStatus
 
 log = logging.getLogger("gateway.ledger")
 
+# The writer runs on the event loop, so its longest uninterrupted step is added to the latency
+# of every request waiting behind it: that step sets the p99. Rows are built (priced, metered,
+# encoded: ~17 µs each) in slices, yielding in between, so no step holds the loop much over a
+# millisecond — a whole 500-row batch built at once held it ~8 ms. Measured 2026-12-06.
+ROW_SLICE = 64  # rows built between two yields (≈1 ms)
+
 
 class LedgerWriter:
     def __init__(
@@ -75,6 +81,7 @@ class LedgerWriter:
         self._limit = c.queue_size
         self._items: deque[Any] = deque()
         self._rows = RowBuffer(c.queue_size, self.shape.created_index)
+        self._unbuilt: list[Any] = []  # items of the intake's batch not yet made rows
         self._building: list[Values] = []  # the intake's current batch, until handed on
         self._wake = asyncio.Event()  # items arrived (sync mode) or closing
         self._durable: dict[str, asyncio.Future[bool]] = {}
@@ -222,9 +229,15 @@ class LedgerWriter:
 
     async def _take_in(self, items: list[Any]) -> None:
         keys, self._overflow_keys = self._overflow_keys, []
-        rows = self._building = [v for v in map(self._build, items) if v is not None]
         if self._sync:
             keys += [item_key(i) for i in items]
+        rows = self._building = []
+        self._unbuilt = items
+        while self._unbuilt:
+            piece, self._unbuilt = self._unbuilt[:ROW_SLICE], self._unbuilt[ROW_SLICE:]
+            rows += [v for v in map(self._build, piece) if v is not None]
+            if self._unbuilt:
+                await asyncio.sleep(0)  # let requests run between slices
         behind = self._rows.would_overflow(len(rows))
         segment, durable = None, False
         if rows and (self._journal_always or self._outage or behind):
@@ -421,10 +434,11 @@ class LedgerWriter:
         pieces = self._rows.drain()
         if self._building:
             pieces.append(Piece(None, self._building))
-        built = [v for v in map(self._build, self._items) if v is not None]
-        pieces.append(Piece(None, built))
+        # the interrupted batch's rest first
+        unbuilt = [*self._unbuilt, *self._items]
+        pieces.append(Piece(None, [v for v in map(self._build, unbuilt) if v is not None]))
         self._items.clear()
-        self._building = []
+        self._building, self._unbuilt = [], []
         rows = [r for p in pieces for r in p.rows]
         try:
             d = await asyncio.wait_for(deliver(self.sink, self.shape, rows), insert_timeout_s)
@@ -446,15 +460,16 @@ class LedgerWriter:
     @property
     def backlog(self) -> int:
         """Rows held in memory (journaled or not), not yet in the database."""
-        return len(self._items) + len(self._building) + self._rows.rows
+        return len(self._items) + len(self._unbuilt) + len(self._building) + self._rows.rows
 
     def unsafe(self) -> tuple[int, float | None]:
         """Rows that exist only in memory (in neither the database nor the journal), and the
         wall-clock time of the oldest of them."""
         n, times = self._rows.unsafe()
-        n += len(self._items) + len(self._building)
-        if self._items and (t := item_time(self._items[0])) is not None:
-            times.append(t)
+        n += len(self._items) + len(self._unbuilt) + len(self._building)
+        for waiting in (self._unbuilt, self._items):
+            if waiting and (t := item_time(waiting[0])) is not None:
+                times.append(t)
         if self._building:
             times.append(self._building[0][self.shape.created_index].timestamp())
         return n, min(times, default=None)

@@ -29,17 +29,19 @@ from gateway.core import (
     Usage,
     is_content,
 )
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, Scrubber
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import Transport, UpstreamStream
-from gateway.routing.executor import Executor
+from gateway.routing.executor import Attempted, Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
 from gateway.serving.metering import estimate_prompt_tokens
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
+
+DRAIN_S = 2.0  # how long an upstream may keep a stream's connection open after its answer
 
 
 @dataclass(slots=True)
@@ -73,12 +75,16 @@ class Pipeline:
         executor: Executor,
         metrics: GatewayMetrics,
         record: Callable[[Outcome], None],
+        scrub: Scrubber | None = None,
     ) -> None:
         self.router = router
         self.transport = transport
         self.executor = executor
         self.metrics = metrics
         self.record = record  # the ledger writer's queue: never waits
+        self._draining: set[asyncio.Task[None]] = set()
+        # every message that came from an upstream passes through here before a client sees it
+        self.scrub = scrub or Scrubber(())
 
     # --- decisions and refusals -------------------------------------------------------------
 
@@ -171,8 +177,11 @@ class Pipeline:
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
         decision = self.decide(req, ctx)
+        trying = decision.targets[0]
 
         async def attempt(target: Target, api_base: str) -> Result:
+            nonlocal trying
+            trying = target
             adapter = adapter_for(target.provider.kind)
             up = at_replica(adapter.build_request(req, target), target, api_base)
             resp = await self.transport.send(target.provider, up)
@@ -184,6 +193,13 @@ class Pipeline:
             done = await self.executor.run(decision.targets, attempt, self.attempt_failed)
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
+            raise self.scrub.error(e) from None
+        except asyncio.CancelledError:  # the client went away: the upstream call is abandoned
+            self.record(
+                self._outcome(
+                    ctx, req, decision, trying, 499, error_type="client_disconnected", attempts=1
+                )
+            )
             raise
         result = done.result
         self.record(
@@ -227,49 +243,75 @@ class Pipeline:
             )
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
-            raise
+            raise self.scrub.error(e) from None
         upstream, stack = done.result
         target = done.target
-        stack.callback(self.executor.end, target, done.api_base, True)
         translator = adapter_for(target.provider.kind).stream_translator(req, target)
-        relay = self._relay(
-            req, ctx, decision, target, upstream.chunks, translator, stack, done.attempts
-        )
+        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack)
         return Streaming(relay, target, decision)
+
+    def _close_later(self, reads: AsyncIterator[bytes], stack: AsyncExitStack) -> None:
+        """Read what the upstream still sends after the answer's end, then close it — in the
+        background, so the client's response ends with the answer, whenever the upstream closes
+        its side. A connection read to its end goes back to the pool for the next request; one
+        still open after `DRAIN_S` is closed."""
+
+        async def drain() -> None:
+            try:
+                async with asyncio.timeout(DRAIN_S):
+                    async for _ in reads:
+                        pass
+            except (TimeoutError, GatewayError):
+                pass
+            finally:
+                await stack.aclose()
+
+        task = asyncio.create_task(drain())
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def _relay(
         self,
         req: ClientRequest,
         ctx: RequestContext,
         decision: Decision,
-        target: Target,
+        done: Attempted[tuple[UpstreamStream, AsyncExitStack]],
         reads: AsyncIterator[bytes],
         tr: StreamTranslator,
         stack: AsyncExitStack,
-        attempts: int,
     ) -> AsyncIterator[list[Chunk]]:
+        target = done.target
         decoder = SSEDecoder()
         ended = _Ended()
+        answered = False  # the translator saw the answer's end (or an error that ends it)
         try:
             async for data in reads:
                 chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
                 if chunks:
-                    self._observe(chunks, ended, ctx)
+                    observe(chunks, ended, ctx.started, self.scrub)
                     yield chunks
-            tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
-            if tail:
-                self._observe(tail, ended, ctx)
-                yield tail
+                if tr.state.done:
+                    answered = True
+                    break
+            else:
+                tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
+                if tail:
+                    observe(tail, ended, ctx.started, self.scrub)
+                    yield tail
         except GatewayError as e:
             # the headers are gone: the error travels in-band, in the client's format
             ended.status, ended.error_type = e.status_code, e.error_type
             self.metrics.upstream_error(target.model, target.provider.name, e.error_type)
-            yield [StreamError(e.type, e.message, e.status_code, e.code)]
+            yield [StreamError(e.type, self.scrub(e.message), e.status_code, e.code)]
         except (asyncio.CancelledError, GeneratorExit):
             ended.status, ended.error_type = 499, "client_disconnected"
             raise
         finally:
-            await stack.aclose()
+            self.executor.end(target, done.api_base, True)  # the GPU pool's slot is free again
+            if answered:
+                self._close_later(reads, stack)
+            else:
+                await stack.aclose()
             st = tr.state
             self.record(
                 self._outcome(
@@ -283,17 +325,20 @@ class Pipeline:
                     upstream_request_id=st.upstream_request_id,
                     ttft_s=ended.ttft_s,
                     output_chunks=st.chunks,
-                    attempts=attempts,
+                    attempts=done.attempts,
                 )
             )
 
-    @staticmethod
-    def _observe(chunks: list[Chunk], ended: _Ended, ctx: RequestContext) -> None:
-        if ended.ttft_s is None and any(is_content(c) for c in chunks):
-            ended.ttft_s = time.perf_counter() - ctx.started
-        last = chunks[-1]  # an error ends a stream: it comes last
-        if isinstance(last, StreamError):
-            ended.status, ended.error_type = last.status, last.code or last.type
+
+def observe(chunks: list[Chunk], ended: _Ended, started: float, scrub: Scrubber) -> None:
+    """What the ledger learns from one read's chunks: the time to the first generated content,
+    and an error that ends the stream (its message scrubbed on the way to the client)."""
+    if ended.ttft_s is None and any(is_content(c) for c in chunks):
+        ended.ttft_s = time.perf_counter() - started
+    last = chunks[-1]  # an error ends a stream: it comes last
+    if isinstance(last, StreamError):
+        ended.status, ended.error_type = last.status, last.code or last.type
+        chunks[-1] = dataclasses.replace(last, message=scrub(last.message))
 
 
 def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:

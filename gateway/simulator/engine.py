@@ -100,6 +100,9 @@ async def _instant_stream(
     up: Upstream, plan: GenerationPlan, frames: Frames, send: Send, fault: FaultSpec | None
 ) -> None:
     parts = [frames.head()]
+    if fault is not None and fault.kind == "slow_start":
+        await _body(send, parts.pop())
+        await asyncio.sleep(fault.delay_s)
     cut = fault.drop_after_chunks if fault is not None and fault.kind in STREAM_FAULTS else -1
     for step in range(frames.steps + 1):
         if step == cut and fault is not None:
@@ -117,8 +120,17 @@ async def _instant_stream(
         if step < frames.steps:
             parts.append(frames.frame(step))
     parts.append(frames.tail())
-    await _body(send, b"".join(parts), more=False)
+    await _end(send, b"".join(parts), fault)
     _record(up, plan, frames.steps, plan.engine_finish)
+
+
+async def _end(send: Send, data: bytes, fault: FaultSpec | None) -> None:
+    """The last events; with a `linger` fault the connection stays open a while after them."""
+    if fault is not None and fault.kind == "linger":
+        await _body(send, data)
+        await asyncio.sleep(fault.delay_s)
+        data = b""
+    await _body(send, data, more=False)
 
 
 async def stream(
@@ -139,9 +151,13 @@ async def stream(
     queued = await _admit(up, plan, arrival)
     steps_done, first_token, reason = 0, None, "abort"
     try:
+        head = frames.head()
+        if fault is not None and fault.kind == "slow_start":
+            await _body(send, head)
+            head = b""
+            await asyncio.sleep(fault.delay_s)
         await asyncio.sleep(ttft_s(up.profile, plan.prompt_tokens - plan.cached_tokens, up.running))
         deadline = loop.time()
-        head = frames.head()
         for step in range(frames.steps + 1):
             if step == cut and fault is not None and await _inject(send, fault, frames):
                 return
@@ -157,7 +173,7 @@ async def stream(
                 data, first_token = head + data, loop.time() - arrival
             await _body(send, data)
             steps_done = step + 1
-        await _body(send, (head if frames.steps == 0 else b"") + frames.tail(), more=False)
+        await _end(send, (head if frames.steps == 0 else b"") + frames.tail(), fault)
         reason = plan.engine_finish
     finally:
         up.release(len(plan.choices), plan.kv_tokens)

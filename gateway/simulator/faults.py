@@ -19,6 +19,11 @@ Kinds:
                   (a non-JSON body when not streaming)
     stream_error  send vLLM's in-stream error event (`data: {"error": …}` then `[DONE]`) after
                   `drop_after_chunks` chunks; a plain error status when not streaming
+
+Two kinds shape a stream's timing instead of failing it (a whole answer is unaffected):
+    slow_start    send the stream's head (Anthropic's `message_start`, OpenAI's role chunk) at
+                  once, then wait `delay_s` before the first token — as Anthropic does
+    linger        keep the connection open `delay_s` after the last event before ending it
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-FaultKind = Literal["status", "timeout", "drop", "malformed", "stream_error"]
+FaultKind = Literal[
+    "status", "timeout", "drop", "malformed", "stream_error", "slow_start", "linger"
+]
+PACING = ("slow_start", "linger")  # kinds that change a stream's timing, not its outcome
 
 ALL_UPSTREAMS = "*"
 

@@ -17,7 +17,7 @@ import orjson
 
 from gateway.simulator import engine, wire
 from gateway.simulator.asgi import JSON, PROMETHEUS_TEXT, Request, respond, respond_error
-from gateway.simulator.faults import FaultSpec
+from gateway.simulator.faults import PACING, FaultSpec
 from gateway.simulator.plans import (
     GenerationPlan,
     RequestError,
@@ -97,7 +97,7 @@ async def _generate(
 
 
 async def send_whole(req: Request, body: bytes, fault: FaultSpec | None) -> None:
-    if fault is None or fault.kind == "timeout":
+    if fault is None or fault.kind == "timeout" or fault.kind in PACING:
         await respond(req.send, 200, body)
     elif fault.kind == "malformed":
         await respond(req.send, 200, body[: len(body) // 2])  # a complete response that is not JSON
@@ -126,10 +126,10 @@ async def embeddings(sim: SimState, up: Upstream, req: Request) -> None:
     up.count("embeddings")
     plan = plan_embeddings(_json_object(req.body))
     fault = sim.faults.pick(up.key) if sim.faults else None
-    if fault is not None and fault.kind != "timeout":
+    if fault is not None and fault.kind != "timeout" and fault.kind not in PACING:
         await _fail(req, fault)
         return
-    if fault is not None:
+    if fault is not None and fault.kind == "timeout":
         await engine.guarded(asyncio.sleep(fault.delay_s), req.receive)
     await respond(req.send, 200, wire.embeddings(plan))
 

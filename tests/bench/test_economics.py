@@ -1,9 +1,10 @@
 """$ per 1M tokens, API prices on a token mix, break-even volumes — exact Decimal arithmetic."""
 
 from decimal import Decimal
+from typing import Any
 
-from benchmarks.analysis import best_point, choose_calibration, compare_apis
-from benchmarks.economics import (
+from benchmarks.load.analysis import best_point, choose_calibration, compare_apis
+from benchmarks.load.economics import (
     Gpu,
     TokenMix,
     api_usd_per_mtok_output,
@@ -55,7 +56,7 @@ def test_break_even_volume_and_utilisation() -> None:
     assert free.requests_per_month is None and not free.feasible
 
 
-def _point(label: str, conc: int, out_tps: float, attainment: float | None) -> dict:
+def _point(label: str, conc: int, out_tps: float, attainment: float | None) -> dict[str, Any]:
     return {
         "label": label,
         "shape": {"concurrency": conc, "rate": None},

@@ -1,24 +1,22 @@
-"""Request functions and arrivals against the simulator on loopback (small and quick)."""
+"""Arrivals and measurement windows against the simulator on loopback (small and quick)."""
 
 import asyncio
 import math
 import random
 
 import aiohttp
-import httpx
 import orjson
 import pytest
 
-from benchmarks.loadgen import (
+from benchmarks.common.result import RequestInput
+from benchmarks.load.loadgen import (
+    ClientLoad,
     LoadShape,
-    RequestInput,
+    PointRun,
     Window,
     arrival_offsets,
     run_point,
-    send_json,
-    send_streaming,
 )
-from tests.support import free_port
 
 
 def test_arrivals_follow_vllms_get_request() -> None:
@@ -37,9 +35,9 @@ def test_arrivals_follow_vllms_get_request() -> None:
         LoadShape()  # an infinite rate needs a concurrency
 
 
-def _inp(url: str, stream: bool, out: int = 6, model: str = "m") -> RequestInput:
-    body = {
-        "model": model,
+def _inp(url: str, stream: bool, out: int = 6) -> RequestInput:
+    body: dict[str, object] = {
+        "model": "m",
         "messages": [{"role": "user", "content": "hello there"}],
         "max_completion_tokens": out,
         "ignore_eos": True,
@@ -50,44 +48,8 @@ def _inp(url: str, stream: bool, out: int = 6, model: str = "m") -> RequestInput
     return RequestInput(url + "/v1/chat/completions", orjson.dumps(body), 3, out, stream)
 
 
-async def _send(func, inp: RequestInput):  # type: ignore[no-untyped-def]
-    async with aiohttp.ClientSession(headers={"content-type": "application/json"}) as s:
-        return await func(s, inp)
-
-
-def test_streamed_request_is_timed_and_counted_from_usage(sim_url: str) -> None:
-    r = asyncio.run(_send(send_streaming, _inp(sim_url + "/tiny-gpu", True, out=6)))
-    assert r.success, r.error
-    assert r.output_tokens == 6 and r.usage_reported and r.prompt_len > 3
-    assert r.chunks == 1 + 6 + 1  # role chunk, 6 tokens, the finish chunk
-    assert len(r.itl) == r.chunks - 1
-    assert 0 < r.ttft < r.latency
-    assert r.latency == pytest.approx(r.ttft + sum(r.itl))
-
-
-def test_non_streamed_request(sim_url: str) -> None:
-    r = asyncio.run(_send(send_json, _inp(sim_url, False, out=4)))
-    assert r.success and not r.streamed and r.output_tokens == 4 and r.latency > 0
-
-
-def test_failures_are_results_never_exceptions(sim_url: str) -> None:
-    httpx.post(f"{sim_url}/sim/faults", json={"kind": "status", "status": 503, "count": 1})
-    r = asyncio.run(_send(send_streaming, _inp(sim_url, True)))
-    assert not r.success and r.status == 503 and r.error.startswith("HTTP 503")
-    httpx.post(f"{sim_url}/sim/faults", json={"kind": "stream_error", "count": 1})
-    r = asyncio.run(_send(send_streaming, _inp(sim_url, True)))
-    assert not r.success and "error event" in r.error
-    httpx.post(f"{sim_url}/sim/faults", json={"kind": "malformed", "count": 1})
-    r = asyncio.run(_send(send_streaming, _inp(sim_url, True)))
-    assert not r.success and "JSONDecodeError" in r.error
-    dead = f"http://127.0.0.1:{free_port()}"
-    for func, stream in ((send_streaming, True), (send_json, False)):
-        r = asyncio.run(_send(func, _inp(dead, stream)))
-        assert not r.success and "ClientConnectorError" in r.error
-
-
-def _run(url: str, shape: LoadShape, window: Window):  # type: ignore[no-untyped-def]
-    async def go():  # type: ignore[no-untyped-def]
+def _run(url: str, shape: LoadShape, window: Window) -> PointRun:
+    async def go() -> PointRun:
         async with aiohttp.ClientSession(headers={"content-type": "application/json"}) as s:
             return await run_point(s, [_inp(url, True, out=4)], shape, window)
 
@@ -115,8 +77,6 @@ def test_count_mode_with_a_poisson_rate_and_a_cap(sim_url: str) -> None:
 
 
 def test_client_saturation_is_flagged() -> None:
-    from benchmarks.loadgen import ClientLoad
-
     assert not ClientLoad(cpu_s=5.0, wall_s=10.0, loop_lag_p99_ms=3.0).saturated
     assert ClientLoad(cpu_s=9.5, wall_s=10.0).saturated  # ≥ 90 % of the event loop's core
     assert ClientLoad(cpu_s=1.0, wall_s=10.0, loop_lag_p99_ms=80.0).saturated

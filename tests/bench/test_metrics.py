@@ -4,8 +4,8 @@ from array import array
 
 import numpy as np
 
-from benchmarks.loadgen import RequestResult
-from benchmarks.metrics import Slo, percentile, summarize
+from benchmarks.common.result import RequestResult
+from benchmarks.load.metrics import Slo, summarize
 
 
 def ok(start: float, ttft: float, itl: list[float], out: int, prompt: int) -> RequestResult:
@@ -97,9 +97,3 @@ def test_non_streamed_requests_have_no_ttft_and_empty_runs_do_not_crash() -> Non
     assert s.e2el is not None and s.e2el.mean == 500.0
     empty = summarize([], duration_s=1.0, slo=Slo(ttft_ms=1))
     assert empty.completed == 0 and empty.ttft is None and empty.slo_attainment == 0.0
-
-
-def test_percentile_matches_numpy() -> None:
-    xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
-    for q in (0, 10, 25, 50, 90, 99, 100):
-        assert percentile(xs, q) == np.percentile(xs, q)

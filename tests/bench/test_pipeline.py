@@ -8,7 +8,7 @@ import orjson
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.ledger.calibration import latest_calibration
+from gateway.ledger.calibration import Calibration, latest_calibration
 from gateway.ledger.db import create_engine
 
 runner = CliRunner()
@@ -116,7 +116,7 @@ def test_sweep_writes_every_file_saves_the_run_and_calibrates(sim_url: str, tmp_
     assert r.exit_code == 0, r.output
     best = run["points"][run["best_point"]]
 
-    async def read():  # type: ignore[no-untyped-def]
+    async def read() -> tuple[Calibration | None, Calibration | None]:
         engine = create_engine(db)
         try:
             return (

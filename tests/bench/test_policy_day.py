@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import policy_day_report
-from benchmarks.policy_day_sim import scaled_profiles
-from benchmarks.policy_day_stats import Day, Record, compare, percentile, summarize
-from benchmarks.policy_day_traffic import (
+from benchmarks.common.result import RequestResult
+from benchmarks.policy_day import report as policy_day_report
+from benchmarks.policy_day.measure import window_point
+from benchmarks.policy_day.sim import scaled_profiles
+from benchmarks.policy_day.stats import Day, Record, compare, summarize
+from benchmarks.policy_day.traffic import (
     DAY_SHAPE,
     DEFAULT_MIX,
     WORKLOADS,
@@ -101,18 +103,16 @@ def test_scaled_profiles_keep_real_time_and_the_real_decode_ceiling() -> None:
 # --- accounting ------------------------------------------------------------------------------
 
 
-def _day(**kw: object) -> Day:
-    args: dict[str, object] = {
-        "hour_s": 4.0,
-        "output_scale": 5,
-        "hours": (11, 12),
-        "rates": tuple([1.0] * 24),
-        "slo_ms": 800.0,
-        "gpu_usd_per_hour": 2.0,
-        "capacity_rps": 5.0,
-    }
-    args.update(kw)
-    return Day(**args)  # type: ignore[arg-type]
+def _day(rates: tuple[float, ...] = tuple([1.0] * 24)) -> Day:
+    return Day(
+        hour_s=4.0,
+        output_scale=5,
+        hours=(11, 12),
+        rates=rates,
+        slo_ms=800.0,
+        gpu_usd_per_hour=2.0,
+        capacity_rps=5.0,
+    )
 
 
 def _rec(
@@ -189,11 +189,6 @@ def test_compare_prices_what_the_gpu_served_at_all_api_rates() -> None:
     )
 
 
-def test_percentile_is_numpys_linear_one() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile([], 99) is None
-
-
 def test_report_renders_a_table_targets_and_a_plot(tmp_path: Path) -> None:
     day = _day(rates=tuple(10.0 if h == 12 else 1.0 for h in range(24)))
     records = {
@@ -229,31 +224,27 @@ def test_report_renders_a_table_targets_and_a_plot(tmp_path: Path) -> None:
 
 
 def test_calibration_window_counts_streamed_tokens_and_prefills_inside_it() -> None:
-    from benchmarks.policy_day_client import Outcome
-    from benchmarks.policy_day_measure import window_point
-
-    a = Arrival(0, 0.0, 0, "chat")
-    inside = Outcome(
-        a,
-        sent_s=10.0,
-        ok=True,
-        ttft_s=0.5,
-        latency_s=3.0,
-        prompt_tokens=500,
-        completion_tokens=4,
-        token_times=[10.5, 11.0, 12.0, 13.0],
+    inside = RequestResult(
+        success=True,
+        start_time=10.0,
+        ttft=0.5,
+        latency=3.0,
+        chunks=6,
+        prompt_len=500,
+        output_tokens=4,
+        content_times=[10.5, 11.0, 12.0, 13.0],
     )
-    early = Outcome(
-        a,
-        sent_s=5.0,
-        ok=True,
-        ttft_s=0.1,
-        latency_s=6.0,
-        prompt_tokens=900,
-        completion_tokens=3,
-        token_times=[5.1, 9.0, 11.0],
+    early = RequestResult(
+        success=True,
+        start_time=5.0,
+        ttft=0.1,
+        latency=6.0,
+        chunks=5,
+        prompt_len=900,
+        output_tokens=3,
+        content_times=[5.1, 9.0, 11.0],
     )  # prefilled before
-    failed = Outcome(a, sent_s=12.0, error="HTTP 500")
+    failed = RequestResult(start_time=12.0, status=500, error="HTTP 500")
     p = window_point([inside, early, failed], 8, t0=10.0, seconds=4.0, output_scale=5)
     assert p["output_tok_s"] == pytest.approx(5 * 5 / 4.0)  # 4 + 1 chunks inside, × 5
     assert p["total_tok_s"] == pytest.approx(5 * 5 / 4.0 + 500 / 4.0)

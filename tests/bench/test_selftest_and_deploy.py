@@ -4,10 +4,11 @@ import re
 import subprocess
 from pathlib import Path
 
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from benchmarks.cli import bench_app
+from benchmarks.load.cli import bench_app
 from gateway.cli import app
 
 ROOT = Path(__file__).parents[2]
@@ -30,10 +31,11 @@ def test_gpu_script_is_valid_bash_and_uses_real_options() -> None:
         used |= set(re.findall(r"(--[a-z][a-z0-9-]+)", block))
     assert "--sweep" in used and "--provider" in used
     group = get_command(bench_app)
+    assert isinstance(group, TyperGroup)  # a Typer app with several commands
     known = {
         opt
         for name in ("run", "calibrate", "runs")
         for p in group.commands[name].params
         for opt in p.opts
-    }  # type: ignore[attr-defined]
+    }
     assert used <= known, used - known

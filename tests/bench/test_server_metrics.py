@@ -1,6 +1,6 @@
 """vLLM's /metrics text: counters summed over label sets; other metrics ignored."""
 
-from benchmarks.server_metrics import COUNTERS, GAUGES, parse
+from benchmarks.load.server_metrics import COUNTERS, GAUGES, parse
 
 TEXT = """# HELP vllm:generation_tokens_total Number of generation tokens processed.
 # TYPE vllm:generation_tokens_total counter

@@ -3,10 +3,11 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from benchmarks.store import (
+from benchmarks.load.store import (
     NothingToCalibrate,
     RunNotFound,
     calibrate,
@@ -18,7 +19,7 @@ from gateway.ledger.calibration import Calibration, latest_calibration, record_c
 from gateway.ledger.db import create_engine
 
 
-def _record(run_id: str, attainments: list[float]) -> dict:
+def _record(run_id: str, attainments: list[float]) -> dict[str, Any]:
     points = [
         {
             "label": f"concurrency={c}",

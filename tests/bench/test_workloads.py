@@ -5,8 +5,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks.tokenizer import Chars4, load_tokenizer
-from benchmarks.workloads import WORKLOADS, WorkloadSpec, build_workload
+from benchmarks.load.tokenizer import Chars4, load_tokenizer
+from benchmarks.load.workloads import WORKLOADS, WorkloadSpec, build_workload
 
 TOK = load_tokenizer("auto")
 

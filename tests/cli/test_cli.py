@@ -22,6 +22,13 @@ ROOT = Path(__file__).parents[2]
 runner = CliRunner()
 
 
+def test_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output == f"gateway {version('llm-cost-gateway')}\n"
+
+
 def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("providers:\n  - name: p\n    kind: azure\n    api_base: x\nmodels: []\n")

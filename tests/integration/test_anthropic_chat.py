@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.migrate import upgrade
 from tests.conftest import sim_config
-from tests.integration.test_chat import MSG, client
+from tests.integration.test_chat import MSG, PROMPT, client
 from tests.support import ServerThread
 
 KEY = "sk-ant-test-secret-456"
@@ -123,10 +123,12 @@ def stream(server: ServerThread, **kw: Any) -> list[Any]:
 
 def test_answer_matches_a_direct_anthropic_call(gw: ServerThread, sim: ServerThread) -> None:
     direct = anthropic.Anthropic(base_url=sim.url, api_key="k", max_retries=0).messages.create(
-        model=UPSTREAM, max_tokens=256, messages=MSG
-    )  # type: ignore[arg-type]
+        model=UPSTREAM, max_tokens=256, messages=[{"role": "user", "content": PROMPT}]
+    )
     r = chat(gw)
-    assert r.choices[0].message.content == direct.content[0].text  # type: ignore[union-attr]
+    block = direct.content[0]
+    assert isinstance(block, anthropic.types.TextBlock)
+    assert r.choices[0].message.content == block.text
     assert r.choices[0].finish_reason == "stop" and r.model == UPSTREAM
     assert r.id.startswith("msg_")
     assert r.usage.prompt_tokens == direct.usage.input_tokens
@@ -231,7 +233,7 @@ def test_parameters_translate(gw: ServerThread) -> None:
 def test_untranslatable_requests_are_400(gw: ServerThread) -> None:
     with pytest.raises(openai.BadRequestError) as e:
         chat(gw, n=2)
-    assert e.value.body["param"] == "n"  # type: ignore[index]
+    assert isinstance(e.value.body, dict) and e.value.body["param"] == "n"
     with pytest.raises(openai.BadRequestError):
         chat(
             gw,

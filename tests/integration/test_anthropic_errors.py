@@ -125,14 +125,14 @@ def test_bridged_model_errors_are_anthropic_shaped(gw: ServerThread, sim: Server
     with pytest.raises(anthropic.RateLimitError) as e:
         messages_client(gw).messages.create(model="gpt-4o-mini", max_tokens=10, messages=USER)
     assert e.value.response.headers["retry-after"] == "2"
-    assert e.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert _error_type(e.value) == "rate_limit_error"
 
 
 def test_gateway_refusals_on_messages(gw: ServerThread, ledger: str) -> None:
     c = messages_client(gw)
     with pytest.raises(anthropic.NotFoundError) as e:
         c.messages.create(model="claude-9", max_tokens=10, messages=USER)
-    assert e.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert _error_type(e.value) == "not_found_error"
     assert "claude-9" in str(e.value) and MODEL in str(e.value)
     url = f"{gw.url}/v1/messages"
     missing = httpx.post(url, json={"model": MODEL, "messages": USER})
@@ -213,7 +213,7 @@ def test_timeout_is_504_on_both_endpoints(
     with pytest.raises(anthropic.APIStatusError) as e2:
         messages_client(gw).messages.create(model=MODEL, max_tokens=5, messages=USER)
     assert e2.value.status_code == 504
-    assert e2.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+    assert _error_type(e2.value) == "timeout_error"
 
 
 def test_the_key_never_leaks(
@@ -247,3 +247,10 @@ def test_the_key_never_leaks(
     rows = fetch_rows(ledger)  # every row this module's gateway wrote
     assert all(KEY not in str(v) for row in rows for v in row.values())
     assert all(KEY not in s for s in seen) and KEY not in caplog.text
+
+
+def _error_type(e: anthropic.APIStatusError) -> object:
+    """`type` of Anthropic's error envelope, which the SDK keeps as `body` (typed `object`)."""
+    body = e.body
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+    return body["error"].get("type")

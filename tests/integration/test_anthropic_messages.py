@@ -92,9 +92,11 @@ def test_bridged_answer_matches_the_chat_answer(
         model=model, max_tokens=64, messages=[{"role": "user", "content": "Tell me about caching."}]
     )
     m = ac.messages.create(model=model, max_tokens=64, messages=USER)
-    assert m.content[0].text == chat.choices[0].message.content  # type: ignore[union-attr]
-    assert m.usage.input_tokens == chat.usage.prompt_tokens  # type: ignore[union-attr]
-    assert m.usage.output_tokens == chat.usage.completion_tokens  # type: ignore[union-attr]
+    block = m.content[0]
+    assert isinstance(block, anthropic.types.TextBlock) and chat.usage is not None
+    assert block.text == chat.choices[0].message.content
+    assert m.usage.input_tokens == chat.usage.prompt_tokens
+    assert m.usage.output_tokens == chat.usage.completion_tokens
     short = ac.messages.create(
         model=model,
         max_tokens=3,

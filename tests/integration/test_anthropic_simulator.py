@@ -20,6 +20,13 @@ WEATHER: anthropic.types.ToolParam = {
 }
 
 
+def _error_type(e: anthropic.APIStatusError) -> object:
+    """`type` of Anthropic's error envelope, which the SDK keeps as `body` (typed `object`)."""
+    body = e.body
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+    return body["error"].get("type")
+
+
 def blocks(content: list[Any]) -> list[dict[str, Any]]:
     """Content blocks comparable across answers (ids differ) and Message vs ParsedMessage."""
     return [b.model_dump(exclude={"parsed_output", "id"}) for b in content]
@@ -111,7 +118,7 @@ def test_faults_status_retry_after_and_mid_stream_error(sim: ServerThread) -> No
     with pytest.raises(anthropic.OverloadedError) as e:
         claude(sim).messages.create(model="claude", max_tokens=5, messages=HELLO)
     assert e.value.response.headers["retry-after"] == "4"
-    assert e.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert _error_type(e.value) == "overloaded_error"
     httpx.post(
         f"{sim.url}/sim/faults",
         json={

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.config import ProviderConfig
 from gateway.routing.capacity import CapacityMonitor
-from gateway.routing.capacity_model import ReplicaState
+from gateway.routing.capacity_model import CapacitySnapshot, ReplicaState
 from gateway.simulator.app import create_app
 from gateway.simulator.profiles import PROFILES
 from tests.support import ServerThread, free_port
@@ -94,7 +94,7 @@ async def test_a_filled_replica_is_full_until_it_drains(
     await m.start()
     try:
         await _until(m, lambda s: all(r.scraped_at is not None for r in s))
-        assert m.snapshot().pick("local").api_base == one  # type: ignore[union-attr]
+        assert _picked(m.snapshot()) == one
         # 4 slow streams on replica 1: 2 run, 2 wait
         load = [asyncio.create_task(_stream(session, one)) for _ in range(4)]
         first, second = await _until(m, lambda s: s[0].waiting == 2)
@@ -103,7 +103,7 @@ async def test_a_filled_replica_is_full_until_it_drains(
         assert not second.full and second.healthy
         snap = m.snapshot()
         assert snap.has_headroom("local")
-        assert snap.pick("local").api_base == two  # type: ignore[union-attr]
+        assert _picked(snap) == two
         assert snap.describe("local").startswith("replica 2/2 (1 free): running=0")
         await asyncio.gather(*load)
         first, _ = await _until(m, lambda s: not s[0].full and s[0].running == 0)
@@ -141,7 +141,7 @@ async def test_a_replica_on_a_closed_port_is_taken_out_and_comes_back(
     try:
         _, down = await _until(m, lambda s: not s[1].healthy)
         assert down.reason.startswith("down (2 failures: cannot connect")
-        assert m.snapshot().pick("local").api_base == live  # type: ignore[union-attr]
+        assert _picked(m.snapshot()) == live
         assert m.snapshot().has_headroom("local")
         revived = ServerThread(
             create_app("instant", profiles=PROFILES_WITH_TINY), port=port
@@ -179,9 +179,16 @@ async def test_gateway_in_flight_moves_the_pick_between_scrapes(tiny_sim: Server
         await _until(m, lambda s: all(r.scraped_at is not None for r in s))
         picks = []
         for _ in range(4):
-            base = m.snapshot().pick("local").api_base  # type: ignore[union-attr]
+            base = _picked(m.snapshot())
             m.acquire("local", base)
             picks.append(base)
         assert picks == [one, two, one, two]
     finally:
         await m.aclose()
+
+
+def _picked(snap: CapacitySnapshot, pool: str = "local") -> str:
+    """The base URL of the replica the snapshot picks for `pool` (one must be picked)."""
+    replica = snap.pick(pool)
+    assert replica is not None, f"no replica of {pool} picked"
+    return replica.api_base

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionMessageParam,
+    ChatCompletionMessageToolCall,
+    ChatCompletionToolParam,
+)
 
 from tests.support import ServerThread, wait_rows
 
-MSG = [{"role": "user", "content": "Say something about gateways."}]
+PROMPT = "Say something about gateways."
+MSG: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
 
 
 def client(server: ServerThread) -> openai.OpenAI:
@@ -16,10 +24,10 @@ def client(server: ServerThread) -> openai.OpenAI:
 
 
 def test_non_streaming_matches_the_upstream(gateway: ServerThread, sim: ServerThread) -> None:
-    direct = client(sim).chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
+    direct = client(sim).chat.completions.create(model="gpt-4o-mini", messages=MSG)
     raw = client(gateway).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=MSG
-    )  # type: ignore[arg-type]
+    )
     resp = raw.parse()
     assert resp.choices[0].message.content == direct.choices[0].message.content
     assert resp.usage is not None and direct.usage is not None
@@ -31,8 +39,8 @@ def test_non_streaming_matches_the_upstream(gateway: ServerThread, sim: ServerTh
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "llama-3.1-8b"])
 def test_streaming_deltas_join_to_the_full_answer(gateway: ServerThread, model: str) -> None:
     c = client(gateway)
-    full = c.chat.completions.create(model=model, messages=MSG)  # type: ignore[arg-type]
-    chunks = list(c.chat.completions.create(model=model, messages=MSG, stream=True))  # type: ignore[arg-type]
+    full = c.chat.completions.create(model=model, messages=MSG)
+    chunks = list(c.chat.completions.create(model=model, messages=MSG, stream=True))
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == full.choices[0].message.content
     finishes = [
@@ -45,12 +53,12 @@ def test_streaming_deltas_join_to_the_full_answer(gateway: ServerThread, model: 
 
 def test_stream_usage_chunk_when_asked(gateway: ServerThread) -> None:
     c = client(gateway)
-    full = c.chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
+    full = c.chat.completions.create(model="gpt-4o-mini", messages=MSG)
     chunks = list(
         c.chat.completions.create(
             model="gpt-4o-mini",
             messages=MSG,
-            stream=True,  # type: ignore[arg-type]
+            stream=True,
             stream_options={"include_usage": True},
         )
     )
@@ -61,7 +69,7 @@ def test_stream_usage_chunk_when_asked(gateway: ServerThread) -> None:
 
 
 def test_parameters_pass_through(gateway: ServerThread) -> None:
-    tools = [
+    tools: list[ChatCompletionToolParam] = [
         {
             "type": "function",
             "function": {
@@ -74,7 +82,7 @@ def test_parameters_pass_through(gateway: ServerThread) -> None:
         model="gpt-4o-mini",
         messages=MSG,
         tools=tools,
-        tool_choice="required",  # type: ignore[arg-type]
+        tool_choice="required",
         max_tokens=5,
         temperature=0.2,
         top_p=0.9,
@@ -84,15 +92,15 @@ def test_parameters_pass_through(gateway: ServerThread) -> None:
         stop=["\n\n"],
     )
     assert r.choices[0].finish_reason == "tool_calls"
-    call = r.choices[0].message.tool_calls[0]  # type: ignore[index]
-    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert r.choices[0].message.tool_calls
+    call = r.choices[0].message.tool_calls[0]
+    assert isinstance(call, ChatCompletionMessageToolCall)  # a function call, not a custom tool
+    assert call.function.name == "get_weather"
     j = client(gateway).chat.completions.create(
         model="gpt-4o-mini", messages=MSG, response_format={"type": "json_object"}
-    )  # type: ignore[arg-type]
-    import json
-
+    )
     assert isinstance(json.loads(j.choices[0].message.content or ""), dict)
-    short = client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=3)  # type: ignore[arg-type]
+    short = client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=3)
     assert short.usage is not None and short.usage.completion_tokens == 3
     assert short.choices[0].finish_reason == "length"
 
@@ -112,8 +120,8 @@ def test_completions_embeddings_and_models(gateway: ServerThread) -> None:
 
 
 def test_health_ready_and_metrics(gateway: ServerThread, sqlite_url: str) -> None:
-    client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
-    list(client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True))  # type: ignore[arg-type]
+    client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG)
+    list(client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True))
     assert httpx.get(f"{gateway.url}/health").json() == {"status": "ok"}
     assert httpx.get(f"{gateway.url}/health/ready").json()["database"] == "ok"
     wait_rows(sqlite_url, 2)  # metrics follow the ledger

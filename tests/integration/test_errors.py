@@ -3,26 +3,29 @@ clear 4xx/5xx; nothing leaks the provider key."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import httpx
 import openai
 import pytest
 
+from gateway.config import parse_config
 from tests.conftest import GatewayFactory, sim_config
 from tests.integration.test_chat import MSG, client
 from tests.support import ServerThread, free_port, wait_rows
 
 
-def _post(server: ServerThread, body: bytes | str, **kw: object) -> httpx.Response:
+def _post(server: ServerThread, body: bytes | str) -> httpx.Response:
     return httpx.post(
         f"{server.url}/v1/chat/completions",
         content=body,
         headers={"content-type": "application/json"},
-        **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _still_serving(server: ServerThread) -> None:
-    r = client(server).chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
+    r = client(server).chat.completions.create(model="gpt-4o-mini", messages=MSG)
     assert r.choices[0].message.content
 
 
@@ -58,7 +61,7 @@ def test_bad_requests_get_openai_shaped_4xx(
 
 def test_unknown_model_lists_the_available_ones(gateway: ServerThread) -> None:
     with pytest.raises(openai.NotFoundError) as e:
-        client(gateway).chat.completions.create(model="gpt-9", messages=MSG)  # type: ignore[arg-type]
+        client(gateway).chat.completions.create(model="gpt-9", messages=MSG)
     assert (
         "gpt-9" in str(e.value) and "gpt-4o-mini" in str(e.value) and "llama-3.1-8b" in str(e.value)
     )
@@ -72,10 +75,10 @@ def test_oversize_body_is_413(
     r = _post(gw, big)
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
-    def chunked() -> object:  # no content-length: the limit is enforced while reading
+    def chunked() -> Iterator[bytes]:  # no content-length: the limit is enforced while reading
         yield big.encode()
 
-    r = httpx.post(f"{gw.url}/v1/chat/completions", content=chunked())  # type: ignore[arg-type]
+    r = httpx.post(f"{gw.url}/v1/chat/completions", content=chunked())
     assert r.status_code == 413
     _still_serving(gw)
 
@@ -90,11 +93,11 @@ def test_messages_errors_from_the_edge_come_in_anthropics_envelope(
         + '"}]}'
     )
 
-    def chunked() -> object:
+    def chunked() -> Iterator[bytes]:
         yield big.encode()
 
     for content in (big, chunked()):  # refused from content-length, or while reading
-        r = httpx.post(f"{gw.url}/v1/messages", content=content)  # type: ignore[arg-type]
+        r = httpx.post(f"{gw.url}/v1/messages", content=content)
         assert r.status_code == 413
         assert r.json() == {
             "type": "error",
@@ -132,7 +135,7 @@ def test_upstream_500_stream_also_fails_cleanly_before_first_byte(
     with pytest.raises(openai.InternalServerError):
         list(
             client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True)
-        )  # type: ignore[arg-type]
+        )
 
 
 def test_upstream_timeout_is_504(
@@ -223,3 +226,38 @@ def test_client_disconnect_stops_the_upstream_stream(
     assert row["latency_ms"] < 5000  # 2,000 tokens would take ~13 s upstream
     stats = httpx.get(f"{sim.url}/sim/stats").json()["upstreams"]["llama-3.1-8b-h100"]
     assert stats["running"] == 0 and stats["finished"].get("abort") == 1
+
+
+def test_a_client_that_leaves_a_json_request_cancels_the_upstream_call(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
+    """A whole answer nobody waits for: the upstream call is abandoned at once (the simulated
+    vLLM counts an aborted request) and the row says 499, not 200."""
+    raw = sim_config(sim.url, sqlite_url).model_dump()
+    raw["providers"][1]["api_base"] = f"{sim.url}/llama-3.1-8b-h100/v1"  # paced, not instant
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    metrics = f"{sim.url}/llama-3.1-8b-h100/metrics"
+    aborted = 'vllm:request_success_total{engine="0",finished_reason="abort"'
+
+    def aborts() -> float:
+        for line in httpx.get(metrics).text.splitlines():
+            if line.startswith(aborted):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = aborts()
+    body = {
+        "model": "llama-3.1-8b",
+        "messages": MSG,
+        "max_tokens": 4000,
+        "ignore_eos": True,  # ~20 s of decoding on the simulated H100
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gw.url}/v1/chat/completions", json=body, timeout=0.5)
+    row = wait_rows(sqlite_url, 1)[0]
+    assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
+    assert row["provider"] == "local-llama" and row["latency_ms"] < 3000
+    deadline = time.monotonic() + 3
+    while aborts() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert aborts() == before + 1

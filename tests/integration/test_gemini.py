@@ -14,7 +14,7 @@ from google.genai import types
 
 from gateway.config import GatewayConfig, parse_config
 from tests.conftest import GatewayFactory, sim_config
-from tests.integration.test_chat import MSG, client
+from tests.integration.test_chat import MSG, PROMPT, client
 from tests.support import ServerThread, serve, wait_rows
 
 KEY = "AIza-test-secret-456"
@@ -77,10 +77,10 @@ def test_answer_matches_a_direct_gemini_call(gw: ServerThread, sim: ServerThread
         http_options=types.HttpOptions(base_url=f"{sim.url}/instant", api_version="v1beta"),
     )
     try:
-        d = direct.models.generate_content(model="gemini-1.5-flash", contents=MSG[0]["content"])
+        d = direct.models.generate_content(model="gemini-1.5-flash", contents=PROMPT)
     finally:
         direct.close()
-    raw = client(gw).chat.completions.with_raw_response.create(model=MODEL, messages=MSG)  # type: ignore[arg-type]
+    raw = client(gw).chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
     r = raw.parse()
     assert r.choices[0].message.content == d.text
     assert r.choices[0].finish_reason == "stop" and r.object == "chat.completion"

@@ -49,10 +49,11 @@ def test_cached_and_reasoning_tokens_are_priced(
     gw = gateway_factory(gemini_config(sim.url, db_url))
     raw = client(gw).chat.completions.with_raw_response.create(
         model=MODEL, messages=MSG, reasoning_effort="low", extra_body=CACHED
-    )  # type: ignore[arg-type]
+    )
     resp = raw.parse()
     assert resp.usage is not None
-    assert resp.usage.prompt_tokens_details.cached_tokens == CACHED_CONTENT_TOKENS  # type: ignore[union-attr]
+    details = resp.usage.prompt_tokens_details
+    assert details is not None and details.cached_tokens == CACHED_CONTENT_TOKENS
     row = wait_rows(db_url, 1, id=raw.headers["x-request-id"])[0]
     _check_row(row, resp.usage)
     assert row["upstream_request_id"] == resp.id and row["stream"] is False
@@ -64,7 +65,7 @@ def test_streamed_row_is_priced_from_the_last_usage_metadata(
     gw = gateway_factory(gemini_config(sim.url, db_url))
     whole = client(gw).chat.completions.create(
         model=MODEL, messages=MSG, reasoning_effort="low", extra_body=CACHED
-    )  # type: ignore[arg-type]
+    )
     # the client does not ask for usage: the gateway still reads Gemini's and prices it
     with httpx.stream(
         "POST",

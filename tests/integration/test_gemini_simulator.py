@@ -77,7 +77,8 @@ def test_thinking_and_explicit_cache(gclient: genai.Client) -> None:
     assert u is not None and u.thoughts_token_count == THOUGHT_TOKENS
     assert u.cached_content_token_count == CACHED_CONTENT_TOKENS
     assert u.prompt_token_count is not None and u.prompt_token_count > CACHED_CONTENT_TOKENS
-    parts = r.candidates[0].content.parts  # type: ignore[index, union-attr]
+    assert r.candidates and r.candidates[0].content is not None
+    parts = r.candidates[0].content.parts
     assert parts is not None and parts[0].thought is True and r.text  # text skips thoughts
 
 

@@ -26,7 +26,7 @@ def test_rows_match_upstream_usage_and_price_table(
 ) -> None:
     gw = gateway_factory(sim_config(sim.url, db_url))
     c = client(gw)
-    raw = c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
+    raw = c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MSG)
     resp = raw.parse()
     rid = raw.headers["x-request-id"]
     row = wait_rows(db_url, 1, id=rid)[0]
@@ -90,9 +90,9 @@ def test_one_row_per_request_including_refusals(
     gw = gateway_factory(sim_config(sim.url, db_url))
     c = client(gw)
     for _ in range(5):
-        c.chat.completions.create(model="gpt-4o-mini", messages=MSG)  # type: ignore[arg-type]
+        c.chat.completions.create(model="gpt-4o-mini", messages=MSG)
     for _ in range(3):
-        list(c.chat.completions.create(model="llama-3.1-8b", messages=MSG, stream=True))  # type: ignore[arg-type]
+        list(c.chat.completions.create(model="llama-3.1-8b", messages=MSG, stream=True))
     httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "nope", "messages": MSG})
     httpx.post(f"{gw.url}/v1/chat/completions", content=b"{")
     c.embeddings.create(model="text-embedding-3-small", input="hello")

@@ -124,11 +124,14 @@ def test_over_long_values_cost_nothing_and_block_nothing(
     id_row = by_id[sent["long-id"]]
     assert id_row["clipped"] == "upstream_request_id"
     assert id_row["upstream_request_id"].startswith("chatcmpl-iii")
+    # errors.py now keeps an upstream error type only when it is an identifier of at most 64
+    # characters (else the status's type), so this one fits before the ledger sees it; the
+    # ledger clips it should anything else let one through (tests/unit/test_ledger_shape.py)
     type_row = by_id[sent["long-type"]]
-    assert type_row["clipped"] == "error_type" and len(type_row["error_type"]) == 100
+    assert type_row["status_code"] == 400 and len(type_row["error_type"]) <= 100
     assert all(by_id[i]["clipped"] is None for i in after)
     ready = httpx.get(f"{gw.url}/health/ready").json()
-    assert ready["status"] == "ready" and ready["ledger"]["clipped"] == 3
+    assert ready["status"] == "ready" and ready["ledger"]["clipped"] >= 2
 
 
 def test_a_row_the_database_refuses_is_dead_lettered_alone(

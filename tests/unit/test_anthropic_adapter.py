@@ -15,7 +15,8 @@ from openai.types.chat import ChatCompletion
 from gateway.config import ModelConfig, ProviderConfig
 from gateway.core import ClientRequest, Price, Target
 from gateway.errors import InvalidRequest, UpstreamHTTPError, UpstreamProtocolError
-from gateway.providers.anthropic import AnthropicAdapter, cache_system_prompt
+from gateway.providers.anthropic import AnthropicAdapter
+from gateway.providers.anthropic_common import cache_system_prompt
 
 KEY = "sk-ant-unit-secret"
 PROVIDER = ProviderConfig(name="anthropic", kind="anthropic", api_key=KEY)
@@ -107,7 +108,7 @@ def test_sampling_stop_user_and_stream() -> None:
     assert _build(temperature=1.7)["temperature"] == 1.0
 
 
-WEATHER = {
+WEATHER: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -146,7 +147,7 @@ def test_tools_and_tool_choice(choice: Any, parallel: Any, expected: Any) -> Non
             "description": "Weather in a city",
             "input_schema": WEATHER["function"]["parameters"],
         }
-    ]  # type: ignore[index]
+    ]
     assert body.get("tool_choice") == expected
 
 

@@ -27,7 +27,7 @@ A, B, C = target("a"), target("b"), target("c")
 
 
 def executor(clock: Clock, **cfg: object) -> Executor:
-    return Executor(ReliabilityConfig(backoff_s=0, **cfg), clock=clock)  # type: ignore[arg-type]
+    return Executor(ReliabilityConfig.model_validate({"backoff_s": 0, **cfg}), clock=clock)
 
 
 def attempts_with(failures: dict[str, GatewayError]):  # type: ignore[no-untyped-def]

@@ -36,7 +36,7 @@ WEATHER = {
 
 def _validated(body: dict[str, Any]) -> dict[str, Any]:
     """Parse each part of a GenerateContentRequest body with the SDK type it must match."""
-    pieces = {
+    pieces: dict[str, Any] = {
         "contents": list[types.Content],
         "systemInstruction": types.Content,
         "tools": list[types.Tool],

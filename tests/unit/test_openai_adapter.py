@@ -37,7 +37,7 @@ def _chunk(content: str | None, *, finish: str | None = None, usage: bool = Fals
         object="chat.completion.chunk",
         created=1,
         model="gpt-4o-mini",
-        choices=choices,  # type: ignore[arg-type]
+        choices=choices,
         usage=USAGE if usage else None,
     )
     return b"data: " + c.model_dump_json().encode() + b"\n\n"
@@ -75,7 +75,7 @@ def test_parse_response_reads_usage_details() -> None:
         choices=[
             {
                 "index": 0,
-                "finish_reason": "stop",  # type: ignore[list-item]
+                "finish_reason": "stop",
                 "message": {"role": "assistant", "content": "hi"},
             }
         ],

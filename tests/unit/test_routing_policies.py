@@ -9,9 +9,10 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.core import ClientRequest
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, UnsupportedEndpoint
 from gateway.pricing.table import build_price_table
 from gateway.routing.candidates import request_facts
+from gateway.routing.memory import RecentKeys
 from gateway.routing.router import Router
 
 PRICES = {  # per 1M tokens, the seed's figures
@@ -112,7 +113,7 @@ def router(policy: str = "local-first", cap: Cap | None = None, **route: Any) ->
     return Router(cfg, build_price_table(cfg), capacity=lambda: c)
 
 
-def chat(content: str = "Hello there", **body: Any) -> ClientRequest:
+def chat(content: str | list[dict[str, Any]] = "Hello there", **body: Any) -> ClientRequest:
     b = {"model": "auto", "messages": [{"role": "user", "content": content}], **body}
     return ClientRequest("chat", b, "auto")
 
@@ -163,7 +164,7 @@ def test_eligibility_filters() -> None:
     r = router("ordered")
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     assert "gemini-flash" not in order(r, chat(tools=tools))
-    image = [
+    image: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
         {"type": "text", "text": "what is it?"},
     ]
@@ -249,3 +250,53 @@ def test_ledger_price_of_local_model_is_always_amortized(mode: str, expected_zer
     assert llama.price.source == "gpu" and llama.price.input > 0
     view = next(v for v in r.decide(chat()).views if v.target.model == "llama-3.1-8b")
     assert (view.expected_cost_usd == Decimal(0)) is expected_zero
+
+
+def test_a_candidate_without_the_endpoint_is_skipped_not_fatal() -> None:
+    """Embeddings on a route: only the OpenAI-family candidates can; the others are skipped
+    with the reason, in the decision and in /v1/route/explain."""
+    r = router("cost")
+    req = ClientRequest("embeddings", {"model": "auto", "input": "hello"}, "auto")
+    decision = r.decide(req)
+    assert [t.model for t in decision.targets] == ["llama-3.1-8b", "gpt-4o-mini"]
+    assert "claude-haiku (no /v1/embeddings)" in decision.reason
+    assert "gemini-flash (no /v1/embeddings)" in decision.reason
+    explained = {c["model"]: c for c in r.explain(req)["candidates"]}
+    assert explained["claude-haiku"]["ineligible_because"] == "no /v1/embeddings"
+    assert explained["gpt-4o-mini"]["eligible"] is True
+
+
+def test_a_pinned_model_without_the_endpoint_is_a_400() -> None:
+    r = router()
+    req = ClientRequest("embeddings", {"model": "claude-haiku", "input": "x"}, "claude-haiku")
+    with pytest.raises(UnsupportedEndpoint) as e:
+        r.decide(req)
+    assert e.value.status_code == 400 and "does not serve /v1/embeddings" in e.value.message
+
+
+def test_explain_writes_money_as_plain_decimals() -> None:
+    explained = router().explain(chat())
+    costs = [c["expected_cost_usd"] for c in explained["candidates"]]
+    assert all("E" not in c and Decimal(c) >= 0 for c in costs)
+    assert costs[0] == "0.000000000"  # the local pool with headroom, marginal cost
+
+
+def test_the_memory_of_sent_prompt_prefixes_is_bounded() -> None:
+    """100,000 distinct system prompts do not grow the router past its bound."""
+    cfg = config("cost")
+    r = Router(cfg, build_price_table(cfg), prefix_memory=1_000)
+    target = r.targets()[0]
+    for i in range(100_000):
+        r.observe("auto", target, completion_tokens=5, ttft_s=None, prefix_key=i, ok=True)
+    assert len(r._prefix_seen) == 1_000
+    assert r._prefix_seen.last_seen((target.provider.name, 99_999)) is not None
+    assert r._prefix_seen.last_seen((target.provider.name, 0)) is None
+
+
+def test_remembered_prefixes_expire_with_the_longest_cache_ttl() -> None:
+    memory = RecentKeys(max_entries=10, ttl_s=300)
+    memory.touch("a", 0.0)
+    memory.touch("b", 200)
+    memory.touch("a", 250)  # seen again: moves to the back
+    memory.touch("c", 520)  # b (200) is now older than 300 s; a (250) is not
+    assert memory.last_seen("b") is None and memory.last_seen("a") == 250 and len(memory) == 2

@@ -21,6 +21,7 @@ from gateway.simulator.plans import (
 )
 from gateway.simulator.profiles import (
     PROFILES,
+    Profile,
     aggregate_output_tok_s,
     cached_prompt_tokens,
     request_latency_s,
@@ -69,7 +70,7 @@ def test_instant_profile_is_all_zero() -> None:
 
 
 @pytest.mark.parametrize("profile", [LLAMA, LLAMA_FP16], ids=lambda p: p.name)
-def test_llama_knee_throughput_rises_then_flattens_while_latency_grows(profile) -> None:
+def test_llama_knee_throughput_rises_then_flattens_while_latency_grows(profile: Profile) -> None:
     tok_s = {c: aggregate_output_tok_s(profile, c, 128, 128) for c in (1, 4, 16, 64, 256)}
     assert tok_s[64] > tok_s[1] * 5
     assert tok_s[1] < tok_s[4] < tok_s[16]

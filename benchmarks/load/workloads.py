@@ -15,9 +15,9 @@
   and two earlier exchanges before the new question: ~500 tokens in, 500 out).
 
 Texts are deterministic pseudo-English (a seeded word stream), cut to the wanted token count
-with the tokenizer (`benchmarks.tokenizer`). Each request's own part differs from every other's,
-so only the declared shared prefix can hit a prefix cache; `prefix_tokens` records it, which
-the economics use to price prompt caching.
+with the tokenizer (`benchmarks.load.tokenizer`). Each request's own part differs from every
+other's, so only the declared shared prefix can hit a prefix cache; `prefix_tokens` records it,
+which the economics use to price prompt caching.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.tokenizer import Tokenizer
+from benchmarks.load.tokenizer import Tokenizer
 
 _WORDS = (
     "the of and to in is that for it as was with be by on not he this are or his from at which "

@@ -15,7 +15,7 @@ The mix follows the workloads of the seed review (shared/reference/000_c44a307b6
 Output lengths are fixed with `max_tokens` and vLLM's `ignore_eos`. They are *replayed* at
 `1 / output_scale` of their real length (5 → 1, 300 → 60, 500 → 100 at the default scale 5):
 the benchmark runs the simulator with every per-token time multiplied by the same scale
-(`policy_day_sim.py`), so one replayed token stands for `output_scale` real ones — a request
+(`sim.py`), so one replayed token stands for `output_scale` real ones — a request
 holds its batch slot as long as the real one would and the GPU's decode ceiling is the same in
 real tokens — while the 2-core machine streams 5× fewer chunks. The accounting multiplies
 output tokens (and their cost) back by the scale. A replayed output must also stay ≤ 128 tokens:

@@ -3,7 +3,7 @@
 Every file carries the exact command and the versions (rule R12). The JSON is the run record
 itself (every point, every metric, the API comparison); the CSV has one row per point; the
 Markdown report is the same tables for a pull request or a wiki; the plots come from
-`benchmarks.plots`.
+`benchmarks.load.plots`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.loadgen import RequestResult
-from benchmarks.run import Progress as ProgressBase
+from benchmarks.common.result import RequestResult
+from benchmarks.load.progress import Progress as ProgressBase
 
 
 class LiveProgress(ProgressBase):
@@ -393,7 +393,7 @@ def markdown(run: dict[str, Any], plots: list[str]) -> str:
 
 def write_files(run: dict[str, Any], out_dir: Path) -> list[Path]:
     """JSON, CSV, Markdown and the PNG plots into `out_dir`; returns the paths written."""
-    from benchmarks.plots import write_plots
+    from benchmarks.load.plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, csv_path, md_path = (

@@ -7,7 +7,7 @@ How a replayed day becomes a real one (the cost accounting, stated once):
   counts are multiplied by that factor, hour by hour (the Poisson sample of each hour is what
   it is; its noise is in the figures).
 - **Output tokens.** Replayed outputs are `1 / output_scale` of the real ones
-  (`policy_day_traffic.py`), so every row's output tokens and output cost are multiplied back
+  (`traffic.py`), so every row's output tokens and output cost are multiplied back
   by `output_scale`; prompts are replayed at full length.
 - **Prices.** API rows carry the ledger's own cost (litellm's table or the config's published
   rates, cache reads at the cache-read rate). The ledger prices a self-hosted row at the GPU's
@@ -20,9 +20,11 @@ How a replayed day becomes a real one (the cost accounting, stated once):
 - **Costs per 1M tokens** divide a view's total by the represented tokens (prompt + output,
   real lengths) of the requests that succeeded.
 
-TTFT is the client's (vLLM's definition: from just before the POST to the first SSE event with
-`choices`). SLO attainment counts a request within the SLO when it succeeded with TTFT ≤ the
-route's `slo.ttft_p95_ms`; failed requests count as misses.
+TTFT and latency are the client's (`benchmarks.common.request`, vLLM's definitions: from just
+before the POST to the first / the last SSE event with `choices`); percentiles are
+`benchmarks.common.stats` (NumPy's linear interpolation). SLO attainment counts a request within
+the SLO when it succeeded with TTFT ≤ the route's `slo.ttft_p95_ms`; failed requests count as
+misses.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
+from benchmarks.common.stats import percentile_or_none
 
 SECONDS_PER_HOUR = 3600
 # H100 $/h for the sensitivity line (shared/reference/ECONOMICS.md §5.2): RunPod Community
@@ -49,7 +51,7 @@ class Record:
     workload: str
     ok: bool
     ttft_s: float | None = None
-    latency_s: float | None = None  # to the end of the stream
+    latency_s: float | None = None  # E2EL: to the last chunk with choices (vLLM's latency)
     provider: str | None = None
     local: bool = False  # served by a self-hosted (gpu:) provider
     prompt_tokens: int = 0
@@ -117,11 +119,6 @@ class Day:
         return tuple(h for h in self.hours if self.rates[h] > self.capacity_rps)
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """numpy's linear-interpolation percentile, as vLLM's benchmark reports them."""
-    return float(np.percentile(values, q)) if values else None
-
-
 def represented_usd(r: Record, day: Day) -> Decimal:
     """A row's cost at real output length, per replayed request (not yet × day.scale)."""
     return r.input_usd + r.output_usd * day.output_scale
@@ -160,9 +157,9 @@ def peak_phase(records: Sequence[Record], slo_ms: float) -> dict[str, Any]:
         "requests": len(records),
         "no_first_token": len(records) - len(ttft),
         "share_local": sum(r.local for r in records) / len(records) if records else None,
-        "ttft_p50_ms": percentile(ttft, 50),
-        "ttft_p95_ms": percentile(ttft, 95),
-        "ttft_p99_ms": percentile(ttft, 99),
+        "ttft_p50_ms": percentile_or_none(ttft, 50),
+        "ttft_p95_ms": percentile_or_none(ttft, 95),
+        "ttft_p99_ms": percentile_or_none(ttft, 99),
         "slo_attainment": within / len(records) if records else None,
     }
 
@@ -181,7 +178,7 @@ def hourly(records: Sequence[Record], day: Day) -> list[dict[str, Any]]:
                 "requests": len(rs),
                 "errors": len(rs) - len(ok),
                 "share_local": sum(r.local for r in ok) / len(ok) if ok else None,
-                "ttft_p95_ms": percentile(_ttft_ms(rs), 95),
+                "ttft_p95_ms": percentile_or_none(_ttft_ms(rs), 95),
                 "slo_attainment": slo_attainment(rs, day.slo_ms),
                 "api_usd": float(api * Decimal(day.scale)),
             }
@@ -210,14 +207,14 @@ def summarize(records: Sequence[Record], day: Day, *, uses_gpu: bool) -> dict[st
         "requests_day": len(records) * day.scale,
         "errors": len(records) - len(ok),
         "share_local": sum(r.local for r in ok) / len(ok) if ok else None,
-        "ttft_p50_ms": percentile(ttft, 50),
-        "ttft_p95_ms": percentile(ttft, 95),
-        "ttft_p99_ms": percentile(ttft, 99),
-        "tpot_p50_ms": percentile(tpot, 50),
-        "tpot_p95_ms": percentile(tpot, 95),
+        "ttft_p50_ms": percentile_or_none(ttft, 50),
+        "ttft_p95_ms": percentile_or_none(ttft, 95),
+        "ttft_p99_ms": percentile_or_none(ttft, 99),
+        "tpot_p50_ms": percentile_or_none(tpot, 50),
+        "tpot_p95_ms": percentile_or_none(tpot, 95),
         "slo_attainment": slo_attainment(records, day.slo_ms),
         "peak_slo_attainment": slo_attainment(peak, day.slo_ms),
-        "peak_ttft_p95_ms": percentile(_ttft_ms(peak), 95),
+        "peak_ttft_p95_ms": percentile_or_none(_ttft_ms(peak), 95),
         "api_usd": float(api),
         "local_amortised_usd": float(amortised),
         "gpu_rented_usd": float(rented),

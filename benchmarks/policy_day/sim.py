@@ -1,6 +1,6 @@
 """The simulator the policy benchmark runs against: the stock profiles with tokens scaled.
 
-    python -m benchmarks.policy_day_sim --port 8001 [--output-scale 5]
+    python -m benchmarks.policy_day.sim --port 8001 [--output-scale 5]
 
 Same app, same profiles and paths as `gateway simulate` (`/llama-3.1-8b-h100/v1/...`,
 `/gpt-4o-mini/v1/...`, `/claude-haiku/v1/messages`, `/gemini-flash/v1beta/...`), except that

@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.loadgen import RequestInput
-from benchmarks.options import BenchError
-from benchmarks.workloads import Sample, Workload
+from benchmarks.common.result import RequestInput
+from benchmarks.load.options import BenchError
+from benchmarks.load.workloads import Sample, Workload
 
 
 def openai_base(url: str) -> str:

@@ -1,15 +1,7 @@
-"""The load generator: what one request measures, and when requests are sent.
+"""The load generator: when requests are sent, and which of their results a point measures.
 
-Request functions follow vLLM's benchmark client (`vllm/benchmarks/lib/endpoint_request_func.py`
-@02cfb534, `async_request_openai_chat_completions`): the clock starts just before the POST;
-TTFT is the arrival of the first SSE event whose `choices` list is non-empty (a role-only chunk
-counts, as there); every later such event adds one inter-token gap to `itl` (one gap per chunk,
-not per token); the end of the request is the last event with `choices`, so the trailing usage
-chunk and `[DONE]` do not move it; token counts come from the server's `usage` (the stream asks
-for `stream_options.include_usage`). A request function never raises: any failure becomes
-`success=False` with `error` set (rule R12). One difference, for speed and accuracy: events that
-arrive in the same network read share that read's timestamp (vLLM reads the clock per event
-after splitting, which only adds its own parsing time). SSE framing is `gateway.sse.SSEDecoder`.
+Each request goes through `benchmarks.common.request.send` (vLLM's request function: TTFT, ITL,
+E2EL, usage; it never raises) and comes back as a `benchmarks.common.result.RequestResult`.
 
 Arrivals follow vLLM's `get_request` (`vllm/benchmarks/serve.py` @009e6d4a): an infinite rate
 sends at once (a closed loop of `concurrency` clients); a finite rate draws gaps from
@@ -39,140 +31,15 @@ import math
 import random
 import resource
 import time
-from array import array
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
-import orjson
 
-from gateway.sse import DONE, SSEDecoder
-
-
-@dataclass(frozen=True, slots=True)
-class RequestInput:
-    """One request, serialised once up front so that sending it costs no encoding."""
-
-    url: str
-    body: bytes
-    prompt_len: int  # the workload's target prompt tokens; replaced by usage.prompt_tokens
-    output_len: int
-    stream: bool = True
-
-
-@dataclass(slots=True)
-class RequestResult:
-    """vLLM's RequestFuncOutput, plus what the gateway benchmark also wants to know."""
-
-    success: bool = False
-    streamed: bool = True
-    ttft: float = 0.0  # s; streamed requests only
-    itl: array[float] = field(default_factory=lambda: array("d"))  # s, one per later chunk
-    latency: float = 0.0  # s, E2EL: start → last chunk with choices (or the whole body)
-    start_time: float = 0.0  # perf_counter at send
-    queue_time: float = 0.0  # s waited on the client's max-concurrency semaphore
-    prompt_len: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    usage_reported: bool = False
-    chunks: int = 0  # SSE events carrying choices
-    status: int = 0
-    error: str = ""
-
-
-class RequestFunc(Protocol):
-    async def __call__(
-        self, session: aiohttp.ClientSession, inp: RequestInput
-    ) -> RequestResult: ...
-
-
-def _usage(result: RequestResult, usage: object) -> None:
-    if not isinstance(usage, dict):
-        return
-    result.usage_reported = True
-    result.output_tokens = int(usage.get("completion_tokens") or 0)
-    if (pt := usage.get("prompt_tokens")) is not None:
-        result.prompt_len = int(pt)
-    details = usage.get("prompt_tokens_details")
-    if isinstance(details, dict):
-        result.cached_tokens = int(details.get("cached_tokens") or 0)
-
-
-def _fail(result: RequestResult, message: str) -> RequestResult:
-    result.success = False
-    result.error = message[:500]
-    return result
-
-
-async def send_streaming(session: aiohttp.ClientSession, inp: RequestInput) -> RequestResult:
-    """A streamed chat or completions request, timed as vLLM's client times it."""
-    result = RequestResult(prompt_len=inp.prompt_len)
-    start = time.perf_counter()
-    result.start_time = last = start
-    first = True
-    try:
-        async with session.post(inp.url, data=inp.body) as resp:
-            result.status = resp.status
-            if resp.status != 200:
-                text = (await resp.read()).decode("utf-8", "replace")
-                return _fail(result, f"HTTP {resp.status}: {text[:300]}")
-            decoder = SSEDecoder()
-            async for chunk in resp.content.iter_any():
-                events = decoder.feed(chunk)
-                if not events:
-                    continue
-                now = time.perf_counter()
-                for event in events:
-                    if event.data == DONE or not event.data:
-                        continue
-                    data = orjson.loads(event.data)
-                    if data.get("choices"):
-                        if first:
-                            result.ttft = now - start
-                            first = False
-                        else:
-                            result.itl.append(now - last)
-                        last = now
-                        result.chunks += 1
-                    if (usage := data.get("usage")) is not None:
-                        _usage(result, usage)
-                    if "error" in data:
-                        return _fail(result, f"error event: {orjson.dumps(data['error'])!r}")
-    except Exception as exc:  # noqa: BLE001 — a request function never raises (R12)
-        return _fail(result, f"{type(exc).__name__}: {exc}")
-    if first:
-        return _fail(result, "no chunk with choices arrived (vLLM: no valid chunk for TTFT)")
-    result.latency = last - start
-    result.success = True
-    return result
-
-
-async def send_json(session: aiohttp.ClientSession, inp: RequestInput) -> RequestResult:
-    """A non-streamed request: E2EL only (no TTFT, TPOT or ITL)."""
-    result = RequestResult(prompt_len=inp.prompt_len, streamed=False)
-    start = result.start_time = time.perf_counter()
-    try:
-        async with session.post(inp.url, data=inp.body) as resp:
-            result.status = resp.status
-            raw = await resp.read()
-            end = time.perf_counter()
-            if resp.status != 200:
-                return _fail(result, f"HTTP {resp.status}: {raw[:300].decode('utf-8', 'replace')}")
-            data = orjson.loads(raw)
-    except Exception as exc:  # noqa: BLE001 — a request function never raises (R12)
-        return _fail(result, f"{type(exc).__name__}: {exc}")
-    if not isinstance(data, dict) or not data.get("choices"):
-        return _fail(result, "the response has no choices")
-    _usage(result, data.get("usage"))
-    result.chunks = 1
-    result.latency = end - start
-    result.success = True
-    return result
-
-
-REQUEST_FUNCS: dict[bool, RequestFunc] = {True: send_streaming, False: send_json}
-
+from benchmarks.common.request import send
+from benchmarks.common.result import RequestInput, RequestResult
+from benchmarks.common.stats import percentile
 
 T = TypeVar("T")
 
@@ -308,12 +175,12 @@ class _Monitor:
     def stop(self) -> ClientLoad:
         if self._task is not None:
             self._task.cancel()
-        lags = sorted(self.lags) or [0.0]
+        lags = self.lags or [0.0]
         return ClientLoad(
             cpu_s=_cpu_s() - self.cpu0,
             wall_s=time.perf_counter() - self.wall0,
-            loop_lag_max_ms=lags[-1] * 1000,
-            loop_lag_p99_ms=lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000,
+            loop_lag_max_ms=max(lags) * 1000,
+            loop_lag_p99_ms=percentile(lags, 99.0) * 1000,
         )
 
 
@@ -368,11 +235,10 @@ class _Driver:
         return inp
 
     async def _send(self, inp: RequestInput, arrival: float) -> RequestResult:
-        func = REQUEST_FUNCS[inp.stream]
         if self.sem is None:
-            return await func(self.session, inp)
+            return await send(self.session, inp)
         async with self.sem:
-            result = await func(self.session, inp)
+            result = await send(self.session, inp)
         result.queue_time = max(0.0, result.start_time - arrival)
         return result
 

@@ -1,7 +1,8 @@
 """Statistics of one load point, exactly as vLLM's benchmark defines them — pure.
 
 Follows `calculate_metrics` in `vllm/benchmarks/serve.py` (vllm-project/vllm @009e6d4a; the
-same code as `vllm bench serve` 0.33.0), over the results of `benchmarks.loadgen`:
+same code as `vllm bench serve` 0.33.0), over the results of
+`benchmarks.common.request`:
 
 - TTFT per successful streamed request; E2EL (`latency`) per successful request.
 - TPOT = (E2EL − TTFT) / (output_tokens − 1), only for requests with more than one output token
@@ -12,7 +13,8 @@ same code as `vllm bench serve` 0.33.0), over the results of `benchmarks.loadgen
 - goodput = requests meeting every given SLO (`slo ≥ value`, inclusive) / duration.
 - max_output_tokens_per_s: chunk arrival times (start + TTFT + cumulative ITL) in 1-s bins from
   the earliest start; max_concurrent_requests: the exact peak of overlapping [start, end).
-- mean, median, population std and percentiles with NumPy's default linear interpolation.
+- mean, median, population std; percentiles are `benchmarks.common.stats.percentile` (NumPy's
+  default linear interpolation).
 
 Token counts are the server's `usage` (prompt and completion tokens); a request whose server
 reported none counts its content chunks instead and is tallied in `usage_missing`. Two
@@ -29,7 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks.loadgen import RequestResult
+from benchmarks.common.result import RequestResult
+from benchmarks.common.stats import percentile
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (90.0, 99.0)
 
@@ -99,20 +102,6 @@ class BenchmarkSummary:
         d["mean_input_tokens"] = self.mean_input_tokens
         d["mean_output_tokens"] = self.mean_output_tokens
         return d
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """NumPy's default (`method="linear"`) percentile of unsorted `values`."""
-    xs = sorted(values)
-    if not xs:
-        return 0.0
-    rank = q / 100.0 * (len(xs) - 1)
-    lo = math.floor(rank)
-    hi = min(lo + 1, len(xs) - 1)
-    t = rank - lo
-    a, b = xs[lo], xs[hi]
-    # numpy's _lerp: a + (b - a)·t, computed from the upper end when t ≥ 0.5
-    return b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def stat(values_s: Sequence[float], percentiles: Iterable[float]) -> Stat | None:

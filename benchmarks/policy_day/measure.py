@@ -2,7 +2,7 @@
 mix (`calibrate`, which sets the config's `max_in_flight`, `max_concurrency` and
 `throughput_tokens_per_s`) and the routing overhead (`decide`: a Router.decide microbenchmark).
 
-Both are commands of `python -m benchmarks.policy_day`; see its docstring.
+Both are commands of `python -m benchmarks.policy_day`; see the package docstring.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.policy_day import LOCAL_FIRST_ROUTE, _config, _meta, _slo_ms
-from benchmarks.policy_day_client import Outcome, closed_loop
-from benchmarks.policy_day_sim import scaled_profiles
-from benchmarks.policy_day_stats import percentile
-from benchmarks.policy_day_traffic import WORKLOADS, Arrival, body, mean_output_tokens
-from benchmarks.procs import Proc, free_port
+from benchmarks.common.procs import Proc, free_port
+from benchmarks.common.result import RequestResult
+from benchmarks.common.stats import percentile_or_none
+from benchmarks.policy_day.client import capacity_loop
+from benchmarks.policy_day.policies import LOCAL_FIRST_ROUTE, day_config, run_meta, slo_ms
+from benchmarks.policy_day.sim import scaled_profiles
+from benchmarks.policy_day.traffic import WORKLOADS, Arrival, body, mean_output_tokens
 
 
 def window_point(
-    outs: Sequence[Outcome], concurrency: int, t0: float, seconds: float, output_scale: int
+    results: Sequence[RequestResult], concurrency: int, t0: float, seconds: float, output_scale: int
 ) -> dict[str, Any]:
     """A closed loop's throughput and TTFT in the window [t0, t0 + seconds) — pure.
 
@@ -37,23 +38,21 @@ def window_point(
     those that finished inside it. TTFT: of the requests whose first token came inside it.
     """
     t1 = t0 + seconds
-    tokens = sum(t0 <= t < t1 for o in outs for t in o.token_times or ())
-    started = [o for o in outs if o.ok and o.ttft_s is not None and t0 <= o.sent_s + o.ttft_s < t1]
-    done = [
-        o for o in outs if o.ok and o.latency_s is not None and t0 <= o.sent_s + o.latency_s < t1
-    ]
-    ttft = [o.ttft_s * 1000 for o in started if o.ttft_s is not None]
+    tokens = sum(t0 <= t < t1 for r in results for t in r.content_times or ())
+    started = [r for r in results if r.success and t0 <= r.start_time + r.ttft < t1]
+    done = [r for r in results if r.success and t0 <= r.start_time + r.latency < t1]
+    ttft = [r.ttft * 1000 for r in started]
     output_tok_s = tokens * output_scale / seconds
     return {
         "concurrency": concurrency,
         "requests": len(done),
         "req_s": len(done) / seconds,
         "output_tok_s": output_tok_s,
-        "total_tok_s": output_tok_s + sum(o.prompt_tokens for o in started) / seconds,
-        "ttft_p50_ms": percentile(ttft, 50),
-        "ttft_p95_ms": percentile(ttft, 95),
-        "ttft_p99_ms": percentile(ttft, 99),
-        "errors": sum(1 for o in outs if not o.ok),
+        "total_tok_s": output_tok_s + sum(r.prompt_len for r in started) / seconds,
+        "ttft_p50_ms": percentile_or_none(ttft, 50),
+        "ttft_p95_ms": percentile_or_none(ttft, 95),
+        "ttft_p99_ms": percentile_or_none(ttft, 99),
+        "errors": sum(1 for r in results if not r.success),
     }
 
 
@@ -61,7 +60,7 @@ def calibrate(args: argparse.Namespace) -> None:
     """Closed loops straight to the simulated vLLM at rising concurrency: real output tok/s,
     prompt + output tok/s, req/s and TTFT, in a window after a warm-up."""
     profile = scaled_profiles(args.output_scale)["llama-3.1-8b-h100"]
-    slo_ms = _slo_ms(_config(args.config))
+    slo = slo_ms(day_config(args.config))
     names, weights = list(args.mix), list(args.mix.values())
     work = Path(tempfile.mkdtemp(prefix="gw-policy-cal-"))
     port = free_port()
@@ -69,7 +68,7 @@ def calibrate(args: argparse.Namespace) -> None:
         [
             sys.executable,
             "-m",
-            "benchmarks.policy_day_sim",
+            "benchmarks.policy_day.sim",
             "--port",
             str(port),
             "--output-scale",
@@ -86,8 +85,8 @@ def calibrate(args: argparse.Namespace) -> None:
     points = []
     try:
         for c in args.conc:
-            outs, _ = asyncio.run(
-                closed_loop(
+            results, _ = asyncio.run(
+                capacity_loop(
                     url,
                     make,
                     lambda a: body(a, profile.served_model, args.output_scale),
@@ -96,8 +95,8 @@ def calibrate(args: argparse.Namespace) -> None:
                     seed=c,
                 )
             )
-            t0 = min(o.sent_s for o in outs) + args.warmup_s
-            point = window_point(outs, c, t0, args.seconds, args.output_scale)
+            t0 = min(r.start_time for r in results) + args.warmup_s
+            point = window_point(results, c, t0, args.seconds, args.output_scale)
             points.append(point)
             print(
                 f"  c={c:3d}: {point['req_s']:5.2f} req/s, {point['output_tok_s']:6.0f} output "
@@ -111,13 +110,13 @@ def calibrate(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
     best = max(p["output_tok_s"] for p in points)
     chosen = next(
-        p for p in points if p["output_tok_s"] >= 0.95 * best and (p["ttft_p95_ms"] or 0) <= slo_ms
+        p for p in points if p["output_tok_s"] >= 0.95 * best and (p["ttft_p95_ms"] or 0) <= slo
     )
     per_request = mean_output_tokens(args.mix)
     analytic = profile.decode_ceiling_tok_s * args.output_scale / per_request
     capacity = chosen["output_tok_s"] / per_request  # steadier than completions in a window
     result = {
-        "meta": _meta(),
+        "meta": run_meta(),
         "points": points,
         "chosen": chosen,
         "capacity_rps": capacity,
@@ -128,7 +127,7 @@ def calibrate(args: argparse.Namespace) -> None:
     (args.out / "calibrate.json").write_text(json.dumps(result, indent=2))
     print(
         f"capacity: max_in_flight / max_concurrency {chosen['concurrency']} (the first point "
-        f"within 5% of the best {best:.0f} output tok/s and TTFT p95 ≤ {slo_ms:.0f} ms): "
+        f"within 5% of the best {best:.0f} output tok/s and TTFT p95 ≤ {slo:.0f} ms): "
         f"{capacity:.2f} req/s (output tok/s / {per_request:.0f} output tokens a request; "
         f"analytic: the decode ceiling / the same, {analytic:.2f}), throughput_tokens_per_s "
         f"{chosen['total_tok_s']:.0f}; wrote {args.out / 'calibrate.json'}"
@@ -150,7 +149,7 @@ def decide(args: argparse.Namespace) -> None:
     from gateway.simulator.profiles import PROFILES
     from gateway.simulator.upstream import Upstream
 
-    config = _config(args.config)
+    config = day_config(args.config)
     pool = next(p for p in config.providers if p.self_hosted)
     monitor = CapacityMonitor(config.providers)
     monitor.ingest(
@@ -185,7 +184,11 @@ def decide(args: argparse.Namespace) -> None:
         ("local-first, snapshot rebuilt", LOCAL_FIRST_ROUTE, True),
     ):
         t = timed(model, dirty)
-        out[label] = {"p50_us": percentile(t, 50), "p99_us": percentile(t, 99), "n": len(t)}
+        out[label] = {
+            "p50_us": percentile_or_none(t, 50),
+            "p99_us": percentile_or_none(t, 99),
+            "n": len(t),
+        }
     p50 = {label: t["p50_us"] or 0.0 for label, t in out.items()}
     added = p50["local-first, snapshot rebuilt"] - p50["pinned"]
     line = (
@@ -194,7 +197,7 @@ def decide(args: argparse.Namespace) -> None:
         f"snapshot rebuilt; pinned {out['pinned']['p50_us']:.1f} µs → added p50 "
         f"{added / 1000:.3f} ms (target ≤ 0.5 ms: {'PASS' if added <= 500 else 'FAIL'})"
     )
-    result = {"meta": _meta(), "timings": out, "added_p50_us": added, "line": line}
+    result = {"meta": run_meta(), "timings": out, "added_p50_us": added, "line": line}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decide.json").write_text(json.dumps(result, indent=2))
     print(f"Router.decide: {line}")

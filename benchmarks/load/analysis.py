@@ -1,7 +1,7 @@
 """From measured points to decisions: SLO verdicts, the best point, API comparison — pure.
 
-Everything here works on plain data (the summaries of `benchmarks.metrics` and the run record
-that `benchmarks.run` writes as JSON), so `gateway bench calibrate` can re-read an old run
+Everything here works on plain data (the summaries of `benchmarks.load.metrics` and the run record
+that `benchmarks.load.run` writes as JSON), so `gateway bench calibrate` can re-read an old run
 from the database and decide with the same code.
 
 - A point is *within the SLO* when it completed requests and at least `attainment` of all its
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from benchmarks.economics import (
+from benchmarks.load.economics import (
     Gpu,
     TokenMix,
     api_usd_per_mtok_output,
@@ -28,7 +28,7 @@ from benchmarks.economics import (
     break_even,
     gpu_usd_per_mtok,
 )
-from benchmarks.metrics import BenchmarkSummary
+from benchmarks.load.metrics import BenchmarkSummary
 from gateway.core import PER_MTOK, Price
 
 DEFAULT_ATTAINMENT = 0.99

@@ -1,4 +1,5 @@
-"""Start and stop the processes a benchmark measures (all on 127.0.0.1; they stop with it)."""
+"""The processes a benchmark measures: start and stop them (all on 127.0.0.1; they stop with the
+benchmark), and read their CPU time and peak memory from Linux's /proc."""
 
 from __future__ import annotations
 
@@ -65,3 +66,41 @@ class Proc:
 
 def gateway_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway", *args]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a Linux process, in seconds (0 where /proc cannot say)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def tree_pids(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for t in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in t.read_text().split()]
+    return pids
+
+
+def peak_rss_mib(pid: int) -> tuple[float, float]:
+    """(sum of VmHWM over the process tree, largest VmHWM of one serving process).
+
+    With --workers N the tree is uvicorn's supervisor, N workers and multiprocessing's
+    resource tracker; the per-worker figure is the largest worker's own high-water mark."""
+    per_proc: dict[int, float] = {}
+    for p in tree_pids(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                per_proc[p] = int(line.split()[1]) / 1024
+    workers = [
+        v
+        for p, v in per_proc.items()
+        if p != pid and b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
+    return sum(per_proc.values()), max(workers or [per_proc[pid]])

@@ -1,4 +1,5 @@
-"""`gateway bench …`: the Typer sub-app that `gateway/cli.py` mounts. Options in, one call out.
+"""`gateway bench …` (or `python -m benchmarks.load …`): the load benchmark's Typer app, which
+`gateway/cli.py` mounts as `bench`. Options in, one call out.
 
 Importing this module costs only Typer: the load generator, rich, matplotlib and the database
 are imported inside the commands, so `gateway serve` starts exactly as before.
@@ -15,7 +16,9 @@ from typing import Annotated, NoReturn
 import typer
 
 bench_app = typer.Typer(
-    help="Load benchmarks: latency, throughput and $ per 1M tokens.", no_args_is_help=True
+    help="Load benchmarks: latency, throughput and $ per 1M tokens.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 DbOpt = Annotated[
@@ -38,7 +41,9 @@ def _command_line(ctx: typer.Context) -> str:
     """The command as typed (sys.argv), or rebuilt from the options given when called otherwise
     (tests, scripts). A key typed on the command line never reaches a file."""
     args = [Path(sys.argv[0]).name, *sys.argv[1:]]
-    if "bench" not in args:
+    if Path(sys.argv[0]).resolve() == Path(__file__).with_name("__main__.py").resolve():
+        args = ["python", "-m", "benchmarks.load", *sys.argv[1:]]
+    elif "bench" not in args:
         args = ["gateway", "bench", "run"]
         for param in ctx.command.params:
             source = ctx.get_parameter_source(param.name or "")
@@ -182,7 +187,7 @@ def run(
 ) -> None:
     """Measure a server at one or more loads; write JSON, CSV, Markdown, PNG and a database row."""
     options = {k: v for k, v in locals().items() if k != "ctx"}  # the options, nothing else
-    from benchmarks.run import BenchError, run_from_options
+    from benchmarks.load.run import BenchError, run_from_options
 
     try:
         run_from_options(options, _command_line(ctx))
@@ -202,9 +207,9 @@ def calibrate(
     database_url: DbOpt = None,
 ) -> None:
     """Write the run's capacity within its SLO as the provider's GPU calibration."""
-    from benchmarks.run import default_db_url
-    from benchmarks.store import NothingToCalibrate, RunNotFound
-    from benchmarks.store import calibrate as do_calibrate
+    from benchmarks.load.run import default_db_url
+    from benchmarks.load.store import NothingToCalibrate, RunNotFound
+    from benchmarks.load.store import calibrate as do_calibrate
 
     url = database_url or default_db_url()
     try:
@@ -223,8 +228,8 @@ def runs(
     database_url: DbOpt = None, limit: Annotated[int, typer.Option(min=1, help="How many.")] = 20
 ) -> None:
     """List the newest benchmark runs in the database."""
-    from benchmarks.run import default_db_url
-    from benchmarks.store import list_runs
+    from benchmarks.load.run import default_db_url
+    from benchmarks.load.store import list_runs
 
     for r in list_runs(database_url or default_db_url(), limit):
         typer.echo(
@@ -238,7 +243,7 @@ def selftest(
     concurrency: Annotated[int, typer.Option(min=2, help="Closed-loop clients.")] = 64,
 ) -> None:
     """How much load this machine's load generator produces against the instant simulator."""
-    from benchmarks.selftest import selftest as run_selftest
+    from benchmarks.load.selftest import selftest as run_selftest
 
     failed = False
     for r in run_selftest(duration, concurrency):

@@ -25,19 +25,13 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.analysis import best_point, compare_apis, point_costs
-from benchmarks.economics import TokenMix
-from benchmarks.loadgen import (
-    REQUEST_FUNCS,
-    LoadShape,
-    PointRun,
-    RequestInput,
-    RequestResult,
-    run_fast,
-    run_point,
-)
-from benchmarks.metrics import BenchmarkSummary, summarize
-from benchmarks.options import (
+from benchmarks.common.request import send
+from benchmarks.common.result import RequestInput
+from benchmarks.load.analysis import best_point, compare_apis, point_costs
+from benchmarks.load.economics import TokenMix
+from benchmarks.load.loadgen import LoadShape, PointRun, run_fast, run_point
+from benchmarks.load.metrics import BenchmarkSummary, summarize
+from benchmarks.load.options import (
     DEFAULT_APIS,
     BenchConfig,
     BenchError,
@@ -45,10 +39,11 @@ from benchmarks.options import (
     default_db_url,
     resolve_apis,
 )
-from benchmarks.server_metrics import ServerWatch
-from benchmarks.targets import build_inputs, discover_model, openai_base, server_version
-from benchmarks.tokenizer import load_tokenizer
-from benchmarks.workloads import Workload, build_workload
+from benchmarks.load.progress import Progress
+from benchmarks.load.server_metrics import ServerWatch
+from benchmarks.load.targets import build_inputs, discover_model, openai_base, server_version
+from benchmarks.load.tokenizer import load_tokenizer
+from benchmarks.load.workloads import Workload, build_workload
 
 __all__ = [
     "DEFAULT_APIS",
@@ -73,25 +68,6 @@ def versions() -> dict[str, str | None]:
 
 def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-class Progress:
-    """What the live display needs; `benchmarks.report.LiveProgress` implements it with rich."""
-
-    def start_point(self, label: str, expected_s: float | None, expected_n: int | None) -> None:
-        pass
-
-    def on_result(self, result: RequestResult, measured: bool) -> None:
-        pass
-
-    def tick(self) -> None:
-        """Called twice a second while a point runs (redraw here, not per result)."""
-
-    def end_point(self, line: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _shape_dict(shape: LoadShape) -> dict[str, Any]:
@@ -208,7 +184,7 @@ async def execute(cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
         for name, inp in (("target", inputs[0]),) + (
             (("direct", direct_inputs[0]),) if direct_inputs else ()
         ):
-            test = await REQUEST_FUNCS[inp.stream](session, inp)
+            test = await send(session, inp)
             if not test.success:
                 raise BenchError(
                     f"the initial test request to the {name} failed, so nothing "
@@ -244,7 +220,7 @@ def assemble(
     server: str | None,
     points: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    from benchmarks.analysis import within_slo
+    from benchmarks.load.analysis import within_slo
 
     for p in points:
         p["within_slo"] = within_slo(p["summary"], cfg.attainment)
@@ -358,7 +334,7 @@ def run_from_options(o: dict[str, Any], command: str) -> dict[str, Any]:
     """Run, then print the tables and write the files and the database row."""
     from rich.console import Console
 
-    from benchmarks.report import LiveProgress, print_tables, write_files
+    from benchmarks.load.report import LiveProgress, print_tables, write_files
 
     cfg = config_from_options(o, command)
     resolve_apis(cfg.apis)  # a bad --api fails now, not after the measurements
@@ -369,7 +345,7 @@ def run_from_options(o: dict[str, Any], command: str) -> dict[str, Any]:
     out = Console()
     print_tables(record, out if out.is_terminal else Console(width=200))
     if cfg.db_url:
-        from benchmarks.store import save_run
+        from benchmarks.load.store import save_run
         from gateway.ledger.db import redact_url
 
         save_run(cfg.db_url, record)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import insert, select
 
-from benchmarks.analysis import DEFAULT_ATTAINMENT, choose_calibration
+from benchmarks.load.analysis import DEFAULT_ATTAINMENT, choose_calibration
 from gateway.ledger.calibration import Calibration, record_calibration
 from gateway.ledger.db import create_engine
 from gateway.ledger.migrate import upgrade
@@ -31,7 +31,8 @@ class NothingToCalibrate(ValueError):
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
     # the JSON column gets plain JSON: NaN/inf become null, as in the JSON file
-    return orjson.loads(orjson.dumps(record))  # type: ignore[no-any-return]
+    plain: dict[str, Any] = orjson.loads(orjson.dumps(record))
+    return plain
 
 
 def save_run(db_url: str, record: dict[str, Any]) -> None:
@@ -80,7 +81,7 @@ def save_run(db_url: str, record: dict[str, Any]) -> None:
 
 
 def load_run(db_url: str, run_id: str) -> dict[str, Any]:
-    """The run as `benchmarks.run` recorded it (settings and results merged back)."""
+    """The run as `benchmarks.load.run` recorded it (settings and results merged back)."""
     upgrade(db_url)
 
     async def go() -> dict[str, Any] | None:

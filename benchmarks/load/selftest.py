@@ -10,7 +10,6 @@ core its event loop runs on) and the simulator's, so it is clear which side ran 
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,9 +19,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.loadgen import LoadShape, RequestInput, Window, run_fast, run_point
-from benchmarks.metrics import summarize
-from benchmarks.procs import Proc, free_port, gateway_cmd
+from benchmarks.common.procs import Proc, cpu_seconds, free_port, gateway_cmd
+from benchmarks.common.result import RequestInput
+from benchmarks.load.loadgen import LoadShape, Window, run_fast, run_point
+from benchmarks.load.metrics import summarize
 
 TARGET_REQ_S = 1000.0
 TARGET_CHUNKS_S = 20000.0
@@ -47,15 +47,6 @@ class SelfTestResult:
         return self.__dict__.copy()
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """utime + stime of a Linux process, in seconds (0 where /proc is unavailable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def _input(url: str, stream: bool, output_tokens: int) -> RequestInput:
     body: dict[str, Any] = {
         "model": "sim-instant",
@@ -78,7 +69,7 @@ async def _measure(
         connector=connector, headers={"content-type": "application/json"}
     ) as session:
         inp = [_input(url, stream, output_tokens)]
-        cpu0 = _proc_cpu_s(pid)
+        cpu0 = cpu_seconds(pid)
         t0 = time.perf_counter()
         run = await run_point(
             session,
@@ -86,7 +77,7 @@ async def _measure(
             LoadShape(concurrency=concurrency),
             Window(duration_s=duration_s, warmup_s=min(1.0, duration_s / 3)),
         )
-        server_cpu = (_proc_cpu_s(pid) - cpu0) / (time.perf_counter() - t0)
+        server_cpu = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
     s = summarize(run.results, run.duration_s)
     chunks = sum(r.chunks for r in run.results) / run.duration_s
     value = chunks if stream else s.request_throughput

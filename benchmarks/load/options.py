@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.analysis import DEFAULT_ATTAINMENT
-from benchmarks.economics import Gpu
-from benchmarks.loadgen import LoadShape, Window
-from benchmarks.metrics import Slo
-from benchmarks.workloads import WorkloadSpec
+from benchmarks.load.analysis import DEFAULT_ATTAINMENT
+from benchmarks.load.economics import Gpu
+from benchmarks.load.loadgen import LoadShape, Window
+from benchmarks.load.metrics import Slo
+from benchmarks.load.workloads import WorkloadSpec
 from gateway.core import Price
 
 # Hosted APIs to compare with, by default: the three the project's users weigh. Haiku 3.5 and

@@ -21,8 +21,8 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +31,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import Proc, free_port, gateway_cmd
-from benchmarks.ttft import closed_loop
+from benchmarks.common.procs import (
+    Proc,
+    cpu_seconds,
+    free_port,
+    gateway_cmd,
+    peak_rss_mib,
+    tree_pids,
+)
+from benchmarks.common.stats import median
+from benchmarks.overhead.streams import stream_loop
 
 HERE = Path(__file__).parent
 BODY = {
@@ -72,39 +80,6 @@ def wrk(url: str, body: dict[str, Any], conc: int, duration: float) -> dict[str,
     r: dict[str, Any] = json.loads(line[len("BENCH_JSON ") :])
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     return r
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tree_pids(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        for t in Path(f"/proc/{p}/task").glob("*/children"):
-            todo += [int(c) for c in t.read_text().split()]
-    return pids
-
-
-def peak_rss_mib(pid: int) -> tuple[float, float]:
-    """(sum of VmHWM over the process tree, largest VmHWM of one serving process).
-
-    With --workers N the tree is uvicorn's supervisor, N workers and multiprocessing's
-    resource tracker; the per-worker figure is the largest worker's own high-water mark."""
-    per_proc: dict[int, float] = {}
-    for p in tree_pids(pid):
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                per_proc[p] = int(line.split()[1]) / 1024
-    workers = [
-        v
-        for p, v in per_proc.items()
-        if p != pid and b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
-    ]
-    return sum(per_proc.values()), max(workers or [per_proc[pid]])
 
 
 def _get_json(url: str) -> Any:
@@ -169,7 +144,7 @@ routes:
 
 
 def _median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
+    return median(xs) if xs else float("nan")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -272,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.stream_repeats):
                 ds.append(
                     asyncio.run(
-                        closed_loop(
+                        stream_loop(
                             f"{direct_url}/realistic-small/v1/chat/completions",
                             _body("gpt-4o-mini", **body),
                             c,
@@ -282,7 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 ps.append(
                     asyncio.run(
-                        closed_loop(proxy, _body("bench-delayed", **body), c, args.stream_duration)
+                        stream_loop(proxy, _body("bench-delayed", **body), c, args.stream_duration)
                     ).summary()
                 )
             added = _median(
@@ -313,7 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = count_rows(db_url)
     result["ledger"] = {"rows": rows, "upstream_requests": received, "lost": received - rows}
     result["meta"] = {
-        "command": " ".join(sys.argv),
+        "command": shlex.join(["python", "-m", "benchmarks.overhead", *sys.argv[1:]]),
         "python": platform.python_version(),
         "machine": f"{os.cpu_count()} cpu, {platform.machine()}",
         "database": "postgresql" if args.database_url else "sqlite",
@@ -383,7 +358,9 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.overhead", description=__doc__.split("\n\n")[0]
+    )
 
     def ints(s: str) -> list[int]:
         return [int(x) for x in s.split(",") if x]
@@ -412,7 +389,3 @@ def main() -> None:
     print(f"\nwrote {args.out}")
     if r["ledger"]["lost"] != 0:
         sys.exit("ledger rows lost!")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""The load benchmark: `gateway bench` (also `python -m benchmarks.load`)."""
