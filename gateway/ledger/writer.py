@@ -50,6 +50,7 @@ log = logging.getLogger("gateway.ledger")
 # encoded: ~17 µs each) in slices, yielding in between, so no step holds the loop much over a
 # millisecond — a whole 500-row batch built at once held it ~8 ms. Measured 2026-12-06.
 ROW_SLICE = 64  # rows built between two yields (≈1 ms)
+CLAIM_EVERY_S = 5.0  # how often segments of dead sibling workers are looked for
 
 
 class LedgerWriter:
@@ -282,7 +283,12 @@ class LedgerWriter:
     # --- the database task ---------------------------------------------------------------------
 
     async def _database(self) -> None:
+        loop = asyncio.get_running_loop()
+        claimed_at = loop.time()
         while True:
+            if loop.time() - claimed_at > CLAIM_EVERY_S and not self._closing:
+                claimed_at = loop.time()
+                self.journal.claim_orphans()  # a sibling worker may have died meanwhile
             if self._outage:
                 await self._recover()
                 if self._outage:  # closing, and the database is still away
@@ -305,7 +311,7 @@ class LedgerWriter:
             try:
                 await asyncio.wait_for(self._rows.ready.wait(), 1.0)
             except TimeoutError:
-                self.journal.claim_orphans()  # a sibling worker may have died meanwhile
+                pass
         self._spill(self._rows.drain())  # closing: what the database would not take
 
     async def _pause(self, seconds: float) -> None:
@@ -381,7 +387,7 @@ class LedgerWriter:
             if self._closing:
                 return
             await self._pause(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 2.0)  # a probe is one connect: the outage ends sooner
 
     async def _replay_step(self) -> bool:
         """Replay one batch from the journal; False when the database is still away."""

@@ -205,3 +205,47 @@ def test_a_wedged_writer_turns_not_ready_within_10_s_and_loses_nothing(
     assert set(ids) <= {r["id"] for r in rows} and len(rows) == 60
     assert body["ledger"]["dropped"] == 0
     print(f"\nnot-ready {took:.2f} s after the database was cut")
+
+
+def _largest_string(obj: object, stop: tuple[type, ...]) -> int:
+    """The longest str or bytes reachable from `obj`, not looking inside `stop` types (the
+    configuration every request shares)."""
+    import gc
+
+    seen: set[int] = set()
+    todo, longest = [obj], 0
+    while todo:
+        o = todo.pop()
+        if id(o) in seen or isinstance(o, (*stop, type)):
+            continue
+        seen.add(id(o))
+        if isinstance(o, str | bytes | bytearray):
+            longest = max(longest, len(o))
+            continue
+        todo += gc.get_referents(o)
+    return longest
+
+
+def test_queued_rows_hold_no_request_body(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
+    """What waits for the ledger is a request's facts, not its 64 KB prompt."""
+    from gateway.app import create_app
+    from gateway.core import Target
+    from gateway.state import AppState
+
+    config = sim_config(sim.url, sqlite_url, ledger={"flush_interval_ms": 60_000})
+    app = create_app(config)
+    server = ServerThread(app).start()
+    try:
+        big = [{"role": "user", "content": "x" * 65_536}]
+        with httpx.Client(base_url=server.url) as c:
+            for model in ("gpt-4o-mini", "llama-3.1-8b", "no-such-model"):
+                c.post("/v1/chat/completions", json={"model": model, "messages": big})
+        state = app.app.state  # type: ignore[attr-defined]
+        assert isinstance(state, AppState)
+        queued = list(state.writer._items)
+        assert len(queued) == 3
+        assert _largest_string(queued, stop=(Target,)) < 2_000
+    finally:
+        server.stop()
