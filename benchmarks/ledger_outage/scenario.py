@@ -7,9 +7,9 @@ Timeline (seconds; `outage_s` = 0 is the no-outage variant):
     0 ─ steady_s ─┬─ cut ─ kill_at_s ─ SIGKILL ─ outage_s ─ restore ─ restart ─ after_s ─ stop
                   └─ (no outage: SIGKILL at steady_s + kill_at_s, restart at once)
 
-Latency percentiles come from the steady phase, when nothing is wrong. A row counts as lost
-when its request was answered (a complete 200) and no row with its id is in the database
-after the restarted gateway has drained its journal.
+Latency percentiles come from the steady phase, when nothing is wrong (after a 1 s warm-up).
+A row counts as lost when its request was answered (a complete 200) and no row with its id is
+in the database after the restarted gateway has drained its journal.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import asyncpg
 from benchmarks.common.procs import Proc, free_port, gateway_cmd
 from benchmarks.ledger_outage.load import Load, answered_at, latency_summary
 from benchmarks.ledger_outage.proxy import TcpProxy
+
+WARM_UP_S = 1.0
 
 
 @dataclass(slots=True)
@@ -211,6 +213,7 @@ async def _drive(s: Settings, gw: Gateway, proxy: TcpProxy, db: str, work: Path)
         load = Load(session, gw.url, body)
         pid = gw.pid
         rss = {"start": rss_mib(pid)}
+        await load.open_loop(s.rate, WARM_UP_S)  # counted for losses, not for latency
         steady = await load.open_loop(s.rate, s.steady_s)
         await load.settle()
         rps = await load.closed_loop(s.concurrency, s.closed_loop_s) if s.closed_loop_s else None

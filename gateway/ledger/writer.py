@@ -296,6 +296,8 @@ class LedgerWriter:
                 continue
             worked = False
             if self._rows:
+                if self._journal_always:
+                    await self._gather()
                 await self._write(self._rows.take(self.config.batch_size))
                 worked = True
             # the journal is replayed between batches, and at shutdown while the database
@@ -313,6 +315,23 @@ class LedgerWriter:
             except TimeoutError:
                 pass
         self._spill(self._rows.drain())  # closing: what the database would not take
+
+    async def _gather(self) -> None:
+        """journal/sync: the intake hands rows on as soon as they are journaled (in sync mode,
+        a few at a time); wait for a batch's worth, or the flush interval, so the database
+        sees one insert and one commit (a WAL fsync on the same disk) per interval, not per
+        group commit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._interval
+        while self._rows.count < self.config.batch_size and not self._closing:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._rows.ready.clear()
+            try:
+                await asyncio.wait_for(self._rows.ready.wait(), left)
+            except TimeoutError:
+                return
 
     async def _pause(self, seconds: float) -> None:
         try:
