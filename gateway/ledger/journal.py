@@ -102,7 +102,7 @@ class Journal:
         self._appended = 0  # bytes ever appended; `_synced` of them are fsynced
         self._synced = 0
         self._dir_dirty = False
-        self._foreign: set[Path] = set()
+        self._ignored: set[Path] = set()
         self.fsyncs = 0
 
     # --- opening and claiming ------------------------------------------------------------------
@@ -117,10 +117,10 @@ class Journal:
 
     def claim_orphans(self) -> int:
         """Take the segments no live process holds; returns how many rows they hold."""
-        mine = {s.path for s in self.segments}
+        skip = {s.path for s in self.segments} | self._ignored
         found = 0
         for path in sorted(self.directory.glob("seg-*.jsonl")):
-            if path in mine:
+            if path in skip:
                 continue
             seg = self._claim(path)
             if seg is not None:
@@ -159,6 +159,7 @@ class Journal:
             seg = self._scan(path, fd)
         except (OSError, ValueError) as e:
             os.close(fd)
+            self._ignored.add(path)
             log.error("ledger journal: cannot read %s (%s); left in place", path, e)
             return None
         if seg is None:
@@ -176,8 +177,8 @@ class Journal:
         if not isinstance(header, dict) or "columns" not in header:
             raise ValueError("no journal header")
         if header.get("database") != self.database:  # never replay rows into another database
-            if path not in self._foreign:
-                self._foreign.add(path)
+            if path not in self._ignored:
+                self._ignored.add(path)  # and look at it once
                 log.warning(
                     "ledger journal: %s holds rows for %s, not %s; left in place",
                     path,
