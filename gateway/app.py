@@ -24,6 +24,8 @@ from gateway.errors import Scrubber
 from gateway.governance.admin import Admin
 from gateway.governance.governor import Governor
 from gateway.ledger.db import create_engine, redact_url
+from gateway.ledger.durable import DurableResponses
+from gateway.ledger.status import LedgerHooks
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
@@ -73,12 +75,17 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     after_request = after.standard(metrics, router, extra)
     writer = LedgerWriter(
         engine,
-        queue_size=config.ledger.queue_size,
-        batch_size=config.ledger.batch_size,
-        flush_interval_s=config.ledger.flush_interval_ms / 1000,
+        config.ledger,
         prepare=after_request.finalize,
-        on_written=metrics.ledger_rows.inc,
-        on_error=metrics.ledger_errors.inc,
+        hooks=LedgerHooks(
+            written=metrics.ledger_rows.inc,
+            write_errors=metrics.ledger_errors.inc,
+            dead_lettered=metrics.ledger_dead_letters.inc,
+            journaled=metrics.ledger_journaled.inc,
+            replayed=metrics.ledger_replayed.inc,
+            dropped=metrics.ledger_dropped.inc,
+            clipped=metrics.ledger_clipped.inc,
+        ),
     )
     transport = Transport(config.providers)
     auth = config.auth
@@ -167,6 +174,8 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
     inner: ASGIApp = HotPathRouter(app, state)
     if config.auth.enabled:
         inner = AuthMiddleware(inner, state, config.auth)
+    if config.ledger.durability == "sync":
+        inner = DurableResponses(inner, state.writer)
     return RequestContextMiddleware(
         inner,
         config.max_body_bytes,

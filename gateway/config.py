@@ -184,9 +184,37 @@ class ModelConfig(_Strict):
 
 
 class LedgerConfig(_Strict):
-    queue_size: int = Field(50_000, ge=100)
+    """The ledger writer: batching, durability, and when it counts as stuck (README: the
+    ledger). Loss bounds of each `durability` mode are in the README."""
+
+    queue_size: int = Field(50_000, ge=100)  # rows held in memory; past it, to the journal
     batch_size: int = Field(500, ge=1)
     flush_interval_ms: int = Field(100, ge=1)
+    # async: rows go to the database from memory; the journal takes them when the database
+    # has not for `journal_after_ms`, or memory is full. journal: every row is journaled
+    # (fsynced in batches) before its insert. sync: as journal, and a response completes
+    # only once its row's fsync is done (group commit: requests share one fsync).
+    durability: Literal["async", "journal", "sync"] = "async"
+    # default: next to the SQLite file (`gateway.db.ledger-journal`), else ./ledger-journal
+    journal_dir: str | None = None
+    journal_max_mb: float = Field(1024, gt=0)  # past it the journal refuses rows: not ready
+    journal_segment_mb: float = Field(16, gt=0)
+    journal_after_ms: int = Field(1000, ge=0)
+    insert_timeout_s: float = Field(2.0, gt=0)  # per statement, connect included
+    # /health/ready turns not-ready when rows have waited in memory this long with nothing
+    # written (to the database or the journal)
+    stall_after_s: float = Field(5.0, gt=0)
+    sync_timeout_ms: int = Field(5000, ge=1)  # sync: the longest a response waits for its fsync
+
+    def journal_path(self, database_url: str) -> Path:
+        if self.journal_dir:
+            return Path(self.journal_dir)
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database + ".ledger-journal")
+        return Path("ledger-journal")
 
 
 class LimitsConfig(_Strict):

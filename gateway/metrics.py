@@ -132,16 +132,67 @@ class GatewayMetrics:
             registry=r,
         )
         self.ledger_rows = Counter(
-            "gateway_ledger_rows_written", "Ledger rows inserted", registry=r
+            "gateway_ledger_rows_written",
+            "Ledger rows inserted (from memory or replayed from the journal)",
+            registry=r,
         )
         self.ledger_errors = Counter(
-            "gateway_ledger_write_errors", "Failed ledger batch inserts (retried)", registry=r
+            "gateway_ledger_write_errors",
+            "Failed ledger inserts: the database away or timing out (retried, then journaled)",
+            registry=r,
+        )
+        self.ledger_dead_letters = Counter(
+            "gateway_ledger_dead_lettered_rows",
+            "Ledger rows the database refused for their data, kept in ledger_dead_letters",
+            registry=r,
+        )
+        self.ledger_journaled = Counter(
+            "gateway_ledger_journaled_rows", "Ledger rows appended to the local journal", registry=r
+        )
+        self.ledger_replayed = Counter(
+            "gateway_ledger_replayed_rows",
+            "Ledger rows inserted from the journal after an outage or a crash",
+            registry=r,
+        )
+        self.ledger_dropped = Counter(
+            "gateway_ledger_dropped_rows",
+            "Ledger rows lost: memory full and the journal unusable (the gateway is not ready)",
+            registry=r,
+        )
+        self.ledger_clipped = Counter(
+            "gateway_ledger_clipped_rows",
+            "Ledger rows with a value cut to fit its column (named in requests.clipped)",
+            registry=r,
         )
         self.ledger_backlog = Gauge(
             "gateway_ledger_backlog_rows",
-            "Rows waiting for the ledger writer",
+            "Ledger rows held in memory, not yet in the database",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self.ledger_oldest_age = Gauge(
+            "gateway_ledger_oldest_row_age_seconds",
+            "Age of the oldest ledger row not yet in the database (memory or journal)",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.ledger_journal_rows = Gauge(
+            "gateway_ledger_journal_rows",
+            "Ledger rows in the journal, not yet known to be in the database",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.ledger_journal_bytes = Gauge(
+            "gateway_ledger_journal_bytes",
+            "Size of the ledger journal's segment files",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.ledger_stalled = Gauge(
+            "gateway_ledger_stalled",
+            "1 when ledger rows are at risk (writer stalled or journal unusable): not ready",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.after_request_errors = Counter(
             "gateway_after_request_errors",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from benchmarks.ledger_outage.proxy import TcpProxy
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.migrate import upgrade
@@ -87,6 +89,36 @@ def pg_url() -> Iterator[str]:
     _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture()
+def fresh_pg_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (for tests that alter its schema)."""
+    name = f"gw_test_{uuid.uuid4().hex[:10]}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    upgrade(url)
+    yield url
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def pg_proxy() -> Iterator[TcpProxy]:
+    """A TCP proxy to the machine's PostgreSQL that a test can cut (never the server itself)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(PG_ADMIN_DSN)
+    proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432).start()
+    yield proxy
+    proxy.stop()
+
+
+def via(proxy: TcpProxy, url: str) -> str:
+    """`url` reached through `proxy`."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -124,7 +156,8 @@ def sim_config(sim_url: str, db_url: str, **extra: Any) -> GatewayConfig:
     """A config with an OpenAI-kind and a vLLM-kind provider, both on the simulator."""
     raw: dict[str, Any] = {
         "database_url": db_url,
-        "ledger": {"flush_interval_ms": 20},
+        # a journal of its own: never one a gateway of another test left behind
+        "ledger": {"flush_interval_ms": 20, "journal_dir": tempfile.mkdtemp(prefix="gw-journal-")},
         "providers": [
             {
                 "name": "openai",

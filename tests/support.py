@@ -8,13 +8,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.ledger.db import create_engine
-from gateway.ledger.tables import requests_table
+from gateway.ledger.tables import dead_letters_table, requests_table
 
 
 def free_port() -> int:
@@ -77,6 +79,65 @@ def fetch_rows(url: str, **where: Any) -> list[dict[str, Any]]:
                 q = q.where(requests_table.c[k] == v)
             async with engine.connect() as conn:
                 return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def ledger_row(i: int | str, **values: Any) -> dict[str, Any]:
+    """A ledger row as `metering.ledger_row` makes them, id `r{i}`, with `values` on top."""
+    row = {
+        "id": f"r{i}",
+        "created_at": datetime.now(UTC),
+        "endpoint": "chat",
+        "requested_model": "m",
+        "provider": "p",
+        "upstream_model": "m",
+        "stream": False,
+        "status_code": 200,
+        "error_type": None,
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
+        "cached_prompt_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "input_cost_usd": Decimal("0.000000150"),
+        "output_cost_usd": Decimal("0.0000012"),
+        "cost_usd": Decimal("0.000001350"),
+        "usage_estimated": False,
+        "ttft_ms": None,
+        "latency_ms": 1.5,
+        "upstream_request_id": None,
+        "route_reason": None,
+        "attempts": 1,
+        "api_key_id": None,
+        "team": None,
+    }
+    row.update(values)
+    return row
+
+
+def count_rows(url: str) -> int:
+    async def run() -> int:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                q = select(func.count()).select_from(requests_table)
+                return int((await conn.execute(q)).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def fetch_dead_letters(url: str) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(select(dead_letters_table))
+                return [dict(r._mapping) for r in result.all()]
         finally:
             await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, text
@@ -43,6 +44,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+def database_identity(url: str) -> str:
+    """Which database a journal's rows belong to: the backend and database name (an SQLite
+    file's absolute path), not the host — a database reached by another address is the same."""
+    u = make_url(url)
+    name = u.database or ""
+    if u.get_backend_name() == "sqlite" and name and name != ":memory:":
+        name = str(Path(name).resolve())
+    return f"{u.get_backend_name()}:{name}"
 
 
 def redact_url(url: str) -> str:

@@ -83,6 +83,8 @@ class RequestRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     api_key_id: Mapped[str | None] = mapped_column(String(64))
     team: Mapped[str | None] = mapped_column(String(100))
+    # the columns whose values were cut or replaced to fit (comma-separated); NULL: none
+    clipped: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_requests_created_at", "created_at"),
@@ -93,6 +95,24 @@ class RequestRow(Base):
 
 
 requests_table: Table = RequestRow.__table__  # type: ignore[assignment]
+
+
+class DeadLetterRow(Base):
+    """A ledger row the database refused for its data, kept with the refusal.
+
+    `row` is the whole row as a JSON object (ASCII, so it can always be stored), for a person
+    to repair and insert; the row id is the key, so a replayed journal dead-letters it once.
+    """
+
+    __tablename__ = "ledger_dead_letters"
+
+    row_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str] = mapped_column(Text)
+    row: Mapped[str] = mapped_column(Text)
+
+
+dead_letters_table: Table = DeadLetterRow.__table__  # type: ignore[assignment]
 
 
 class BenchRunRow(Base):

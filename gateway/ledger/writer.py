@@ -1,261 +1,503 @@
-"""The batched ledger writer: requests put rows on a bounded queue; one task inserts them.
+"""The ledger writer: requests hand over their facts; two tasks make them rows that last.
 
-Nothing on a request's path waits for the database: `submit()` is a non-blocking put of the
-request's facts (turned into a row by `prepare`, in the writer's task), and when
-the queue is full the row is handed to a task that waits for room (back-pressure on the writer's
-backlog, never a lost row). Rows are inserted with one executemany per batch — every
-`flush_interval_ms` or `batch_size` rows, whichever comes first — and a batch that fails is kept
-and retried with back-off. `aclose()` drains the queue before returning (graceful shutdown);
-a cancelled writer (forced shutdown) still makes one last attempt to write what it holds.
+    submit(item) ─► items (bounded deque) ─► intake ──► rows (bounded) ─► database task ─► DB
+                         │ full                  │ journal / sync / outage        ▲
+                         └──────────────► journal segments (fsynced) ── replay ───┘
+
+- `submit()` is the only thing on a request's path: an append to a bounded deque. When the
+  deque is full the row is built and appended to the journal right there (a write to the page
+  cache, no fsync) — memory stays bounded and no task waits for room.
+- The intake task turns items into fitted rows (`prepare`, then `RowShape.fit`), every
+  `flush_interval_ms` (`sync`: as soon as any arrive). It journals them first when the mode
+  is `journal` or `sync`, during an outage, or when the database task is too far behind; in
+  `sync` it then releases the responses waiting for those rows (`durable`).
+- The database task inserts rows idempotently, bisecting out and dead-lettering the rows the
+  database refuses (`deliver.py`). When the database is away (or times out) for
+  `journal_after_ms`, the rows go to the journal and the writer is in *outage*: new rows go
+  straight to the journal while the task replays the journal with back-off; the outage ends
+  when the journal has nothing left to replay. Segments dead processes left are replayed too.
+
+Nothing waits without bound: statements have `insert_timeout_s`, retries back off, shutdown
+sends what the database will not take to the journal. `health()` says whether rows are
+stuck (for /health/ready) and `aclose()` logs the true counts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
-from datetime import datetime
-from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.ledger.db import sync_sqlite_engine
-from gateway.ledger.tables import Money, requests_table
+from gateway.config import LedgerConfig
+from gateway.ledger.db import database_identity
+from gateway.ledger.deliver import DatabaseAway, Delivery, deliver
+from gateway.ledger.health import LedgerHealth, assess
+from gateway.ledger.journal import Journal, JournalError, Segment
+from gateway.ledger.pieces import Piece, RowBuffer, item_key, item_time
+from gateway.ledger.shape import RowShape, Values
+from gateway.ledger.sinks import Sink, create_sink
+from gateway.ledger.status import LedgerHooks, LedgerStatus
 
 log = logging.getLogger("gateway.ledger")
 
-Row = dict[str, Any]
 # The writer runs on the event loop, so its longest uninterrupted step is added to the latency
 # of every request waiting behind it: that step sets the p99. Rows are built (priced, metered,
-# encoded: ~17 µs each) and written to SQLite (~6.5 µs each, one transaction per chunk) in
-# slices, yielding in between, so no step holds the loop much over a millisecond — a whole
-# 500-row batch built at once held it ~8 ms. Measured 2026-12-06.
+# encoded: ~17 µs each) in slices, yielding in between, so no step holds the loop much over a
+# millisecond — a whole 500-row batch built at once held it ~8 ms. Measured 2026-12-06.
 ROW_SLICE = 64  # rows built between two yields (≈1 ms)
-SQLITE_CHUNK = 64  # rows per synchronous SQLite transaction (≈0.4 ms)
-
-
-class DriverInsert:
-    """The ledger INSERT as driver SQL, and rows as tuples in its parameter order.
-
-    Executing it with `exec_driver_sql` skips SQLAlchemy's per-row compilation and type
-    processing, which cost ~13 µs a row on the event loop — at 6,000 req/s an eighth of a core.
-    The conversions SQLAlchemy would have made are done here: on SQLite, money as decimal text
-    (see `Money`) and datetimes in SQLAlchemy's own SQLite format so ORM reads parse them.
-    """
-
-    def __init__(self, dialect: Dialect) -> None:
-        compiled = requests_table.insert().compile(dialect=dialect)
-        assert compiled.positiontup is not None, "positional paramstyles only (qmark, $n)"
-        self.sql = str(compiled)
-        self.columns = list(compiled.positiontup)
-        types = {c.name: c.type for c in requests_table.columns}
-        sqlite = dialect.name == "sqlite"
-        self._money = [
-            i for i, c in enumerate(self.columns) if sqlite and isinstance(types[c], Money)
-        ]
-        self._datetimes = [
-            i for i, c in enumerate(self.columns) if sqlite and isinstance(types[c], DateTime)
-        ]
-
-    def params(self, row: Row) -> tuple[Any, ...]:
-        values = [row[c] for c in self.columns]
-        for i in self._money:
-            v = values[i]
-            if v is not None:
-                values[i] = format(Decimal(v), "f")
-        for i in self._datetimes:
-            v = values[i]
-            if isinstance(v, datetime):
-                values[i] = v.strftime("%Y-%m-%d %H:%M:%S.%f")
-        return tuple(values)
+CLAIM_EVERY_S = 5.0  # how often segments of dead sibling workers are looked for
 
 
 class LedgerWriter:
     def __init__(
         self,
         engine: AsyncEngine,
+        config: LedgerConfig | None = None,
         *,
-        queue_size: int = 50_000,
-        batch_size: int = 500,
-        flush_interval_s: float = 0.1,
-        on_written: Callable[[int], None] | None = None,
-        on_error: Callable[[], None] | None = None,
-        prepare: Callable[[Any], Row] | None = None,
+        journal_dir: Path | None = None,
+        prepare: Callable[[Any], dict[str, Any]] | None = None,
+        hooks: LedgerHooks | None = None,
     ) -> None:
-        self._engine = engine
-        self._insert_sql = DriverInsert(engine.dialect)
-        # SQLite is written synchronously, in small transactions, on the event loop itself:
-        # with aiosqlite's thread (or any writer thread) under uvloop the process grew ~1 MB/s
-        # without bound at ~7,000 req/s (105 → 133 MiB in 30 s; the same load on PostgreSQL,
-        # or on the stdlib loop, stayed flat), while a WAL-mode insert of 100 rows takes about
-        # a millisecond — a bounded stall, yielded between chunks. Measured 2026-11-25; the
-        # cause (uvloop's cross-thread wake-ups?) was not pinned down.
-        self._sync: Engine | None = None
-        if engine.dialect.name == "sqlite":
-            self._sync = sync_sqlite_engine(engine)
+        self.config = c = config or LedgerConfig()
+        self.shape = RowShape()
+        self.sink: Sink = create_sink(engine, self.shape, c.insert_timeout_s)
+        url = engine.url.render_as_string(hide_password=False)
+        self.journal = Journal(
+            journal_dir or c.journal_path(url),
+            self.shape,
+            database_identity(url),
+            max_bytes=int(c.journal_max_mb * 2**20),
+            segment_bytes=int(c.journal_segment_mb * 2**20),
+        )
         self._prepare = prepare or (lambda item: item)
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
-        self._batch_size = batch_size
-        self._interval = flush_interval_s
-        self._on_written = on_written or (lambda n: None)
-        self._on_error = on_error or (lambda: None)
+        self.status = LedgerStatus(hooks, journal_always=c.durability != "async")
+        self._sync = c.durability == "sync"
+        self._journal_always = c.durability != "async"
+        self._interval = c.flush_interval_ms / 1000
+        self._limit = c.queue_size
+        self._items: deque[Any] = deque()
+        self._rows = RowBuffer(c.queue_size, self.shape.created_index)
+        self._unbuilt: list[Any] = []  # items of the intake's batch not yet made rows
+        self._building: list[Values] = []  # the intake's current batch, until handed on
+        self._wake = asyncio.Event()  # items arrived (sync mode) or closing
+        self._durable: dict[str, asyncio.Future[bool]] = {}
+        self._overflow_keys: list[str] = []
+        self._outage = False
+        self._closing = False
+        self._closed = asyncio.Event()  # wakes back-off sleeps at shutdown
+        self._tasks: list[asyncio.Task[None]] = []
         self._task: asyncio.Task[None] | None = None
-        self._waiters: set[asyncio.Task[None]] = set()
-        self._closing = asyncio.Event()  # set by aclose(); also wakes the sleeping writer
-        self._unwritten: list[tuple[Any, ...]] = []
-        self._unbuilt: list[Any] = []  # items of the current batch whose rows are not built yet
-        self.written = 0
+        self._intake_done = asyncio.Event()
+        self._flushed_at_exit = False
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ledger-writer")
-
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize() + len(self._waiters)
+    # --- the request path ----------------------------------------------------------------------
 
     def submit(self, item: Any) -> None:
-        """Queue one item; `prepare` turns it into a row later, in the writer's task."""
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            t = asyncio.create_task(self._queue.put(item))
-            self._waiters.add(t)
-            t.add_done_callback(self._waiters.discard)
+        """Hand over one request's facts; never waits (`prepare` makes the row later)."""
+        if self._sync:
+            self._durable[item_key(item)] = asyncio.get_running_loop().create_future()
+            self._wake.set()
+        if len(self._items) < self._limit:
+            self._items.append(item)
+        else:
+            self._overflow(item)
 
-    async def _run(self) -> None:
+    async def durable(self, key: str) -> bool:
+        """`sync` mode: wait until the row of request `key` is fsynced in the journal (at once
+        when there is no such row pending). False when it could not be."""
+        fut = self._durable.get(key)
+        if fut is None:
+            return True
         try:
-            await self._drain_forever()
+            return await asyncio.wait_for(asyncio.shield(fut), self.config.sync_timeout_ms / 1000)
+        except TimeoutError:
+            log.error("ledger: row %s not fsynced within sync_timeout_ms", key)
+            return False
+
+    def _overflow(self, item: Any) -> None:
+        # memory is full: this row goes to the journal now, from the request's own task
+        values = self._build(item)
+        seg = None
+        if values is not None:
+            try:
+                seg = self.journal.append([values])
+            except JournalError as e:
+                self.status.journal_failed(e)
+                self.status.drop(1, "memory is full and the journal refused it")
+        if seg is None:
+            self._resolve([item_key(item)], False)
+            return
+        self.journal.mark_dirty(seg)
+        self.status.journaled_rows(1)
+        if self._sync:
+            self._overflow_keys.append(item_key(item))  # durable at the intake's next fsync
+
+    def _build(self, item: Any) -> Values | None:
+        try:
+            values = self.shape.fit(self._prepare(item))
+        except Exception:  # a bug in pricing/metrics must not take the batch down with it
+            log.exception("could not build a ledger row; item dropped: %r", item)
+            self.status.drop(1, "the row could not be built")
+            return None
+        if self.shape.was_clipped(values):
+            self.status.clipped_row()
+        return values
+
+    def _resolve(self, keys: list[str], durable: bool) -> None:
+        for k in keys:
+            fut = self._durable.pop(k, None)
+            if fut is not None and not fut.done():
+                fut.set_result(durable)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the journal (claiming what dead processes left) and start the tasks."""
+        try:
+            self.journal.open()
+        except (OSError, ValueError) as e:
+            raise RuntimeError(
+                f"ledger.journal_dir: cannot use {self.journal.directory} ({e})"
+            ) from e
+        self._tasks = [
+            asyncio.create_task(self._intake(), name="ledger-intake"),
+            asyncio.create_task(self._database(), name="ledger-database"),
+        ]
+        self._task = asyncio.create_task(self._supervise(), name="ledger-writer")
+
+    async def _supervise(self) -> None:
+        try:
+            await asyncio.gather(*self._tasks)
         except asyncio.CancelledError:
-            # A forced shutdown — a second Ctrl-C makes uvicorn skip the lifespan's shutdown,
-            # then the event loop cancels every task — must not lose the queued rows, nor the
-            # 499 rows the cancelled requests are recording right now.
+            # A forced shutdown (a second Ctrl-C makes uvicorn skip the lifespan's shutdown,
+            # then the loop cancels every task) must not lose the rows in memory, nor the 499
+            # rows the cancelled requests are recording right now.
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._last_flush()
             raise
+
+    async def aclose(self, timeout_s: float = 30.0) -> None:
+        """Write or journal every row held, then stop; log what became of them."""
+        self._closing = True
+        self._closed.set()
+        self._wake.set()
+        self._rows.ready.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                log.error("ledger writer did not finish within %ss; forcing", timeout_s)
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        self._resolve(list(self._durable), False)
+        await self.journal.aclose()
+        await self.sink.aclose()
+        self.status.log_summary(self.journal.stats().rows, self.journal.directory, self.backlog)
+
+    # --- the intake task -----------------------------------------------------------------------
+
+    async def _next_items(self) -> list[Any] | None:
+        if self._sync:
+            while not self._items and not self._overflow_keys and not self._closing:
+                self._wake.clear()
+                await self._wake.wait()
+            limit = len(self._items)  # group commit: everything that arrived during the fsync
+        else:
+            if len(self._items) < self.config.batch_size and not self._closing:
+                try:  # a long flush interval must not delay exit
+                    await asyncio.wait_for(self._wake.wait(), self._interval)
+                except TimeoutError:
+                    pass
+            limit = self.config.batch_size
+        if not self._items and not self._overflow_keys and self._closing:
+            return None
+        return [self._items.popleft() for _ in range(min(limit, len(self._items)))]
+
+    async def _intake(self) -> None:
+        try:
+            while (items := await self._next_items()) is not None:
+                await self._take_in(items)
+        finally:
+            self._intake_done.set()
+            self._rows.ready.set()
+
+    async def _take_in(self, items: list[Any]) -> None:
+        keys, self._overflow_keys = self._overflow_keys, []
+        if self._sync:
+            keys += [item_key(i) for i in items]
+        rows = self._building = []
+        self._unbuilt = items
+        while self._unbuilt:
+            piece, self._unbuilt = self._unbuilt[:ROW_SLICE], self._unbuilt[ROW_SLICE:]
+            rows += [v for v in map(self._build, piece) if v is not None]
+            if self._unbuilt:
+                await asyncio.sleep(0)  # let requests run between slices
+        behind = self._rows.would_overflow(len(rows))
+        segment, durable = None, False
+        if rows and (self._journal_always or self._outage or behind):
+            segment = self._append(rows)
+        if segment is not None or keys:
+            durable = await self._fsync() and (segment is not None or not rows)
+        self._resolve(keys, durable)
+        self._building = []
+        if not rows:
+            return
+        if segment is not None and (self._outage or behind):
+            self.journal.mark_dirty(segment)  # the file carries them; memory lets go
+            self.status.spilled()
+        elif segment is None and (self._outage or behind) and self.status.journal_error:
+            self._hold(rows)  # nowhere safe to put them: memory, up to a hard limit
+        else:
+            self._rows.put(Piece(segment, rows))
+        self._rows.ready.set()
+
+    def _hold(self, rows: list[Values]) -> None:
+        lost = self._rows.hold(rows)
+        if lost:
+            self.status.drop(lost, "memory is full and the journal refused them")
+
+    def _append(self, rows: list[Values]) -> Segment | None:
+        try:
+            segment = self.journal.append(rows)
+        except JournalError as e:
+            self.status.journal_failed(e)
+            return None
+        self.status.journaled_rows(len(rows))
+        return segment
+
+    async def _fsync(self) -> bool:
+        try:
+            await self.journal.sync()
+        except JournalError as e:
+            self.status.journal_failed(e)
+            return False
+        return True
+
+    # --- the database task ---------------------------------------------------------------------
+
+    async def _database(self) -> None:
+        loop = asyncio.get_running_loop()
+        claimed_at = loop.time()
+        while True:
+            if loop.time() - claimed_at > CLAIM_EVERY_S and not self._closing:
+                claimed_at = loop.time()
+                self.journal.claim_orphans()  # a sibling worker may have died meanwhile
+            if self._outage:
+                await self._recover()
+                if self._outage:  # closing, and the database is still away
+                    break
+                continue
+            worked = False
+            if self._rows:
+                if self._journal_always:
+                    await self._gather()
+                await self._write(self._rows.take(self.config.batch_size))
+                worked = True
+            # the journal is replayed between batches, and at shutdown while the database
+            # answers: a journal on a pod's own disk may not see the next start
+            if not self._outage and self._replay_pending():
+                await self._replay_step()
+                worked = True
+            if worked:
+                continue
+            if self._intake_done.is_set():
+                break
+            self._rows.ready.clear()
+            try:
+                await asyncio.wait_for(self._rows.ready.wait(), 1.0)
+            except TimeoutError:
+                pass
+        self._spill(self._rows.drain())  # closing: what the database would not take
+
+    async def _gather(self) -> None:
+        """journal/sync: the intake hands rows on as soon as they are journaled (in sync mode,
+        a few at a time); wait for a batch's worth, or the flush interval, so the database
+        sees one insert and one commit (a WAL fsync on the same disk) per interval, not per
+        group commit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._interval
+        while self._rows.count < self.config.batch_size and not self._closing:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._rows.ready.clear()
+            try:
+                await asyncio.wait_for(self._rows.ready.wait(), left)
+            except TimeoutError:
+                return
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def _replay_pending(self) -> bool:
+        return self.journal.next_to_replay() is not None or (
+            self.journal.active_dirty and not self._rows
+        )
+
+    async def _write(self, batch: list[Piece]) -> None:
+        loop = asyncio.get_running_loop()
+        started, delay = loop.time(), 0.05
+        while batch:
+            rows = [r for p in batch for r in p.rows]
+            try:
+                d = await deliver(self.sink, self.shape, rows)
+                away = None
+            except DatabaseAway as e:
+                d, away = e.delivery, e
+            self._settle(batch, d)
+            if away is None:
+                break
+            self.status.database_failed(away, len(rows) - d.done)
+            waited = loop.time() - started
+            if self._closing or waited + delay > self.config.journal_after_ms / 1000:
+                self._outage = True
+                log.warning("ledger: database away (%s); journaling rows until it is back", away)
+                self._spill(self._rows.drain())  # this batch, and what queued up behind it
+                await self._fsync()
+                break
+            await self._pause(delay)
+            delay = min(delay * 2, 1.0)
+        self._rows.inflight = []
+
+    def _settle(self, batch: list[Piece], d: Delivery) -> None:
+        """The first `d.done` rows of `batch` are in the database (or dead-lettered)."""
+        self.status.delivered(d)
+        n = d.done
+        while n and batch:
+            p = batch[0]
+            k = min(n, len(p.rows))
+            del p.rows[:k]
+            if p.segment is not None:
+                self.journal.ack(p.segment, k)
+            if not p.rows:
+                batch.pop(0)
+            n -= k
+
+    def _spill(self, pieces: list[Piece]) -> None:
+        """Rows the database did not take: journal them (or hold them if it cannot)."""
+        for p in pieces:
+            if not p.rows:
+                continue
+            seg = p.segment or self._append(p.rows)
+            if seg is not None:
+                self.journal.mark_dirty(seg)
+                self.status.spilled()
+            else:
+                self._hold(p.rows)
+        pieces.clear()
+
+    async def _recover(self) -> None:
+        """Outage: replay the journal, backing off while the database stays away."""
+        delay = 0.1
+        while self._outage:
+            if await self._replay_step():
+                delay = 0.1
+                continue
+            if self._closing:
+                return
+            await self._pause(delay)
+            delay = min(delay * 2, 2.0)  # a probe is one connect: the outage ends sooner
+
+    async def _replay_step(self) -> bool:
+        """Replay one batch from the journal; False when the database is still away."""
+        seg = self.journal.next_to_replay()
+        if seg is None:
+            if self.journal.active_dirty:
+                if await self._seal():
+                    return True
+                return False
+            if self._outage:
+                self._outage = False  # nothing journaled is left: rows go straight in again
+                log.warning("ledger: database back; journal replayed")
+            return True
+        rows, offset = self.journal.read(seg, self.config.batch_size)
+        try:
+            d = await deliver(self.sink, self.shape, rows)
+        except DatabaseAway as e:
+            self.status.database_failed(e, len(rows))
+            self._outage = True
+            return False
+        self.status.delivered(d, replay=True)
+        self.journal.replayed(seg, offset, len(rows))
+        return True
+
+    async def _seal(self) -> bool:
+        try:
+            await self.journal.seal()
+        except JournalError as e:
+            self.status.journal_failed(e)
+            return False
+        return True
+
+    # --- forced shutdown -----------------------------------------------------------------------
 
     async def _last_flush(
         self, quiet_s: float = 0.1, settle_s: float = 1.0, insert_timeout_s: float = 5.0
     ) -> None:
-        # the cancelled requests' cleanup submits their rows: wait until the queue has been
-        # still for `quiet_s` (at most `settle_s`)
+        if self._flushed_at_exit:
+            return
+        self._flushed_at_exit = True
+        # the cancelled requests' cleanup submits their rows: wait until no more arrive for
+        # `quiet_s` (at most `settle_s`)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settle_s
-        seen, still_since = self._queue.qsize(), loop.time()
+        seen, still_since = len(self._items), loop.time()
         while loop.time() - still_since < quiet_s and loop.time() < deadline:
             await asyncio.sleep(0.01)
-            if self._queue.qsize() != seen:
-                seen, still_since = self._queue.qsize(), loop.time()
-        items = []
-        while not self._queue.empty():
-            items.append(self._queue.get_nowait())
+            if len(self._items) != seen:
+                seen, still_since = len(self._items), loop.time()
+        pieces = self._rows.drain()
+        if self._building:
+            pieces.append(Piece(None, self._building))
         # the interrupted batch's rest first
-        rows = self._unwritten + self._rows(self._unbuilt) + self._rows(items)
-        self._unbuilt = []
-        total = len(rows)
+        unbuilt = [*self._unbuilt, *self._items]
+        pieces.append(Piece(None, [v for v in map(self._build, unbuilt) if v is not None]))
+        self._items.clear()
+        self._building, self._unbuilt = [], []
+        rows = [r for p in pieces for r in p.rows]
         try:
-            if self._sync is not None:
-                while rows:
-                    del rows[: self._insert_some(rows)]
-            elif rows:
-                await asyncio.wait_for(self._insert_all(rows), insert_timeout_s)
-                rows = []
-        except Exception as e:
+            d = await asyncio.wait_for(deliver(self.sink, self.shape, rows), insert_timeout_s)
+            self._settle(pieces, d)
+        except (DatabaseAway, TimeoutError) as e:
+            if isinstance(e, DatabaseAway):
+                self._settle(pieces, e.delivery)
+            self._spill(pieces)
+            await self._fsync()
             log.error(
-                "forced shutdown: %d ledger rows could not be written (%s)",
-                len(rows),
-                type(e).__name__,
+                "forced shutdown: the database did not take the last rows (%s); "
+                "they are in the journal %s",
+                e,
+                self.journal.directory,
             )
-        self.written += total - len(rows)
-        self._on_written(total - len(rows))
 
-    async def _drain_forever(self) -> None:
-        # Sleep, then drain what arrived: waking per row (a wait_for per queue item) cost
-        # ~20 µs of event-loop time a request under load, a sixth of the throughput.
-        while True:
-            if self._queue.qsize() < self._batch_size and not self._closing.is_set():
-                try:  # a long flush interval must not delay exit
-                    await asyncio.wait_for(self._closing.wait(), self._interval)
-                except TimeoutError:
-                    pass
-            batch: list[Any] = []
-            while len(batch) < self._batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            if batch:
-                self._unwritten, self._unbuilt = [], batch  # `_insert` empties it as rows land
-                while self._unbuilt:
-                    piece, self._unbuilt = self._unbuilt[:ROW_SLICE], self._unbuilt[ROW_SLICE:]
-                    self._unwritten += self._rows(piece)
-                    await asyncio.sleep(0)
-                await self._insert(self._unwritten)
-            elif self._closing.is_set() and not self._waiters:
-                return
-            else:
-                await asyncio.sleep(0)  # let waiting puts land
+    # --- state ---------------------------------------------------------------------------------
 
-    def _rows(self, batch: list[Any]) -> list[tuple[Any, ...]]:
-        rows = []
-        params = self._insert_sql.params
-        for item in batch:
-            try:
-                rows.append(params(self._prepare(item)))
-            except Exception:  # a bug in pricing/metrics must not take the batch down with it
-                log.exception("could not build a ledger row; item dropped: %r", item)
-        return rows
+    @property
+    def backlog(self) -> int:
+        """Rows held in memory (journaled or not), not yet in the database."""
+        return len(self._items) + len(self._unbuilt) + len(self._building) + self._rows.rows
 
-    async def _insert(self, batch: list[tuple[Any, ...]]) -> None:
-        delay = 0.1
-        while batch:
-            try:
-                if self._sync is not None:
-                    n = self._insert_some(batch)
-                else:
-                    n = await self._insert_all(batch)
-            except Exception as e:  # the database is away or refused: keep the rows, retry
-                self._on_error()
-                log.warning(
-                    "ledger insert of %d rows failed (%s); retrying in %.1fs",
-                    len(batch),
-                    type(e).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            del batch[:n]
-            self.written += n
-            self._on_written(n)
-            await asyncio.sleep(0)  # let requests run between SQLite chunks
+    def unsafe(self) -> tuple[int, float | None]:
+        """Rows that exist only in memory (in neither the database nor the journal), and the
+        wall-clock time of the oldest of them."""
+        n, times = self._rows.unsafe()
+        n += len(self._items) + len(self._unbuilt) + len(self._building)
+        for waiting in (self._unbuilt, self._items):
+            if waiting and (t := item_time(waiting[0])) is not None:
+                times.append(t)
+        if self._building:
+            times.append(self._building[0][self.shape.created_index].timestamp())
+        return n, min(times, default=None)
 
-    def _insert_some(self, batch: list[tuple[Any, ...]]) -> int:
-        assert self._sync is not None
-        chunk = batch[:SQLITE_CHUNK]
-        with self._sync.begin() as conn:
-            conn.exec_driver_sql(self._insert_sql.sql, chunk)
-        return len(chunk)
-
-    async def _insert_all(self, batch: list[tuple[Any, ...]]) -> int:
-        async with self._engine.begin() as conn:
-            await conn.exec_driver_sql(self._insert_sql.sql, batch)
-        return len(batch)
-
-    async def aclose(self, timeout_s: float = 30.0) -> None:
-        """Flush every queued row, then stop."""
-        self._closing.set()
-        if self._waiters:
-            await asyncio.gather(*list(self._waiters), return_exceptions=True)
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout_s)
-            except TimeoutError:
-                log.error(
-                    "ledger writer did not flush within %ss; %d rows unwritten",
-                    timeout_s,
-                    self._queue.qsize(),
-                )
-                self._task.cancel()
-        if self._sync is not None:
-            self._sync.dispose()
+    def health(self) -> LedgerHealth:
+        return assess(self)

@@ -2,47 +2,19 @@
 
 import asyncio
 import itertools
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from gateway.config import LedgerConfig
 from gateway.ledger.db import create_engine
 from gateway.ledger.migrate import upgrade
+from gateway.ledger.status import LedgerHooks
 from gateway.ledger.tables import requests_table
 from gateway.ledger.writer import ROW_SLICE, LedgerWriter
-
-
-def _row(i: int) -> dict[str, Any]:
-    return {
-        "id": f"r{i}",
-        "created_at": datetime.now(UTC),
-        "endpoint": "chat",
-        "requested_model": "m",
-        "provider": "p",
-        "upstream_model": "m",
-        "stream": False,
-        "status_code": 200,
-        "error_type": None,
-        "prompt_tokens": 1,
-        "completion_tokens": 2,
-        "cached_prompt_tokens": 0,
-        "cache_write_tokens": 0,
-        "reasoning_tokens": 0,
-        "input_cost_usd": Decimal("0.000000150"),
-        "output_cost_usd": Decimal("0.0000012"),
-        "cost_usd": Decimal("0.000001350"),
-        "usage_estimated": False,
-        "ttft_ms": None,
-        "latency_ms": 1.5,
-        "upstream_request_id": None,
-        "route_reason": None,
-        "attempts": 1,
-        "api_key_id": None,
-        "team": None,
-    }
+from tests.support import ledger_row
 
 
 async def _count(url: str) -> int:
@@ -58,10 +30,14 @@ async def test_rows_are_batched_and_flushed_on_close(tmp_path: Path) -> None:
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
     batches: list[int] = []
-    w = LedgerWriter(engine, batch_size=100, flush_interval_s=0.05, on_written=batches.append)
+    w = LedgerWriter(
+        engine,
+        LedgerConfig(batch_size=100, flush_interval_ms=50),
+        hooks=LedgerHooks(written=batches.append),
+    )
     w.start()
     for i in range(250):
-        w.submit(_row(i))
+        w.submit(ledger_row(i))
     await w.aclose()
     await engine.dispose()
     assert await _count(url) == 250
@@ -72,9 +48,9 @@ async def test_decimal_costs_round_trip_exactly(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
-    w = LedgerWriter(engine, flush_interval_s=0.01)
+    w = LedgerWriter(engine, LedgerConfig(flush_interval_ms=10))
     w.start()
-    w.submit(_row(1))
+    w.submit(ledger_row(1))
     await w.aclose()
     async with engine.connect() as conn:
         cost = (await conn.execute(select(requests_table.c.cost_usd))).scalar_one()
@@ -85,11 +61,13 @@ async def test_decimal_costs_round_trip_exactly(tmp_path: Path) -> None:
 async def test_a_failing_database_keeps_rows_until_it_is_back(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
     engine = create_engine(url)  # no tables yet: inserts fail
-    errors: list[None] = []
-    w = LedgerWriter(engine, flush_interval_s=0.01, on_error=lambda: errors.append(None))
+    errors: list[int] = []
+    w = LedgerWriter(
+        engine, LedgerConfig(flush_interval_ms=10), hooks=LedgerHooks(write_errors=errors.append)
+    )
     w.start()
     for i in range(10):
-        w.submit(_row(i))
+        w.submit(ledger_row(i))
     while not errors:
         await asyncio.sleep(0.01)
     await asyncio.to_thread(upgrade, url)  # the database comes back
@@ -98,18 +76,21 @@ async def test_a_failing_database_keeps_rows_until_it_is_back(tmp_path: Path) ->
     assert await _count(url) == 10
 
 
-async def test_a_full_queue_applies_backpressure_without_losing_rows(tmp_path: Path) -> None:
+async def test_a_full_queue_sends_rows_to_the_journal_without_losing_any(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
-    w = LedgerWriter(engine, queue_size=100, batch_size=50, flush_interval_s=0.01)
+    w = LedgerWriter(engine, LedgerConfig(queue_size=100, batch_size=50, flush_interval_ms=10))
     w.start()
     for i in range(1000):  # 10x the queue, submitted without yielding
-        w.submit(_row(i))
-    assert w.backlog == 1000
+        w.submit(ledger_row(i))
+    assert w.backlog == 100  # memory holds what it may; the rest is on disk, no task waits
+    assert w.status.journaled == 900 and w.journal.stats().rows == 900
     await w.aclose()
     await engine.dispose()
     assert await _count(url) == 1000
+    st = w.status
+    assert st.written == 1000 and st.replayed == 900 and st.dropped == 0
 
 
 async def test_a_cancelled_writer_still_writes_what_it_holds(tmp_path: Path) -> None:
@@ -118,26 +99,71 @@ async def test_a_cancelled_writer_still_writes_what_it_holds(tmp_path: Path) -> 
     url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
-    w = LedgerWriter(engine, flush_interval_s=60)  # nothing is written unless forced
+    w = LedgerWriter(engine, LedgerConfig(flush_interval_ms=60_000))  # written only if forced
     w.start()
     for i in range(150):
-        w.submit(_row(i))
+        w.submit(ledger_row(i))
 
     async def request(i: int) -> None:
         try:
             await asyncio.sleep(60)
         finally:
             await asyncio.sleep(0.05)  # closing its upstream, then its row
-            w.submit(_row(1000 + i))
+            w.submit(ledger_row(1000 + i))
 
     requests = [asyncio.create_task(request(i)) for i in range(3)]
     await asyncio.sleep(0.05)
-    for t in (*requests, w._task):
-        assert t is not None
+    writer_task = w._task
+    assert writer_task is not None
+    for t in (*requests, writer_task):
         t.cancel()
-    await asyncio.gather(*requests, *filter(None, [w._task]), return_exceptions=True)
+    await asyncio.gather(*requests, writer_task, return_exceptions=True)
     await engine.dispose()
-    assert await _count(url) == 153 and w.written == 153
+    assert await _count(url) == 153 and w.status.written == 153
+
+
+async def test_sync_mode_releases_a_response_only_after_its_rows_fsync(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    w = LedgerWriter(engine, LedgerConfig(durability="sync"), journal_dir=tmp_path / "j")
+    w.start()
+    seen: list[tuple[bool, bool]] = []
+
+    async def request(i: int) -> None:
+        row = ledger_row(i)
+        w.submit(row)
+        fsyncs = w.journal.fsyncs
+        ok = await w.durable(row["id"])
+        in_file = any(f'"r{i}"'.encode() in p.read_bytes() for p in (tmp_path / "j").glob("seg-*"))
+        seen.append((ok and w.journal.fsyncs > fsyncs, in_file))
+
+    await asyncio.gather(*(request(i) for i in range(300)))
+    assert seen == [(True, True)] * 300
+    assert w.journal.fsyncs < 300  # group commit: requests share fsyncs
+    assert await w.durable("no-such-request")  # nothing pending: at once
+    await w.aclose()
+    await engine.dispose()
+    assert await _count(url) == 300
+    assert not list((tmp_path / "j").glob("seg-*"))  # every row reached the database
+
+
+async def test_journal_mode_journals_every_row_and_lets_go_once_written(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    w = LedgerWriter(
+        engine, LedgerConfig(durability="journal", flush_interval_ms=10), journal_dir=tmp_path
+    )
+    w.start()
+    for i in range(250):
+        w.submit(ledger_row(i))
+    while w.status.written < 250:
+        await asyncio.sleep(0.01)
+    assert w.status.journaled == 250 and w.health().journal_rows == 0
+    await w.aclose()
+    await engine.dispose()
+    assert await _count(url) == 250 and not list(tmp_path.glob("seg-*"))
 
 
 async def test_a_big_batch_is_built_and_written_in_slices_that_let_requests_run(
@@ -161,9 +187,9 @@ async def test_a_big_batch_is_built_and_written_in_slices_that_let_requests_run(
             ticks += 1
             await asyncio.sleep(0)
 
-    w = LedgerWriter(engine, batch_size=500, flush_interval_s=0.01, prepare=prepare)
+    w = LedgerWriter(engine, LedgerConfig(batch_size=500, flush_interval_ms=10), prepare=prepare)
     for i in range(500):
-        w.submit(_row(i))
+        w.submit(ledger_row(i))
     tick = asyncio.create_task(ticker())
     w.start()
     await w.aclose()
