@@ -56,6 +56,9 @@ class SharedCounters:
             tuple[tuple[str, ...], int, int], tuple[list[str], list[int], list[int]]
         ] = {}
         self._in_flight = 0  # script calls out (or waiting for the connection)
+        connections = redis_counters.connections if redis_counters is not None else 1
+        self._slots = asyncio.Semaphore(connections)
+        self._sending: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._missed: list[Op] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -175,25 +178,36 @@ class SharedCounters:
     async def _flusher(self) -> None:
         # What requests wait on goes first; settlements (the ledger writer hands them over
         # hundreds at a time) fill the rest of a call, a few at a time while requests wait,
-        # so that no admission waits behind a long script call.
+        # so that no admission waits behind a long script call. A batch goes out without
+        # waiting for the previous one's answer (up to one call per Redis connection): the
+        # next loop turn's admissions do not wait for this one's round trip.
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting or self._settling or self._groups:
+                await self._slots.acquire()  # what arrives meanwhile joins this batch
                 self._grouped()
                 waiting = self._waiting[:MAX_BATCH]
                 del self._waiting[: len(waiting)]
                 room = SETTLEMENTS_BESIDE_WAITING if waiting else MAX_BATCH
                 settling = self._settling[:room]
                 del self._settling[: len(settling)]
-                self._in_flight += 1
-                try:
-                    replies = await self._execute([op for op, _ in waiting] + settling)
-                finally:
-                    self._in_flight -= 1
-                for (_, fut), reply in zip(waiting, replies, strict=False):
-                    if not fut.done():
-                        fut.set_result(reply)
+                task = asyncio.create_task(self._send(waiting, settling))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+
+    async def _send(
+        self, waiting: list[tuple[Op, asyncio.Future[Reply]]], settling: list[Op]
+    ) -> None:
+        self._in_flight += 1
+        try:
+            replies = await self._execute([op for op, _ in waiting] + settling)
+        finally:
+            self._in_flight -= 1
+            self._slots.release()
+        for (_, fut), reply in zip(waiting, replies, strict=False):
+            if not fut.done():
+                fut.set_result(reply)
 
     async def _execute(self, ops: list[Op]) -> list[Reply]:
         if self.up and self._redis is not None:
@@ -256,6 +270,8 @@ class SharedCounters:
             return
 
     async def aclose(self) -> None:
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         self._grouped()
         if self.up and self._settling:  # the last settlements
             batch, self._settling = self._settling, []

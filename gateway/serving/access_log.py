@@ -11,10 +11,10 @@ attempts. Requests that reach no generation endpoint (admin, health, metrics) ar
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import BinaryIO
 
 import orjson
 
@@ -73,10 +73,39 @@ def text_line(o: Outcome, p: Priced) -> bytes:
 FORMATS: dict[str, Callable[[Outcome, Priced], bytes]] = {"json": json_line, "text": text_line}
 
 
+PIPE_BUF = 4096  # POSIX: a pipe write this size or less is never interleaved with another
+
+
+def whole_lines(data: bytes, limit: int = PIPE_BUF) -> Iterator[bytes]:
+    """`data` cut after a newline into pieces of at most `limit` bytes (a longer line alone)."""
+    start = 0
+    while start < len(data):
+        end = start + limit
+        if end < len(data):
+            cut = data.rfind(b"\n", start, end)
+            if cut >= start:
+                end = cut + 1
+            else:  # one line longer than the limit: to its end
+                nl = data.find(b"\n", end)
+                end = len(data) if nl < 0 else nl + 1
+        yield data[start:end]
+        start = end
+
+
+def stdout_lines(data: bytes) -> None:
+    """Write to fd 1 at most PIPE_BUF bytes of whole lines at a time: the worker processes of
+    `--workers N` share the pipe, and a longer write could interleave with theirs."""
+    fd = sys.stdout.fileno()
+    for piece in whole_lines(data):
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
 class AccessLog:
-    def __init__(self, fmt: str, stream: BinaryIO | None = None) -> None:
+    def __init__(self, fmt: str, write: Callable[[bytes], None] | None = None) -> None:
         self._render = FORMATS[fmt]
-        self._stream = stream if stream is not None else sys.stdout.buffer
+        self._write = write or stdout_lines
         self._lines: list[bytes] = []
         self._scheduled = False
 
@@ -97,7 +126,6 @@ class AccessLog:
         data = b"".join(self._lines)
         self._lines.clear()
         try:
-            self._stream.write(data)
-            self._stream.flush()
+            self._write(data)
         except (OSError, ValueError):  # stdout closed: the ledger still has every request
             pass

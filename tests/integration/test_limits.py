@@ -60,8 +60,8 @@ def test_requests_per_minute_with_openai_headers(
         raw = client.chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
         assert raw.headers["x-ratelimit-limit-requests"] == "3"  # the key's, the tighter
         assert raw.headers["x-ratelimit-remaining-requests"] == str(left)
-        # a window of one-second buckets is whole again 60-61 s from now
-        assert re.fullmatch(r"1m[01](\.\d+)?s", raw.headers["x-ratelimit-reset-requests"])
+        # the window is full again 60-61 s after this request (to 0.1 s, rounded up)
+        assert re.fullmatch(r"1m(0(\.\d)?|1)s", raw.headers["x-ratelimit-reset-requests"])
     with pytest.raises(openai.RateLimitError) as e:
         client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
     assert 55 <= int(e.value.response.headers["retry-after"]) <= 61
@@ -226,3 +226,52 @@ def test_when_redis_is_unreachable_the_gateway_serves_on_local_counters(
     client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
     with pytest.raises(openai.RateLimitError):  # still limited, by this replica alone
         client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+
+
+def test_every_way_a_request_ends_settles_its_reservation(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory, redis_prefix: str
+) -> None:
+    """Success, an upstream error, a stream the client walked away from: each releases its
+    reservation and charges what the ledger says it cost."""
+    import redis
+
+    cfg = config(sim, sqlite_url, redis_prefix, ledger={"flush_interval_ms": 10})
+    raw = cfg.model_dump()
+    raw["providers"][1]["api_base"] = f"{sim.url}/llama-3.1-8b-h100/v1"  # ~6.5 ms a token
+    raw["providers"][0]["api_key"] = "sk-test-secret-123"
+    from gateway.config import parse_config
+
+    gw = gateway_factory(parse_config(raw, source="test", environ={}))
+    admin = AdminClient(gw.url)
+    admin.team("t", budget_usd_day="100")
+    key = admin.key("t", budget_usd_month="100")
+    headers = {"authorization": f"Bearer {key['key']}"}
+    url = f"{gw.url}/v1/chat/completions"
+    assert httpx.post(url, json={**CHAT, "max_tokens": 50}, headers=headers).status_code == 200
+    httpx.post(f"{sim.url}/sim/faults", json={"upstream": "instant", "status": 500, "count": 1})
+    assert httpx.post(url, json={**CHAT, "max_tokens": 50}, headers=headers).status_code == 500
+    body = {
+        "model": "llama-3.1-8b",
+        "messages": CHAT["messages"],
+        "stream": True,
+        "max_tokens": 2000,
+        "ignore_eos": True,
+    }
+    with httpx.stream("POST", url, json=body, headers=headers) as r:
+        assert next(r.iter_raw()).startswith(b"data: ")
+    rows = wait_rows(sqlite_url, 3, api_key_id=key["id"])
+    assert sorted(r["status_code"] for r in rows) == [200, 499, 500]
+    nano = Decimal(1_000_000_000)
+    charged = sum(int(-(-r["cost_usd"] * nano // 1)) for r in rows)  # rounded up, as settled
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    deadline = time.monotonic() + 5
+    while True:
+        state = client.hgetall(f"{redis_prefix}s:k:{key['id']}")
+        if int(state.get("r", 1)) == 0 and int(state.get("m", 0)) == charged:
+            break
+        assert time.monotonic() < deadline, (state, charged)
+        time.sleep(0.05)
+    assert (
+        charged > 0 and int(state["d"]) == charged
+    )  # the key has no daily budget: counted all the same
+    client.close()
