@@ -154,12 +154,18 @@ def platform_args(machine: str) -> list[str]:
     return [arg for tag in tags for arg in ("--platform", tag)]
 
 
+MARKER_ONLY_DEPENDENCIES = ("async-timeout>=4.0.3",)
+
+
 def wheelhouse() -> tuple[Path, Step]:
     """Binary wheels of every dependency for the base's Python, downloaded on the host."""
     started = time.monotonic()
     machine = platform.machine()
     reqs = _requirements()
-    path = cache_dir() / f"wheelhouse-cp{BASE_PYTHON.replace('.', '')}-{machine}-{_digest(*reqs)}"
+    path = (
+        cache_dir()
+        / f"wheelhouse-cp{BASE_PYTHON.replace('.', '')}-{machine}-{_digest(*reqs, *MARKER_ONLY_DEPENDENCIES)}"
+    )
     if (path / ".complete").exists():
         return path, Step("wheelhouse", True, time.monotonic() - started)
     partial = path.with_name(path.name + ".partial")
@@ -181,6 +187,9 @@ def wheelhouse() -> tuple[Path, Step]:
             "--dest",
             str(partial),
             *reqs,
+            # pip evaluates environment markers against the host's Python, not the target's:
+            # Debian's python3 is 3.11.2, and redis needs this one below 3.11.3
+            *MARKER_ONLY_DEPENDENCIES,
         ],
         check=True,
         capture_output=True,
