@@ -9,8 +9,8 @@ The result is checked with `re.search`; a pattern this cannot satisfy gives "exa
 from __future__ import annotations
 
 import re
-from re import _constants as c  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
+from re import _constants as c  # type: ignore[attr-defined,unused-ignore]
+from re import _parser  # type: ignore[attr-defined,unused-ignore]
 from typing import Any
 
 _CATEGORIES: dict[Any, str] = {
