@@ -28,7 +28,7 @@ from gateway.ledger.tables import requests_table
 
 MAX_RSS_GROWTH = 0.10
 JUDGE_MEMORY_FROM = 20_000  # fewer requests after the warm-up say nothing about a leak
-FD_SLACK = 16  # pooled connections come and go with the load
+FD_SLACK = 16  # connections kept alive idle (the client's, the upstream pools')
 SAMPLE_EVERY_S = 10.0
 IDLE_S = 6.0  # after the load: upstream keep-alives (4 s) expire, so descriptors settle
 
@@ -227,8 +227,13 @@ def judge(
         failures.append(f"answered without a row: {missing}; row status differs: {mismatch}")
     if judged and growth >= MAX_RSS_GROWTH:
         failures.append(f"RSS grew {growth:.1%} after the warm-up")
-    if end.fds > warm.fds + FD_SLACK or idle.fds > warm.fds + FD_SLACK:
-        failures.append(f"open descriptors grew: {warm.fds} → {end.fds} ({idle.fds} idle)")
+    # under load the count follows the connections open at that instant (it swings with
+    # bursts); a leak shows once the load is gone: idle, it must be back near the floor
+    if idle.fds > min(fds) + FD_SLACK:
+        failures.append(
+            f"open descriptors did not come back: {idle.fds} idle after the load, "
+            f"{min(fds)}–{max(fds)} under it"
+        )
     return Report(
         settings=asdict(s),
         wall_s=round(wall, 1),
