@@ -222,7 +222,10 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     try:
         if workers == 1:
             server = DrainingServer(uvicorn.Config(app, **common), drain, config.server)  # type: ignore[arg-type]
-            server.run()
+            try:
+                server.run()
+            except KeyboardInterrupt:  # SIGINT, re-raised after the shutdown: as uvicorn.run
+                pass
             if not server.started:
                 sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run does
         else:
