@@ -8,7 +8,8 @@ it cannot know yet is the schema; this check asks until the database answers, ba
 - `unverified`: the database has not answered since start (rows are journaled meanwhile);
 - `ok`: at `SCHEMA_HEAD`;
 - `mismatch`: reachable, at another revision — rows cannot be written (they stay in the
-  journal) and /health/ready says not ready, naming `gateway db upgrade`.
+  journal) and /health/ready says not ready, naming `gateway db upgrade`; asked again every
+  few seconds, so a migration that finishes later makes the gateway ready.
 
 A database reachable at start with the wrong schema still stops `serve` (runner.py): that is
 a deployment mistake, not an outage.
@@ -28,6 +29,7 @@ log = logging.getLogger("gateway.ledger")
 State = Literal["unverified", "ok", "mismatch"]
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 15.0
+MISMATCH_RETRY_S = 5.0
 
 
 class SchemaCheck:
@@ -86,11 +88,13 @@ class SchemaCheck:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_S)
                 continue
-            self.found = found
-            self.state = "ok" if found == self.head else "mismatch"
-            if self.state == "ok":
-                if self.last_error is not None:
+            if found == self.head:
+                if self.state != "unverified" or self.last_error is not None:
                     log.warning("ledger database reachable; schema %s verified", found)
-            else:
+                self.found, self.state = found, "ok"
+                return
+            if self.state != "mismatch" or found != self.found:
+                self.found, self.state = found, "mismatch"
                 log.error("ledger: %s", self.problem)
-            return
+            # a migration may be under way (a Job running `gateway db upgrade`): ask again
+            await asyncio.sleep(MISMATCH_RETRY_S)
