@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 
 from gateway.ledger import schema
 from gateway.ledger.migrate import SCHEMA_HEAD, upgrade
 from tests.conftest import PG_ADMIN_DSN, _pg_exec
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(20):
+        while not condition():
+            await asyncio.sleep(0.05)
 
 
 def test_a_database_migrated_after_start_turns_the_check_ok(
@@ -26,15 +33,11 @@ def test_a_database_migrated_after_start_turns_the_check_ok(
         check = schema.SchemaCheck(url)
         check.start()
         try:
-            async with asyncio.timeout(20):
-                while check.state == "unverified":
-                    await asyncio.sleep(0.05)
+            await until(lambda: check.state != "unverified")
             assert check.state == "mismatch" and check.found is None
             assert check.problem is not None and "gateway db upgrade" in check.problem
             await asyncio.to_thread(upgrade, url)
-            async with asyncio.timeout(20):
-                while check.state != "ok":
-                    await asyncio.sleep(0.05)
+            await until(lambda: check.state == "ok")
             assert check.found == SCHEMA_HEAD and check.problem is None
         finally:
             await check.aclose()
