@@ -68,9 +68,10 @@ USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('GATEWAY_PORT', '8080'), timeout=2)"]
-# `gateway` is PID 1 (exec form, no shell in between): uvicorn handles SIGTERM by finishing the
-# requests in flight (up to 30 s), then the app's shutdown flushes the ledger writer's queue
-# before the process exits. Give it that long: `docker stop -t 45`, compose's
+# `gateway` is PID 1 (exec form, no shell in between): on SIGTERM it drains (README "Stopping:
+# the drain": not ready at once, serving `server.drain_delay_s` (5 s) more, then finishing the
+# requests in flight for up to `server.drain_timeout_s` (30 s)), then flushes the ledger writer's
+# queue before the process exits. Give it that long: `docker stop -t 45`, compose's
 # stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["gateway"]

@@ -34,6 +34,7 @@ from gateway.routing.executor import Executor
 from gateway.routing.router import Router
 from gateway.serving import after
 from gateway.serving.access_log import AccessLog
+from gateway.serving.drain import Drain
 from gateway.serving.pipeline import Pipeline
 from gateway.state import AppState
 
@@ -77,6 +78,7 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         engine,
         config.ledger,
         prepare=after_request.finalize,
+        check_schema=True,
         hooks=LedgerHooks(
             written=metrics.ledger_rows.inc,
             write_errors=metrics.ledger_errors.inc,
@@ -139,9 +141,13 @@ def _replica(capacity: CapacityMonitor, target: Target) -> str:
     return replica.api_base if replica is not None else target.provider.api_base
 
 
-def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None) -> ASGIApp:
+def create_app(
+    config: GatewayConfig, registry: CollectorRegistry | None = None, drain: Drain | None = None
+) -> ASGIApp:
     # Prices are resolved here, not in the lifespan, so a missing price fails before binding.
     state = build_state(config, registry)
+    if drain is not None:  # the server's (runner.DrainingServer), which SIGTERM moves
+        state.drain = drain
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -163,6 +169,7 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         try:
             yield {"gw": state}
         finally:
+            state.drain.log_summary()
             await state.aclose()
 
     app = Starlette(
@@ -182,6 +189,7 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         max_header_bytes=config.limits.max_header_bytes,
         max_headers=config.limits.max_headers,
         on_refused=lambda scope, error: record_refusal(state, scope, error),
+        draining=lambda: state.drain.draining,
     )
 
 

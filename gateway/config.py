@@ -306,6 +306,20 @@ class LoggingConfig(_Strict):
         return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
 
 
+class ServerConfig(_Strict):
+    """How `gateway serve` stops (docs: README "Stopping: the drain").
+
+    On SIGTERM /health/ready answers 503 at once while everything is still served for
+    `drain_delay_s` (load balancers take a few seconds to notice and move traffic away);
+    then the listening socket closes and requests in flight, streams included, have
+    `drain_timeout_s` to finish. What is still running then ends with a 503 / an in-band
+    error and a ledger row saying `gateway_shutdown`. Kubernetes' terminationGracePeriodSeconds
+    must exceed their sum plus a few seconds for the ledger's last flush."""
+
+    drain_delay_s: float = Field(5.0, ge=0)
+    drain_timeout_s: float = Field(30.0, gt=0)
+
+
 class GatewayConfig(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     max_request_body_mb: float = Field(32, gt=0)
@@ -315,6 +329,7 @@ class GatewayConfig(_Strict):
     # uvicorn's own default, 5 s, raced httpx's and cut requests as "Server disconnected".
     client_keepalive_s: int = Field(75, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig())
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -6,6 +6,7 @@
     ├── ModelNotFound         404     names the model and lists the ones that exist
     ├── RequestTooLarge       413     body over `max_request_body_mb`
     ├── HeadersTooLarge       431     more header bytes or fields than `limits` allows
+    ├── GatewayShutdown       503     the gateway is shutting down (drain): retry elsewhere
     ├── UnsupportedEndpoint   400     e.g. embeddings on a provider that has none
     └── UpstreamError                 anything that went wrong past our edge
         ├── UpstreamHTTPError         the provider answered with an error status
@@ -135,6 +136,24 @@ class HeadersTooLarge(GatewayError):
     status_code = 431
     type = "invalid_request_error"
     code = "request_header_fields_too_large"
+
+
+class GatewayShutdown(GatewayError):
+    """A request the gateway will not finish because it is shutting down: one that arrived
+    after it stopped taking work, or one still running at the end of the drain timeout."""
+
+    status_code = 503
+    type = "server_error"
+    code = "gateway_shutdown"
+    retryable = True
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "The gateway is shutting down and did not finish this request; retry it "
+            "(another replica will answer).",
+            headers={"connection": "close"},
+        )
 
 
 class NotFound(GatewayError):

@@ -29,6 +29,8 @@ from gateway.config import (
     with_calibrations,
 )
 from gateway.ledger.db import is_sqlite, redact_url
+from gateway.server import CUT_GRACE_S, DrainingServer
+from gateway.serving.drain import Drain
 
 log = logging.getLogger("gateway")
 
@@ -42,21 +44,33 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def prepare_database(config: GatewayConfig) -> None:
+def prepare_database(config: GatewayConfig) -> bool:
+    """Check (SQLite: migrate) the ledger's schema; False when the database cannot be
+    reached — `serve` starts anyway: rows are journaled until it answers, and the schema is
+    checked then (ledger/schema.py). A reachable database at the wrong schema stops it."""
     from gateway.ledger.migrate import SCHEMA_HEAD, current_revision, upgrade
 
     url = config.database_url
     try:
         current = asyncio.run(current_revision(url))
     except Exception as e:
-        raise ConfigError(
-            f"database_url: cannot reach {redact_url(url)} ({type(e).__name__}: {e})"
-        ) from None
+        if is_sqlite(url):  # a local file that cannot be opened is a configuration error
+            raise ConfigError(
+                f"database_url: cannot open {redact_url(url)} ({type(e).__name__}: {e})"
+            ) from None
+        log.warning(
+            "database_url: cannot reach %s (%s: %s); starting anyway — ledger rows are "
+            "journaled until it answers, and its schema is checked then",
+            redact_url(url),
+            type(e).__name__,
+            e,
+        )
+        return False
     if current == SCHEMA_HEAD:
-        return
+        return True
     if is_sqlite(url):
         upgrade(url)  # the embedded default migrates itself
-        return
+        return True
     raise ConfigError(
         f"the ledger at {redact_url(url)} is at schema {current or 'none'}, "
         f"expected {SCHEMA_HEAD}: run `gateway db upgrade` first"
@@ -197,16 +211,23 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
     from gateway.pricing.table import build_price_table
 
     build_price_table(config)  # a model without a price stops us here, before anything starts
-    prepare_database(config)
-    measured = read_calibrations(config)
+    reachable = prepare_database(config)
+    measured = read_calibrations(config) if reachable else {}
     config = with_calibrations(config, measured)
     os.environ["GATEWAY_CALIBRATIONS"] = json.dumps(measured)  # for worker processes
-    app = create_app(config) if workers == 1 else None
+    drain = Drain()
+    app = create_app(config, drain=drain) if workers == 1 else None
     sim = start_simulator(config.simulator) if config.simulator else None
     common = uvicorn_options(config, host, port)
     try:
         if workers == 1:
-            uvicorn.run(app, **common)  # type: ignore[arg-type]
+            server = DrainingServer(uvicorn.Config(app, **common), drain, config.server)  # type: ignore[arg-type]
+            try:
+                server.run()
+            except KeyboardInterrupt:  # SIGINT, re-raised after the shutdown: as uvicorn.run
+                pass
+            if not server.started:
+                sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run does
         else:
             _run_workers(config_path, workers, common)
     finally:
@@ -225,7 +246,8 @@ def uvicorn_options(config: GatewayConfig, host: str, port: int) -> dict[str, ob
         access_log=False,
         proxy_headers=False,
         log_level=config.log_level,
-        timeout_graceful_shutdown=30,
+        # the single process drains itself (server.py) within this; workers stop at it
+        timeout_graceful_shutdown=config.server.drain_timeout_s + CUT_GRACE_S,
         timeout_keep_alive=config.client_keepalive_s,
         lifespan="on",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +15,7 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.providers.transport import Transport
 from gateway.routing.router import Router
+from gateway.serving.drain import Drain
 from gateway.serving.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class AppState:
     governor: Governor | None = None  # auth on: keys, limits, budgets
     admin: Admin | None = None
     access_log: AccessLog | None = None
+    drain: Drain = field(default_factory=Drain)  # the server moves it on SIGTERM (runner.py)
 
     async def aclose(self) -> None:
         if self.capacity is not None:

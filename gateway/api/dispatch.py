@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.api.generate import generate
 from gateway.api.http import send_error
 from gateway.api.routes import GENERATION, generation
-from gateway.errors import GatewayError, MethodNotAllowed, clip
+from gateway.errors import GatewayError, GatewayShutdown, MethodNotAllowed, clip
 from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
 
@@ -38,6 +38,12 @@ class HotPathRouter:
             await self.fallback(scope, receive, send)
             return
         try:
+            if self.state.drain.stopping:  # arrived on a kept-alive connection: answered
+                self.state.drain.refused()
+                raise GatewayShutdown(
+                    "The gateway is shutting down and takes no new requests; retry it "
+                    "(another replica will answer)."
+                )
             if scope["method"] != "POST":
                 raise MethodNotAllowed(
                     f"Method {clip(scope['method'])} is not allowed on {scope['path']}; use POST."

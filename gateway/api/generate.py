@@ -6,6 +6,7 @@ routes, prices or touches the database, and nothing here knows a provider.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.types import Receive, Scope, Send
@@ -13,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
 from gateway.codecs.base import Codec, Conversation, Headers, header
 from gateway.core import ClientRequest, Target
-from gateway.errors import InvalidRequest
+from gateway.errors import GatewayShutdown, InvalidRequest
 from gateway.governance.records import Principal
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
@@ -53,6 +54,23 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         team=None if caller is None else caller.team,
     )
     scope["gateway.ctx"] = ctx  # a refusal raised from here is recorded by the dispatcher
+    task = asyncio.current_task()
+    assert task is not None
+    with gw.drain.track(ctx):
+        try:
+            await _generate(gw, codec, ctx, scope, receive, send)
+        except asyncio.CancelledError:
+            if not ctx.shutdown:
+                raise
+            # the drain's timeout: a whole answer not ready yet is a 503 (its row, if the
+            # pipeline had not made it, comes from the dispatcher with this error)
+            task.uncancel()
+            raise GatewayShutdown() from None
+
+
+async def _generate(
+    gw: AppState, codec: Codec, ctx: RequestContext, scope: Scope, receive: Receive, send: Send
+) -> None:
     raw = await read_body(receive)
     req = codec.parse(raw, scope["headers"])
     ctx.requested_model = req.model
@@ -63,7 +81,8 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         streaming = await gw.pipeline.open_stream(req, ctx)
         headers = _target_headers(streaming.target, streaming.decision)
         headers += codec.headers(req, streaming.native) + ctx.headers
-        await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
+        renderer = codec.stream_renderer(req)
+        await send_stream(receive, send, streaming.chunks, renderer, headers, ctx)
         return
     async with until_disconnect(receive) as gone:
         answer = await gw.pipeline.complete(req, ctx)

@@ -19,7 +19,8 @@ from starlette.types import Receive, Send
 
 from gateway.codecs.base import Headers, StreamRenderer
 from gateway.core import Chunk
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, GatewayShutdown
+from gateway.serving.outcome import RequestContext
 
 log = logging.getLogger("gateway")
 
@@ -92,9 +93,11 @@ async def send_stream(
     chunks: AsyncIterator[list[Chunk]],
     renderer: StreamRenderer,
     headers: Headers,
+    ctx: RequestContext | None = None,
 ) -> None:
     """Render and forward each read's chunks as they come; if the client disconnects, stop
-    pulling from upstream.
+    pulling from upstream; if the drain's timeout cuts the stream (`ctx.shutdown`), end it
+    with an in-band error in the client's format.
 
     uvicorn drops writes to a closed connection silently, so a watcher task waits for the
     `http.disconnect` message and cancels the relay — otherwise an abandoned stream would keep
@@ -120,9 +123,14 @@ async def send_stream(
                 await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     except asyncio.CancelledError:
-        if not gone:
+        if gone:
+            task.uncancel()
+        elif ctx is not None and ctx.shutdown:
+            task.uncancel()
+            data = renderer.fail(GatewayShutdown())
+            await send({"type": "http.response.body", "more_body": False, "body": data})
+        else:
             raise
-        task.uncancel()
     except Exception:  # headers are gone: say it in-band, in the client's format
         log.exception("stream relay failed")
         error = GatewayError(

@@ -51,6 +51,8 @@ async def ready(request: Request) -> Response:
     """Ready unless ledger rows are at risk (ledger/health.py). A database the journal stands
     in for is reported, not fatal: every row is safe on disk until it answers again."""
     gw: AppState = request.state.gw
+    if gw.drain.draining:  # at once on SIGTERM, so load balancers stop sending (README: drain)
+        return _json({"status": "draining", "phase": gw.drain.phase}, 503)
     try:
         await asyncio.wait_for(ping(gw.engine), timeout=1.0)
         database = "ok"

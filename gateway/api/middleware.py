@@ -23,6 +23,7 @@ from gateway.api.errors import error_body
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTooLarge
 
 OnRefused = Callable[[Scope, GatewayError], None]
+CLOSE = (b"connection", b"close")
 
 
 class RequestContextMiddleware:
@@ -34,12 +35,14 @@ class RequestContextMiddleware:
         max_header_bytes: int = 65_536,
         max_headers: int = 100,
         on_refused: OnRefused | None = None,
+        draining: Callable[[], bool] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.on_refused = on_refused
+        self.draining = draining or (lambda: False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,7 +56,13 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), rid_header]
+                headers = [*message.get("headers", ()), rid_header]
+                # draining: the client's next request must go out on a new connection, which
+                # the load balancer sends elsewhere (a connection the server closes while idle
+                # can meet a request on its way, which is then lost)
+                if self.draining() and not any(k == b"connection" for k, _ in headers):
+                    headers.append(CLOSE)
+                message["headers"] = headers
             await send(message)
 
         headers = scope["headers"]

@@ -6,7 +6,9 @@ would turn a ledger outage into a serving outage. At risk means:
 
 - *stalled*: rows held only in memory (in neither the database nor the journal) for longer
   than `stall_after_s`, with nothing made safe meanwhile — a writer that cannot write;
-- *journal unusable*: the journal refused rows it had to take (full, or an OS error).
+- *journal unusable*: the journal refused rows it had to take (full, or an OS error);
+- *schema mismatch*: the database answers at another schema revision (schema.py) — a database
+  not reached since start leaves the schema `unverified`, reported but not fatal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 
 from gateway.config import LedgerConfig
 from gateway.ledger.journal import Journal
+from gateway.ledger.schema import SchemaCheck
 from gateway.ledger.status import LedgerStatus
 
 
@@ -26,6 +29,7 @@ class Watched(Protocol):
     config: LedgerConfig
     status: LedgerStatus
     journal: Journal
+    schema: SchemaCheck | None
 
     @property
     def backlog(self) -> int: ...
@@ -43,6 +47,7 @@ class LedgerHealth:
     oldest_row_age_s: float | None  # the oldest row not yet in the database
     seconds_since_progress: float  # since rows last reached the database or the journal
     database: str  # "ok", "unavailable: …" (as the writer last saw it), or "unknown"
+    schema: str  # "ok", "unverified: …" (not reached since start), "mismatch: …", "unchecked"
     seconds_since_database_write: float | None
     journal_rows: int  # journaled, not yet known to be in the database
     journal_bytes: int
@@ -80,6 +85,8 @@ def assess(w: Watched) -> LedgerHealth:
         )
     if st.journal_error is not None:
         problems.append(f"ledger journal unusable: {st.journal_error}")
+    if w.schema is not None and w.schema.problem is not None:
+        problems.append(w.schema.problem)
     if st.database_error is not None:
         database = f"unavailable: {st.database_error}"
     elif st.last_database_write is not None:
@@ -95,6 +102,7 @@ def assess(w: Watched) -> LedgerHealth:
         oldest_row_age_s=_age(now, min(oldest_times)) if oldest_times else None,
         seconds_since_progress=round(idle, 3),
         database=database,
+        schema="unchecked" if w.schema is None else w.schema.describe(),
         seconds_since_database_write=_age(now, st.last_database_write),
         journal_rows=js.rows,
         journal_bytes=js.bytes,

@@ -39,6 +39,7 @@ from gateway.ledger.deliver import DatabaseAway, Delivery, deliver
 from gateway.ledger.health import LedgerHealth, assess
 from gateway.ledger.journal import Journal, JournalError, Segment
 from gateway.ledger.pieces import Piece, RowBuffer, item_key, item_time
+from gateway.ledger.schema import SchemaCheck
 from gateway.ledger.shape import RowShape, Values
 from gateway.ledger.sinks import Sink, create_sink
 from gateway.ledger.status import LedgerHooks, LedgerStatus
@@ -62,6 +63,7 @@ class LedgerWriter:
         journal_dir: Path | None = None,
         prepare: Callable[[Any], dict[str, Any]] | None = None,
         hooks: LedgerHooks | None = None,
+        check_schema: bool = False,
     ) -> None:
         self.config = c = config or LedgerConfig()
         self.shape = RowShape()
@@ -74,6 +76,8 @@ class LedgerWriter:
             max_bytes=int(c.journal_max_mb * 2**20),
             segment_bytes=int(c.journal_segment_mb * 2**20),
         )
+        # `serve` may start while the database is away: its schema is verified when it answers
+        self.schema = SchemaCheck(url) if check_schema else None
         self._prepare = prepare or (lambda item: item)
         self.status = LedgerStatus(hooks, journal_always=c.durability != "async")
         self._sync = c.durability == "sync"
@@ -169,6 +173,8 @@ class LedgerWriter:
             asyncio.create_task(self._database(), name="ledger-database"),
         ]
         self._task = asyncio.create_task(self._supervise(), name="ledger-writer")
+        if self.schema is not None:
+            self.schema.start()
 
     async def _supervise(self) -> None:
         try:
@@ -197,6 +203,8 @@ class LedgerWriter:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
         self._resolve(list(self._durable), False)
+        if self.schema is not None:
+            await self.schema.aclose()
         await self.journal.aclose()
         await self.sink.aclose()
         self.status.log_summary(self.journal.stats().rows, self.journal.directory, self.backlog)

@@ -23,6 +23,9 @@ class RequestContext:
     # set when the request's one Outcome has gone to `record`: the edge's catch-all records a
     # refusal or a 500 only for a request that has none yet (a second row would reuse its id)
     recorded: bool = False
+    # set when the gateway's drain timeout ended the request (serving/drain.py): its row says
+    # `gateway_shutdown`, not that the client went away
+    shutdown: bool = False
     # response headers the admission hook adds (rate limits, budget warnings)
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 

@@ -221,12 +221,10 @@ class Pipeline:
         except GatewayError as e:
             self._failed(ctx, req, decision, e)
             raise self.scrub.error(e) from None
-        except asyncio.CancelledError:  # the client went away: the upstream call is abandoned
+        except asyncio.CancelledError:  # the client went away (or the drain ended it)
+            status, why = cut_reason(ctx)
             self._record(
-                ctx,
-                self._outcome(
-                    ctx, req, decision, trying, 499, error_type="client_disconnected", attempts=1
-                ),
+                ctx, self._outcome(ctx, req, decision, trying, status, error_type=why, attempts=1)
             )
             raise
         result = done.result
@@ -335,7 +333,7 @@ class Pipeline:
             self.metrics.upstream_error(target.model, target.provider.name, e.error_type)
             yield [StreamError(e.type, self.scrub(e.message), e.status_code, e.code)]
         except (asyncio.CancelledError, GeneratorExit):
-            ended.status, ended.error_type = 499, "client_disconnected"
+            ended.status, ended.error_type = cut_reason(ctx)
             raise
         finally:
             self.executor.end(target, done.api_base, True)  # the GPU pool's slot is free again
@@ -371,6 +369,13 @@ def observe(chunks: list[Chunk], ended: _Ended, started: float, scrub: Scrubber)
     if isinstance(last, StreamError):
         ended.status, ended.error_type = last.status, last.code or last.type
         chunks[-1] = dataclasses.replace(last, message=scrub(last.message))
+
+
+def cut_reason(ctx: RequestContext) -> tuple[int, str]:
+    """Why a request was cancelled midway, for its row: the gateway's drain, or the client."""
+    if ctx.shutdown:
+        return 503, "gateway_shutdown"
+    return 499, "client_disconnected"
 
 
 def native_targets(decision: Decision, req: ClientRequest, refusal: GatewayError) -> Decision:

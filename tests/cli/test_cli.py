@@ -163,9 +163,9 @@ def test_demo_serve_starts_simulator_and_records_a_priced_row(tmp_path: Path) ->
 
 
 def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
-    """Ctrl-C twice: uvicorn skips the graceful drain and the lifespan's shutdown, then the
-    event loop cancels every task. Rows still queued, and the 499 rows of the streams cut
-    off, are written anyway."""
+    """Ctrl-C twice: the server skips the graceful drain and the lifespan's shutdown, then
+    the event loop cancels every task. Rows still queued, and the rows of the streams cut off
+    (`gateway_shutdown`: the gateway ended them, not their clients), are written anyway."""
     # nothing is written before the end
     proc, gw_port, _, db = serve_demo(tmp_path, "ledger: {flush_interval_ms: 600000}\n")
     base = f"http://127.0.0.1:{gw_port}"
@@ -211,4 +211,5 @@ def test_a_forced_shutdown_loses_no_ledger_row(tmp_path: Path) -> None:
             proc.kill()
     rows = fetch_rows(f"sqlite+aiosqlite:///{db}")
     assert len(rows) == 8, out
-    assert sorted(r["status_code"] for r in rows) == [200] * 5 + [499] * 3
+    assert sorted(r["status_code"] for r in rows) == [200] * 5 + [503] * 3
+    assert {r["error_type"] for r in rows if r["status_code"] == 503} == {"gateway_shutdown"}

@@ -22,6 +22,7 @@ import yaml
 
 from gateway.config import load_config
 from gateway.pricing.table import build_price_table
+from gateway.server import CUT_GRACE_S
 from tests.deploy import compose_model as cm
 from tests.deploy.vllm_flags import parse_flags, run_sh_flags
 
@@ -123,7 +124,6 @@ def test_the_gateway_runs_migrated_replicas_on_its_own_config(name: str) -> None
     assert migrate["command"] == ["db", "upgrade"] and migrate["image"] == gw["image"]
     assert cm.depends_on(gw)["migrate"] == "service_completed_successfully"
     assert cm.depends_on(migrate)["postgres"] == "service_healthy"
-    assert int(gw["stop_grace_period"].rstrip("s")) > 30  # uvicorn's drain, then the flush
     for s in (gw, migrate):
         env = s["environment"]
         assert env["GATEWAY_CONFIG"] == GATEWAY_CONFIG_IN_CONTAINER
@@ -134,6 +134,11 @@ def test_the_gateway_runs_migrated_replicas_on_its_own_config(name: str) -> None
         config = load_config(DEPLOY / m["configs"][mount["source"]]["file"], environ=env)
         build_price_table(config)
         assert {p.name for p in config.providers} >= {"local-llama"}
+    # the drain (delay, timeout, the cut's grace: gateway/server.py), then the ledger's flush
+    d = config.server
+    assert (
+        int(gw["stop_grace_period"].rstrip("s")) > d.drain_delay_s + d.drain_timeout_s + CUT_GRACE_S
+    )
 
 
 def test_vllm_is_served_as_the_gpu_benchmark_served_it() -> None:

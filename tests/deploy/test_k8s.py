@@ -25,6 +25,7 @@ import yaml
 
 from gateway.config import parse_config
 from gateway.pricing.table import build_price_table
+from gateway.server import CUT_GRACE_S
 from tests.deploy import kustomize_lite
 from tests.deploy.vllm_flags import parse_flags, run_sh_flags
 
@@ -142,9 +143,15 @@ def test_gateway_probes_resources_and_drain(overlay: str) -> None:
     assert gw["livenessProbe"]["httpGet"]["path"] == "/health"
     for key in ("requests", "limits"):
         assert {"cpu", "memory"} <= gw["resources"][key].keys()
-    # preStop's sleep + uvicorn's 30 s drain (runner.uvicorn_options) + the flush fit the grace
-    sleep_s = int(gw["lifecycle"]["preStop"]["exec"]["command"][1])
-    assert pod_spec(deployment)["terminationGracePeriodSeconds"] >= sleep_s + 30 + 10
+    # the drain (gateway/server.py: the delay, the timeout, the cut's grace), any preStop
+    # sleep, and 10 s for the ledger's last flush fit the grace period
+    raw = yaml.safe_load(one(objs, "ConfigMap", "gateway-config")["data"]["gateway.yaml"])
+    drain = parse_config(raw, source="configmap", environ={}).server
+    assert drain.drain_delay_s >= 5  # endpoints and load balancers take seconds to move away
+    pre_stop = gw.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+    sleep_s = int(pre_stop[1]) if pre_stop else 0
+    needed = sleep_s + drain.drain_delay_s + drain.drain_timeout_s + CUT_GRACE_S + 10
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] >= needed
     assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"]
     assert pod_spec(deployment)["securityContext"]["runAsUser"] == 10001  # the image's user
     (init,) = pod_spec(deployment)["initContainers"]

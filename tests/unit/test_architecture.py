@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 GATEWAY = Path(__file__).parents[2] / "gateway"
-WIRING = {"app", "state", "runner", "cli", "__main__", "__init__", "gateway"}
+WIRING = {"app", "state", "runner", "server", "cli", "__main__", "__init__", "gateway"}
 
 # package → the packages it may import; keep in step with docs/ARCHITECTURE.md
 ALLOWED: dict[str, set[str]] = {
