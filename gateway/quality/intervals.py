@@ -1,0 +1,59 @@
+"""95% intervals for agreement — pure functions.
+
+Pass/fail comparators (label, tool_call, a judge's verdict) get the Wilson score interval, which
+stays inside [0, 1] and behaves near 0 and 1 where the normal approximation does not (Wilson
+1927; Agresti & Coull 1998, "Approximate is better than 'exact'"). Scores in [0, 1] (text
+similarity, the share of JSON fields that agree) get a percentile bootstrap of the mean with a
+fixed seed, so the same scores always give the same interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 15  # fixed: an interval is a function of its scores
+
+
+def wilson(passes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion; (0, 1) without samples."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= passes <= n:
+        raise ValueError(f"passes must be within 0..n, got {passes} of {n}")
+    p = passes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # clamp the rounding error at the ends (p = 0 or 1 gives exactly 0 or 1 analytically)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap(
+    scores: Sequence[float],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean of `scores`; (0, 1) without samples."""
+    n = len(scores)
+    if n == 0:
+        return 0.0, 1.0
+    if n == 1:
+        return float(scores[0]), float(scores[0])
+    import numpy as np  # only processes that keep score comparators pay for numpy
+
+    data = np.asarray(scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    # resampled in blocks so a large n never allocates resamples × n at once
+    block = max(1, 2_000_000 // n)
+    for start in range(0, resamples, block):
+        stop = min(resamples, start + block)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = data[idx].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
