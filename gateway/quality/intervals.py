@@ -5,6 +5,7 @@ stays inside [0, 1] and behaves near 0 and 1 where the normal approximation does
 1927; Agresti & Coull 1998, "Approximate is better than 'exact'"). Scores in [0, 1] (text
 similarity, the share of JSON fields that agree) get a percentile bootstrap of the mean with a
 fixed seed, so the same scores always give the same interval.
+(Efron & Tibshirani 1993, "An Introduction to the Bootstrap", ch. 13: percentile intervals.)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
 BOOTSTRAP_RESAMPLES = 2000
+BINS = 100  # scores are resampled at 0.01 resolution
 BOOTSTRAP_SEED = 15  # fixed: an interval is a function of its scores
 
 
@@ -37,23 +39,26 @@ def bootstrap(
     seed: int = BOOTSTRAP_SEED,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """The percentile bootstrap interval of the mean of `scores`; (0, 1) without samples."""
+    """The percentile bootstrap interval of the mean of `scores` (each in [0, 1]); (0, 1)
+    without samples.
+
+    Scores are binned to 0.01 and each resample is one multinomial draw over the bins: the
+    same distribution as drawing n scores with replacement from the binned data, at a cost
+    that does not grow with n (a few milliseconds for any n, where resampling 10,000 scores
+    2,000 times took a quarter of a second on the event loop). The interval is then moved by
+    the binning's effect on the mean, so it is centred on the exact scores.
+    """
     n = len(scores)
     if n == 0:
         return 0.0, 1.0
-    if n == 1:
-        return float(scores[0]), float(scores[0])
     import numpy as np  # only processes that keep score comparators pay for numpy
 
-    data = np.asarray(scores, dtype=np.float64)
+    data = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    counts = np.bincount(np.rint(data * BINS).astype(np.int64), minlength=BINS + 1)
+    values = np.arange(BINS + 1, dtype=np.float64) / BINS
     rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    # resampled in blocks so a large n never allocates resamples × n at once
-    block = max(1, 2_000_000 // n)
-    for start in range(0, resamples, block):
-        stop = min(resamples, start + block)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = data[idx].mean(axis=1)
+    means = rng.multinomial(n, counts / counts.sum(), size=resamples) @ values / n
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
-    return float(low), float(high)
+    shift = float(data.mean()) - float(counts @ values) / n
+    return max(0.0, float(low) + shift), min(1.0, float(high) + shift)
