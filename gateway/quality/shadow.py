@@ -100,6 +100,8 @@ class ShadowCall(Protocol):
 class PairSink(Protocol):
     async def add(self, pair: dict[str, object]) -> None: ...
 
+    def close(self) -> None: ...
+
 
 def shadow_request(req: ClientRequest, model: str) -> ClientRequest:
     """The request as the reference gets it: a whole (non-streamed) chat completion."""
@@ -288,3 +290,5 @@ class Shadow:
             task.cancel()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._sink is not None:
+            self._sink.close()

@@ -24,10 +24,17 @@ from tests.support import ServerThread, fetch_rows, wait_rows
 SYSTEM = "Classify the support ticket as billing, technical or other. Answer with the label."
 
 
+REFERENCE_UPSTREAM = "instant@reference"  # the reference's own simulator upstream
+
+
 def quality_config(sim: str, db: str, **shadow: Any) -> GatewayConfig:
+    base = sim_config(sim, db)
+    providers = [p.model_dump(exclude_none=True) for p in base.providers]
+    providers[0]["api_base"] = f"{sim}/{REFERENCE_UPSTREAM}/v1"  # gpt-4o-mini's provider
     return sim_config(
         sim,
         db,
+        providers=providers,
         routes=[
             {
                 "name": "auto",
@@ -118,8 +125,128 @@ def test_shadow_rows_are_linked_priced_and_compared(
     assert s["cost_usd"] > 0 and s["prompt_tokens"] > 0
     [pair] = wait_pairs(db_url, 1, request_id=rid)
     assert pair["request_id"] == rid and pair["shadow_request_id"] == s["id"] == pair["id"]
-    assert (pair["task"], pair["model"], pair["reference"]) == ("tickets", "llama-3.1-8b", "gpt-4o-mini")
+    assert (pair["task"], pair["model"], pair["reference"]) == (
+        "tickets",
+        "llama-3.1-8b",
+        "gpt-4o-mini",
+    )
     assert pair["comparator"] == "label" and pair["passed"] in (True, False)
     assert pair["reference_cost_usd"] == s["cost_usd"]
     assert pair["model_cost_usd"] == primary["cost_usd"]
     assert pair["model_sample"] and pair["reference_sample"]
+
+
+def test_sampling_rate_is_within_binomial_bounds(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
+    n, p = 150, 0.3
+    gw = gateway_factory(quality_config(sim.url, sqlite_url, sample_rate=p, max_concurrency=64))
+    for i in range(n):
+        ask(gw, i)
+    wait_rows(sqlite_url, n, shadow=False)
+    time.sleep(0.5)  # the last shadow calls finish
+    shadows = wait_rows(sqlite_url, 1, shadow=True)
+    sd = (n * p * (1 - p)) ** 0.5  # 5.6
+    assert abs(len(shadows) - n * p) < 4 * sd, len(shadows)
+    assert metric(gw, "gateway_shadow_samples_total", outcome="compared") == len(shadows)
+
+
+def _timed_stream(url: str, body: dict[str, Any]) -> tuple[float, float]:
+    """(time to the first content event, time to the stream's end) as the client sees them."""
+    start = time.perf_counter()
+    ttft = None
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=10) as r:
+        for line in r.iter_lines():
+            if ttft is None and '"content":"' in line:
+                ttft = time.perf_counter() - start
+    end = time.perf_counter() - start
+    assert ttft is not None
+    return ttft, end
+
+
+def test_a_slow_reference_never_delays_the_primary(
+    sim: ServerThread, sqlite_url: str, tmp_path: Any, gateway_factory: GatewayFactory
+) -> None:
+    shadowed = gateway_factory(quality_config(sim.url, sqlite_url, max_concurrency=2))
+    plain_db = f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}"
+    from gateway.ledger.migrate import upgrade
+
+    upgrade(plain_db)
+    plain = gateway_factory(
+        sim_config(
+            sim.url,
+            plain_db,
+            routes=[{"name": "auto", "policy": "ordered", "candidates": ["llama-3.1-8b"]}],
+        )
+    )
+    # every call to the reference (its own simulator upstream) hangs 2 s
+    httpx.post(
+        f"{sim.url}/sim/faults",
+        json={"upstream": REFERENCE_UPSTREAM, "kind": "timeout", "delay_s": 2},
+    ).raise_for_status()
+    body = {
+        "model": "auto",
+        "stream": True,
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "x"}],
+    }
+    n = 12
+    with_shadow: list[tuple[float, float]] = []
+    without: list[tuple[float, float]] = []
+    for _ in range(n):  # interleaved, so both see the same machine load
+        with_shadow.append(_timed_stream(shadowed.url, body))
+        without.append(_timed_stream(plain.url, body))
+    ttft_s = statistics.median(t for t, _ in with_shadow)
+    ttft_p = statistics.median(t for t, _ in without)
+    end_s = statistics.median(e for _, e in with_shadow)
+    end_p = statistics.median(e for _, e in without)
+    print(
+        f"median TTFT {ttft_s * 1000:.1f} ms with shadowing vs {ttft_p * 1000:.1f} ms without; "
+        f"median latency {end_s * 1000:.1f} vs {end_p * 1000:.1f} ms (n={n} each)"
+    )
+    # within noise: a shadow call on the path would add its 2 s to every figure
+    assert ttft_s < ttft_p * 1.5 + 0.05, (ttft_s, ttft_p)
+    assert end_s < end_p * 1.5 + 0.05, (end_s, end_p)
+    assert max(e for _, e in with_shadow) < 1.0
+    # ... while shadow calls did go out: two at a time, the rest dropped and counted
+    deadline = time.monotonic() + 10
+    while received(sim, REFERENCE_UPSTREAM) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    dropped = metric(shadowed, "gateway_shadow_samples_total", outcome="dropped_concurrency")
+    assert dropped >= n - 4, dropped  # at most 2 in flight per 2 s; the run takes < 2 s mostly
+    wait_rows(sqlite_url, 1, shadow=True, timeout=10)
+    time.sleep(2.5)
+    compared = metric(shadowed, "gateway_shadow_samples_total", outcome="compared")
+    assert compared + dropped == n, (compared, dropped)
+    assert received(sim, REFERENCE_UPSTREAM) == compared
+
+
+def test_no_shadow_call_once_the_daily_cap_is_reached(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
+    cap = 0.00004  # about two or three shadow calls at gpt-4o-mini's price
+    gw = gateway_factory(quality_config(sim.url, sqlite_url, max_usd_per_day=cap))
+    n = 8
+    for i in range(n):
+        ask(gw, i)
+        time.sleep(0.15)  # the shadow call (if any) is done before the next request
+    time.sleep(0.3)
+    shadows = fetch_rows(sqlite_url, shadow=True)
+    assert 1 <= len(shadows) < n
+    assert sum(float(r["cost_usd"]) for r in shadows) <= cap
+    assert received(sim, REFERENCE_UPSTREAM) == len(shadows)
+    first_drop = min(r["created_at"] for r in shadows)
+    del first_drop
+    dropped = metric(gw, "gateway_shadow_samples_total", outcome="dropped_cap")
+    assert dropped == n - len(shadows)
+    # once refused, refused for the rest of the day: the calls made were the first ones
+    primaries = sorted(fetch_rows(sqlite_url, shadow=False), key=lambda r: r["id"])
+    shadowed = {r["shadow_of"] for r in shadows}
+    assert shadowed == {r["id"] for r in primaries[: len(shadows)]}
+    # a restarted gateway counts today's spend from the ledger: still nothing
+    gw.stop()
+    again = gateway_factory(quality_config(sim.url, sqlite_url, max_usd_per_day=cap))
+    for i in range(3):
+        ask(again, i)
+    time.sleep(0.3)
+    assert len(fetch_rows(sqlite_url, shadow=True)) == len(shadows)
+    assert metric(again, "gateway_shadow_samples_total", outcome="dropped_cap") == 3
