@@ -8,17 +8,23 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from gateway.cli import app as cli_app
 from gateway.config import GatewayConfig
 from gateway.ledger.db import create_engine
 from gateway.ledger.tables import quality_pairs_table
+from gateway.quality.intervals import wilson
+from gateway.state import AppState
 from tests.conftest import GatewayFactory, sim_config
-from tests.integration.test_chat import client
+from tests.governance_support import MASTER, MASTER_HEADERS, AdminClient
 from tests.support import ServerThread, fetch_rows, wait_rows
 
 SYSTEM = "Classify the support ticket as billing, technical or other. Answer with the label."
@@ -27,7 +33,9 @@ SYSTEM = "Classify the support ticket as billing, technical or other. Answer wit
 REFERENCE_UPSTREAM = "instant@reference"  # the reference's own simulator upstream
 
 
-def quality_config(sim: str, db: str, **shadow: Any) -> GatewayConfig:
+def quality_config(
+    sim: str, db: str, *, auth: dict[str, Any] | None = None, **shadow: Any
+) -> GatewayConfig:
     base = sim_config(sim, db)
     providers = [p.model_dump(exclude_none=True) for p in base.providers]
     providers[0]["api_base"] = f"{sim}/{REFERENCE_UPSTREAM}/v1"  # gpt-4o-mini's provider
@@ -44,17 +52,25 @@ def quality_config(sim: str, db: str, **shadow: Any) -> GatewayConfig:
             }
         ],
         tasks=[{"name": "tickets", "compare": "label"}],
+        **({"auth": auth} if auth else {}),
     )
 
 
-def ask(gw: ServerThread, i: int = 0, *, stream: bool = False, task: str | None = "tickets") -> str:
+def ask(
+    gw: ServerThread,
+    i: int = 0,
+    *,
+    stream: bool = False,
+    task: str | None = "tickets",
+    key: str = "sk-client",
+) -> str:
     """One request on the route; its request id."""
     headers = {"x-gateway-task": task} if task else {}
     messages: Any = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": f"My invoice {i} is wrong"},
     ]
-    c = client(gw)
+    c = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0)
     if stream:
         with c.chat.completions.with_streaming_response.create(
             model="auto", messages=messages, stream=True, extra_headers=headers
@@ -100,6 +116,14 @@ def metric(gw: ServerThread, name: str, **labels: str) -> float:
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def _state(server: ServerThread) -> AppState:
+    """The gateway's AppState, found under its middleware (auth, request context)."""
+    app: Any = server.config.app
+    while not isinstance(getattr(app, "state", None), AppState):
+        app = app.app
+    return app.state  # type: ignore[no-any-return]
 
 
 def received(sim: ServerThread, upstream: str) -> int:
@@ -250,3 +274,72 @@ def test_no_shadow_call_once_the_daily_cap_is_reached(
     time.sleep(0.3)
     assert len(fetch_rows(sqlite_url, shadow=True)) == len(shadows)
     assert metric(again, "gateway_shadow_samples_total", outcome="dropped_cap") == 3
+
+
+def test_shadow_calls_skip_the_keys_rate_limit_and_the_report_shows_the_evidence(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory, tmp_path: Any
+) -> None:
+    gw = gateway_factory(quality_config(sim.url, sqlite_url, auth={"master_key": MASTER}))
+    admin = AdminClient(gw.url)
+    admin.team("support")
+    key = admin.key("support", rpm=4)["key"]
+    # four requests in the minute: the key's whole limit; their four shadow calls are not
+    # charged to it (were they, the third request would be refused)
+    ids = []
+    for i in range(4):
+        ids.append(ask(gw, i, key=key))
+        time.sleep(0.1)
+    with pytest.raises(openai.RateLimitError):
+        ask(gw, 9, key=key)
+    got = wait_pairs(sqlite_url, 4)
+    assert sorted(p["request_id"] for p in got) == sorted(ids)
+
+    as_key = httpx.get(f"{gw.url}/admin/quality", headers={"authorization": f"Bearer {key}"})
+    assert as_key.status_code == 403
+    assert httpx.get(f"{gw.url}/admin/quality").status_code == 401
+    r = httpx.get(f"{gw.url}/admin/quality", headers=MASTER_HEADERS)
+    assert r.status_code == 200, r.text
+    [row] = r.json()["data"]
+    passes = sum(bool(p["passed"]) for p in got)
+    assert (row["task"], row["model"], row["reference"]) == (
+        "tickets",
+        "llama-3.1-8b",
+        "gpt-4o-mini",
+    )
+    assert row["samples"] == 4 and row["comparator"] == "label" and row["interval"] == "wilson"
+    assert row["agreement"] == passes / 4
+    assert (row["low"], row["high"]) == pytest.approx(wilson(passes, 4))
+    model_cost = sum(p["model_cost_usd"] for p in got) / 4
+    ref_cost = sum(p["reference_cost_usd"] for p in got) / 4
+    assert Decimal(row["model_usd_per_request"]) == model_cost
+    assert Decimal(row["saved_usd_per_request"]) == ref_cost - model_cost > 0
+    bad = httpx.get(f"{gw.url}/admin/quality?since=yesterday", headers=MASTER_HEADERS)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "since"
+    none = httpx.get(f"{gw.url}/admin/quality?task=other", headers=MASTER_HEADERS).json()
+    assert none["data"] == []
+
+    # the same from the command line, and the evidence back in memory after a restart
+    gw.stop()
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(
+        "database_url: " + sqlite_url + "\n"
+        "providers: [{name: p, kind: openai, api_base: 'http://127.0.0.1:9/v1', api_key: x}]\n"
+        "models: [{name: gpt-4o-mini, provider: p}]\n"
+    )
+    out = CliRunner().invoke(cli_app, ["quality", "-c", str(cfg), "--format", "csv"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.strip().splitlines()
+    assert lines[0].startswith("task,model,reference,comparator,samples,agreement,low,high")
+    assert lines[1].startswith("tickets,llama-3.1-8b,gpt-4o-mini,label,4,")
+    table = CliRunner().invoke(cli_app, ["quality", "-c", str(cfg), "--since", "2020-01-01"])
+    assert "tickets" in table.output and "95% interval" in table.output
+    later = CliRunner().invoke(cli_app, ["quality", "-c", str(cfg), "--since", "2999-01-01"])
+    assert "no quality evidence yet" in later.output
+    assert (
+        CliRunner().invoke(cli_app, ["quality", "-c", str(cfg), "--format", "xml"]).exit_code == 2
+    )
+    again = gateway_factory(quality_config(sim.url, sqlite_url, auth={"master_key": MASTER}))
+    evidence = _state(again).evidence
+    assert evidence is not None
+    loaded = evidence.agreement("tickets", "llama-3.1-8b")
+    assert loaded is not None and loaded.n == 4 and loaded.mean == passes / 4
