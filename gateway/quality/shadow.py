@@ -47,6 +47,8 @@ from gateway.quality.answers import Answer, from_chunks, from_result
 from gateway.quality.budget import DailySpend, utc_day
 from gateway.quality.compare import Verdict, compare
 from gateway.quality.evidence import Evidence
+from gateway.quality.judge import judge_request
+from gateway.quality.judge import verdict as judge_verdict
 from gateway.quality.tasks import task_config, task_of
 
 log = logging.getLogger("gateway.quality")
@@ -237,7 +239,11 @@ class Shadow:
                 pair = _Pair(model, primary, theirs, primary_cost, actual, shadow.request_id)
             else:  # the reference served; the challenger's answer is under test
                 pair = _Pair(other, theirs, primary, actual, primary_cost, shadow.request_id)
-            verdict = self._compare(tap.task, pair.answer, pair.reference)
+            verdict, judged = await self._compare(tap, pair.answer, pair.reference)
+            actual += judged
+            if verdict is None:
+                self._count(tap.route, "failed")  # the judge gave no verdict
+                return
             await self._keep(tap, cfg.reference, pair, verdict)
             self._count(tap.route, "compared")
         except GatewayError as e:
@@ -250,9 +256,18 @@ class Shadow:
             self._inflight[tap.route] -= 1
             self.spend.settle(utc_day(self._clock()), tap.route, estimate, actual)
 
-    def _compare(self, task: str, candidate: Answer, reference: Answer) -> Verdict:
-        tc = task_config(task, self._tasks)
-        return compare(tc.compare if tc is not None else "text", candidate, reference)
+    async def _compare(
+        self, tap: Tap, candidate: Answer, reference: Answer
+    ) -> tuple[Verdict | None, Decimal]:
+        """The task's comparator's verdict, or its judge's; and what the judge cost."""
+        tc = task_config(tap.task, self._tasks)
+        if tc is None or tc.judge is None:
+            return compare(tc.compare if tc is not None else "text", candidate, reference), ZERO
+        assert self._call is not None
+        asked = judge_request(tc.judge, tap.request, candidate, reference)
+        reply = await self._call(asked, shadow_of=tap.request_id, team=self._evidence_cfg.team)
+        self._metrics.shadow_cost.labels(tap.route).inc(float(reply.cost_usd))
+        return judge_verdict(from_result(reply.result)), reply.cost_usd
 
     async def _keep(self, tap: Tap, reference: str, pair: _Pair, verdict: Verdict) -> None:
         self.evidence.add(tap.task, pair.model, reference, verdict.score, verdict.passed)

@@ -34,7 +34,12 @@ REFERENCE_UPSTREAM = "instant@reference"  # the reference's own simulator upstre
 
 
 def quality_config(
-    sim: str, db: str, *, auth: dict[str, Any] | None = None, **shadow: Any
+    sim: str,
+    db: str,
+    *,
+    auth: dict[str, Any] | None = None,
+    judge: str | None = None,
+    **shadow: Any,
 ) -> GatewayConfig:
     base = sim_config(sim, db)
     providers = [p.model_dump(exclude_none=True) for p in base.providers]
@@ -51,7 +56,7 @@ def quality_config(
                 "shadow": {"sample_rate": 1.0, "reference": "gpt-4o-mini", **shadow},
             }
         ],
-        tasks=[{"name": "tickets", "compare": "label"}],
+        tasks=[{"name": "tickets", "compare": "label", "judge": judge}],
         **({"auth": auth} if auth else {}),
     )
 
@@ -343,3 +348,22 @@ def test_shadow_calls_skip_the_keys_rate_limit_and_the_report_shows_the_evidence
     assert evidence is not None
     loaded = evidence.agreement("tickets", "llama-3.1-8b")
     assert loaded is not None and loaded.n == 4 and loaded.mean == passes / 4
+
+
+def test_a_judge_is_one_more_shadow_call(
+    sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
+) -> None:
+    gw = gateway_factory(quality_config(sim.url, sqlite_url, judge="gpt-4o-mini"))
+    rid = ask(gw)
+    rows = wait_rows(sqlite_url, 2, shadow_of=rid)
+    assert len(rows) == 2 and all(r["shadow"] and r["cost_usd"] > 0 for r in rows)
+    assert received(sim, REFERENCE_UPSTREAM) == 2  # the reference, then the judge
+    time.sleep(0.2)
+    # the simulator's judge answers with neither word: no pair is made from a guess
+    done = metric(gw, "gateway_shadow_samples_total", outcome="compared")
+    failed = metric(gw, "gateway_shadow_samples_total", outcome="failed")
+    assert done + failed == 1
+    assert len(pairs(sqlite_url, request_id=rid)) == done
+    spent = _state(gw).shadow
+    assert spent is not None
+    assert spent.spend.spent_today("auto") == sum(r["cost_usd"] for r in rows)
