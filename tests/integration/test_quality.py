@@ -221,6 +221,7 @@ def test_a_slow_reference_never_delays_the_primary(
     n = 12
     with_shadow: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
+    began = time.monotonic()
     for _ in range(n):  # interleaved, so both see the same machine load
         with_shadow.append(_timed_stream(shadowed.url, body))
         without.append(_timed_stream(plain.url, body))
@@ -240,12 +241,14 @@ def test_a_slow_reference_never_delays_the_primary(
     deadline = time.monotonic() + 10
     while received(sim, REFERENCE_UPSTREAM) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    dropped = metric(shadowed, "gateway_shadow_samples_total", outcome="dropped_concurrency")
-    assert dropped >= n - 4, dropped  # at most 2 in flight per 2 s; the run takes < 2 s mostly
+    ran = time.monotonic() - began
     wait_rows(sqlite_url, 1, shadow=True, timeout=10)
     time.sleep(2.5)
+    dropped = metric(shadowed, "gateway_shadow_samples_total", outcome="dropped_concurrency")
     compared = metric(shadowed, "gateway_shadow_samples_total", outcome="compared")
     assert compared + dropped == n, (compared, dropped)
+    # two at a time, each taking 2 s: at most two per 2 s of the run (plus the last two)
+    assert 2 <= compared <= 2 * (ran // 2 + 1) and dropped >= 1, (compared, dropped, ran)
     assert received(sim, REFERENCE_UPSTREAM) == compared
 
 
@@ -337,6 +340,7 @@ def test_shadow_calls_skip_the_keys_rate_limit_and_the_report_shows_the_evidence
     assert lines[0].startswith("task,model,reference,comparator,samples,agreement,low,high")
     assert lines[1].startswith("tickets,llama-3.1-8b,gpt-4o-mini,label,4,")
     table = CliRunner().invoke(cli_app, ["quality", "-c", str(cfg), "--since", "2020-01-01"])
+    print(table.output)
     assert "tickets" in table.output and "95% interval" in table.output
     later = CliRunner().invoke(cli_app, ["quality", "-c", str(cfg), "--since", "2999-01-01"])
     assert "no quality evidence yet" in later.output
