@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -123,7 +124,9 @@ class Shadow:
         sink: PairSink | None = None,
         rand: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
+        share: float = 1.0,
     ) -> None:
+        """`share`: this process's part of the caps and concurrency (1 / workers)."""
         self.evidence = evidence
         self._routes: dict[str, ShadowConfig] = {
             r.name: r.shadow for r in config.routes if r.shadow is not None
@@ -135,8 +138,9 @@ class Shadow:
         self._sink = sink
         self._rand = rand or random.Random().random
         self._clock = clock
+        self._share = Decimal(str(share))
         cap = config.evidence.max_usd_per_day
-        self.spend = DailySpend(total_cap=None if cap is None else Decimal(str(cap)))
+        self.spend = DailySpend(total_cap=None if cap is None else Decimal(str(cap)) * self._share)
         self._boost: dict[str, float] = {}
         self._challenger: dict[str, str] = {}
         self._pending: OrderedDict[str, Tap] = OrderedDict()
@@ -151,6 +155,10 @@ class Shadow:
     def bind(self, call: ShadowCall) -> None:
         """The pipeline's shadow call (the pipeline is built after this object)."""
         self._call = call
+
+    def restore(self, today: date, spent: Mapping[str, Decimal]) -> None:
+        """Today's spend from the ledger (every process's): this process takes its share."""
+        self.spend.restore(today, {route: usd * self._share for route, usd in spent.items()})
 
     # --- the gate's knobs ---------------------------------------------------------------
 
@@ -198,13 +206,14 @@ class Shadow:
             if challenger is None or challenger == reference:
                 return  # the reference answered: nothing to compare it with
             other = challenger
-        if self._inflight[tap.route] >= cfg.max_concurrency:
+        if self._inflight[tap.route] >= max(1, math.floor(cfg.max_concurrency * self._share)):
             self._count(tap.route, "dropped_concurrency")
             return
         price = self._prices.get(other)
         estimate = cost(usage, price).total_usd if price is not None else ZERO
         today = utc_day(self._clock())
-        refusal = self.spend.refusal(today, tap.route, Decimal(str(cfg.max_usd_per_day)), estimate)
+        cap = Decimal(str(cfg.max_usd_per_day)) * self._share
+        refusal = self.spend.refusal(today, tap.route, cap, estimate)
         if refusal is not None:
             self._count(tap.route, refusal)
             return
