@@ -14,6 +14,7 @@ from gateway.core import Price
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.providers.transport import Transport
+from gateway.quality.evidence import Evidence
 from gateway.routing.router import Router
 from gateway.serving.drain import Drain
 from gateway.serving.pipeline import Pipeline
@@ -21,6 +22,7 @@ from gateway.serving.pipeline import Pipeline
 if TYPE_CHECKING:
     from gateway.governance.admin import Admin
     from gateway.governance.governor import Governor
+    from gateway.quality.shadow import Shadow
     from gateway.routing.capacity import CapacityMonitor
     from gateway.serving.access_log import AccessLog
 
@@ -41,8 +43,12 @@ class AppState:
     admin: Admin | None = None
     access_log: AccessLog | None = None
     drain: Drain = field(default_factory=Drain)  # the server moves it on SIGTERM (runner.py)
+    evidence: Evidence | None = None  # quality: agreement per task × model
+    shadow: Shadow | None = None  # routes with `shadow:` configured
 
     async def aclose(self) -> None:
+        if self.shadow is not None:
+            await self.shadow.aclose()  # before the transport its calls use
         if self.capacity is not None:
             await self.capacity.aclose()
         await self.transport.aclose()  # uvicorn has drained in-flight requests by now

@@ -13,7 +13,6 @@ whose ledger row, metrics and router learning are made off the request's path
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -25,20 +24,21 @@ from gateway.core import (
     Result,
     StreamError,
     Target,
-    UpstreamRequest,
     Usage,
-    is_content,
+    new_request_id,
 )
 from gateway.errors import GatewayError, Scrubber
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import Transport, UpstreamStream
+from gateway.quality.shadow import Shadow, ShadowAnswer, Tap
 from gateway.routing.executor import Attempted, Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
 from gateway.serving.admission import Admission
-from gateway.serving.metering import estimate_prompt_tokens
+from gateway.serving.attempts import _Ended, at_replica, native_targets, observe, redacted
+from gateway.serving.metering import estimate_prompt_tokens, price
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
 
@@ -60,15 +60,6 @@ class Streaming:
     native: bool = False  # the upstream speaks the client's wire: chunks are `Raw` events
 
 
-@dataclass(slots=True)
-class _Ended:
-    """How a stream ended, as far as the ledger is concerned."""
-
-    status: int = 200
-    error_type: str | None = None
-    ttft_s: float | None = None
-
-
 class Pipeline:
     def __init__(
         self,
@@ -79,6 +70,7 @@ class Pipeline:
         record: Callable[[Outcome], None],
         scrub: Scrubber | None = None,
         admission: Admission | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.router = router
         self.transport = transport
@@ -89,6 +81,11 @@ class Pipeline:
         # every message that came from an upstream passes through here before a client sees it
         self.scrub = scrub or Scrubber(())
         self.admission = admission  # governance (auth on): limits, budgets, reservations
+        # quality evidence: samples requests at decision time; its calls come back through
+        # `shadow_call`, after the client's answer (quality/shadow.py)
+        self.shadow = shadow
+        if shadow is not None:
+            shadow.bind(self.shadow_call)
 
     # --- decisions and refusals -------------------------------------------------------------
 
@@ -158,6 +155,7 @@ class Pipeline:
         upstream_request_id: str | None = None,
         ttft_s: float | None = None,
         output_chunks: int = 0,
+        shadow_of: str | None = None,
     ) -> Outcome:
         return Outcome(
             request_id=ctx.request_id,
@@ -180,10 +178,21 @@ class Pipeline:
             attempts=attempts,
             api_key_id=ctx.api_key_id,
             team=ctx.team,
+            shadow_of=shadow_of,
         )
 
+    def _tap(self, req: ClientRequest, ctx: RequestContext, decision: Decision) -> Tap | None:
+        if self.shadow is None or decision.route is None:
+            return None
+        return self.shadow.tap(req, decision.route, ctx.request_id, ctx.created_at)
+
     def _failed(
-        self, ctx: RequestContext, req: ClientRequest, decision: Decision, error: GatewayError
+        self,
+        ctx: RequestContext,
+        req: ClientRequest,
+        decision: Decision,
+        error: GatewayError,
+        shadow_of: str | None = None,
     ) -> None:
         target = error.target or decision.targets[0]
         self._record(
@@ -196,6 +205,7 @@ class Pipeline:
                 error.status_code,
                 error_type=error.error_type,
                 attempts=error.attempts,
+                shadow_of=shadow_of,
             ),
         )
 
@@ -203,6 +213,33 @@ class Pipeline:
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
         decision = await self.admit(req, ctx)
+        tap = self._tap(req, ctx, decision)
+        answer = await self._complete(req, ctx, decision)
+        if tap is not None:  # before the writer's task runs the consumers: no await between
+            tap.result = answer.result
+        return answer
+
+    async def shadow_call(
+        self, req: ClientRequest, *, shadow_of: str, team: str | None
+    ) -> ShadowAnswer:
+        """A shadow call (quality/shadow.py): the pinned model through the same executor,
+        without admission — the client's key is not charged — recorded as a row of its own."""
+        ctx = RequestContext(new_request_id(), time.perf_counter(), time.time(), team=team)
+        decision = self.router.decide(req)
+        answer = await self._complete(req, ctx, decision, shadow_of=shadow_of)
+        usage = answer.result.usage
+        cost = price(
+            self._outcome(ctx, req, decision, answer.target, 200, attempts=1, usage=usage)
+        ).total_usd
+        return ShadowAnswer(answer.result, ctx.request_id, cost)
+
+    async def _complete(
+        self,
+        req: ClientRequest,
+        ctx: RequestContext,
+        decision: Decision,
+        shadow_of: str | None = None,
+    ) -> Answer:
         trying = decision.targets[0]
 
         async def attempt(target: Target, api_base: str) -> Result:
@@ -219,12 +256,22 @@ class Pipeline:
         try:
             done = await self.executor.run(decision.targets, attempt, self.attempt_failed)
         except GatewayError as e:
-            self._failed(ctx, req, decision, e)
+            self._failed(ctx, req, decision, e, shadow_of)
             raise self.scrub.error(e) from None
         except asyncio.CancelledError:  # the client went away (or the drain ended it)
             status, why = cut_reason(ctx)
             self._record(
-                ctx, self._outcome(ctx, req, decision, trying, status, error_type=why, attempts=1)
+                ctx,
+                self._outcome(
+                    ctx,
+                    req,
+                    decision,
+                    trying,
+                    status,
+                    error_type=why,
+                    attempts=1,
+                    shadow_of=shadow_of,
+                ),
             )
             raise
         result = done.result
@@ -239,6 +286,7 @@ class Pipeline:
                 usage=result.usage,
                 upstream_request_id=result.upstream_request_id,
                 attempts=done.attempts,
+                shadow_of=shadow_of,
             ),
         )
         return Answer(result, done.target, decision)
@@ -247,6 +295,7 @@ class Pipeline:
 
     async def open_stream(self, req: ClientRequest, ctx: RequestContext) -> Streaming:
         decision = await self.admit(req, ctx)
+        tap = self._tap(req, ctx, decision)
 
         async def attempt(target: Target, api_base: str) -> tuple[UpstreamStream, AsyncExitStack]:
             adapter = adapter_for(target.provider.kind)
@@ -276,7 +325,7 @@ class Pipeline:
         target = done.target
         adapter = adapter_for(target.provider.kind)
         translator = adapter.stream_translator(req, target)
-        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack)
+        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack, tap)
         return Streaming(relay, target, decision, adapter.native(req, target))
 
     def _close_later(self, reads: AsyncIterator[bytes], stack: AsyncExitStack) -> None:
@@ -308,6 +357,7 @@ class Pipeline:
         reads: AsyncIterator[bytes],
         tr: StreamTranslator,
         stack: AsyncExitStack,
+        tap: Tap | None = None,
     ) -> AsyncIterator[list[Chunk]]:
         target = done.target
         decoder = SSEDecoder()
@@ -318,6 +368,8 @@ class Pipeline:
                 chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
                 if chunks:
                     observe(chunks, ended, ctx.started, self.scrub)
+                    if tap is not None:  # a sampled request: its answer, for comparison
+                        tap.chunks.extend(chunks)
                     yield chunks
                 if tr.state.done:
                     answered = True
@@ -326,6 +378,8 @@ class Pipeline:
                 tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
                 if tail:
                     observe(tail, ended, ctx.started, self.scrub)
+                    if tap is not None:
+                        tap.chunks.extend(tail)
                     yield tail
         except GatewayError as e:
             # the headers are gone: the error travels in-band, in the client's format
@@ -360,45 +414,8 @@ class Pipeline:
             )
 
 
-def observe(chunks: list[Chunk], ended: _Ended, started: float, scrub: Scrubber) -> None:
-    """What the ledger learns from one read's chunks: the time to the first generated content,
-    and an error that ends the stream (its message scrubbed on the way to the client)."""
-    if ended.ttft_s is None and any(is_content(c) for c in chunks):
-        ended.ttft_s = time.perf_counter() - started
-    last = chunks[-1]  # an error ends a stream: it comes last
-    if isinstance(last, StreamError):
-        ended.status, ended.error_type = last.status, last.code or last.type
-        chunks[-1] = dataclasses.replace(last, message=scrub(last.message))
-
-
 def cut_reason(ctx: RequestContext) -> tuple[int, str]:
     """Why a request was cancelled midway, for its row: the gateway's drain, or the client."""
     if ctx.shutdown:
         return 503, "gateway_shutdown"
     return 499, "client_disconnected"
-
-
-def native_targets(decision: Decision, req: ClientRequest, refusal: GatewayError) -> Decision:
-    """Only the targets whose adapter takes `req` in its own wire (see
-    `ClientRequest.native_only`); none is the request's refusal."""
-    kept = tuple(t for t in decision.targets if adapter_for(t.provider.kind).native(req, t))
-    if not kept:
-        raise refusal
-    return dataclasses.replace(decision, targets=kept)
-
-
-def redacted(error: GatewayError, target: Target) -> GatewayError:
-    """An upstream's error message without the provider key, should the upstream echo it
-    (OpenAI's 401 names the key it was sent): the message goes on to the client."""
-    key = target.provider.api_key
-    if key and key in error.message:
-        error.message = error.message.replace(key, "[redacted]")
-        error.args = (error.message,)
-    return error
-
-
-def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
-    """The same request sent to another replica of the target's provider."""
-    if api_base == target.provider.api_base:
-        return up
-    return dataclasses.replace(up, url=api_base + up.url[len(target.provider.api_base) :])
