@@ -6,9 +6,9 @@ same table with the defaults, for what only needs a path's envelope); everything
 Starlette route.
 """
 
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from gateway.api import admin, explain, info, responses
+from gateway.api import admin, dashboard, explain, info, responses
 from gateway.api.openapi import document as openapi_document
 from gateway.codecs.anthropic import MessagesCodec
 from gateway.codecs.base import Codec
@@ -49,4 +49,6 @@ ROUTES = [
     Route("/admin/keys/{key_id}", admin.get_key, methods=["GET"]),
     Route("/admin/keys/{key_id}", admin.update_key, methods=["PATCH"]),
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+    Route("/dashboard", dashboard.page, methods=["GET"]),
+    Mount("/dashboard/static", dashboard.static_files(), name="dashboard-static"),
 ]
