@@ -94,8 +94,10 @@ def money(text: str) -> str:
     return f"${d.quantize(places, ROUND_HALF_UP):,}"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture()
+def browser(gw: ServerThread) -> Iterator[Any]:
+    # after the gateway and its seed: Playwright's sync API keeps an event loop running in
+    # this thread while it is open, and the fixtures before it call asyncio.run
     if not Path(CHROMIUM).exists():
         message = (
             f"no Chromium at {CHROMIUM}: install Debian's `chromium` and `chromium-driver` "
