@@ -4,32 +4,33 @@
 // was asked for (HTTP Basic, see api/auth.py): this script never sees or stores it.
 
 import * as charts from "./charts.js";
-import { addDays, integer, isoDay, money, ms, percent } from "./format.js";
+import { addDays, daysBetween, integer, money, ms, percent, today } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const form = {
   preset: $("preset"), since: $("since"), until: $("until"), tz: $("tz"), split: $("split"),
 };
 
-function presetRange(preset, today) {
-  if (preset === "month") return [today.slice(0, 8) + "01", today];
+function presetRange(preset, day) {
+  if (preset === "month") return [day.slice(0, 8) + "01", day];
   if (preset === "prev-month") {
-    const first = today.slice(0, 8) + "01";
+    const first = day.slice(0, 8) + "01";
     const last = addDays(first, -1);
     return [last.slice(0, 8) + "01", last];
   }
   const days = Number(preset) || 30;
-  return [addDays(today, 1 - days), today];
+  return [addDays(day, 1 - days), day];
 }
 
 function readState() {
   const h = new URLSearchParams(location.hash.slice(1));
-  const today = isoDay(new Date());
+  const tz = h.get("tz") ?? "UTC";
+  const now = today(tz);
   const preset = h.get("preset") ?? (h.get("since") ? "custom" : "30");
   const [since, until] = preset === "custom"
-    ? [h.get("since") ?? addDays(today, -29), h.get("until") ?? today]
-    : presetRange(preset, today);
-  return { preset, since, until, tz: h.get("tz") ?? "UTC", split: h.get("split") ?? "provider" };
+    ? [h.get("since") ?? addDays(now, -29), h.get("until") ?? now]
+    : presetRange(preset, now);
+  return { preset, since, until, tz, split: h.get("split") ?? "provider" };
 }
 
 function showState(s) {
@@ -43,7 +44,6 @@ function showState(s) {
 
 function writeState() {
   const s = Object.fromEntries(Object.entries(form).map(([k, el]) => [k, el.value]));
-  if (s.preset !== "custom") [s.since, s.until] = presetRange(s.preset, isoDay(new Date()));
   const h = new URLSearchParams(s.preset === "custom" ? s : { preset: s.preset, tz: s.tz, split: s.split });
   location.hash = h.toString();
 }
@@ -151,15 +151,16 @@ async function load() {
     if (mine !== generation) return; // a newer period was asked for meanwhile
     const share = charts.shareOf(byProvider.rows);
     showTotals(byDay.totals, share.requests);
-    charts.spendChart(bySplitDay, s.split);
+    const days = daysBetween(s.since, s.until); // `until` is a whole day, included
+    charts.spendChart(bySplitDay, s.split, days);
     charts.shareChart(byProvider);
-    charts.savingsChart(byDay);
+    charts.savingsChart(byDay, days);
     charts.gpuChart(gpu);
-    charts.latencyChart(byDay);
+    charts.latencyChart(byDay, days);
     breakdownTable(bySplit, s.split);
     gpuTables(gpu);
     const none = byDay.totals.requests === 0 ? " — no requests in this period" : "";
-    $("status").textContent = `${byDay.since} to ${byDay.until} (${byDay.tz})${none}`;
+    $("status").textContent = `${s.since} to ${s.until}, whole days (${byDay.tz})${none}`;
     document.body.dataset.state = "ready";
   } catch (e) {
     if (mine !== generation) return;

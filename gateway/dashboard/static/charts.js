@@ -1,7 +1,7 @@
 // The dashboard's charts, one function each: report rows in, a Chart.js chart out.
 // Chart.js is the vendored UMD build (chart.umd.min.js), loaded before this module.
 
-import { daysBetween, hourLabel, money } from "./format.js";
+import { hourLabel, money } from "./format.js";
 
 const Chart = globalThis.Chart;
 const PALETTE = [
@@ -41,8 +41,8 @@ export function keyOf(row, field) {
   return v === null || v === undefined || v === "" ? "unattributed" : String(v);
 }
 
-export function spendChart(report, split) {
-  const days = daysBetween(report.since, report.until);
+// `days`: every day of the period asked for, so a day without requests still has its place.
+export function spendChart(report, split, days) {
   const index = new Map(days.map((d, i) => [d, i]));
   const series = new Map();
   for (const row of report.rows) {
@@ -106,8 +106,7 @@ export function shareChart(byProvider) {
   });
 }
 
-export function savingsChart(byDay) {
-  const days = daysBetween(byDay.since, byDay.until);
+export function savingsChart(byDay, days) {
   const saving = new Map(byDay.rows.map((r) => [r.day, Number(r.saving_usd)]));
   const daily = days.map((d) => saving.get(d) ?? 0);
   let running = 0;
@@ -166,8 +165,7 @@ export function gpuChart(gpu) {
   });
 }
 
-export function latencyChart(byDay) {
-  const days = daysBetween(byDay.since, byDay.until);
+export function latencyChart(byDay, days) {
   const rows = new Map(byDay.rows.map((r) => [r.day, r]));
   const line = (label, field, colourName, dash) => ({
     label,

@@ -45,6 +45,15 @@ export function isoDay(date) {
   return date.toISOString().slice(0, 10);
 }
 
+// Today's date in a time zone (en-CA writes dates as YYYY-MM-DD).
+export function today(tz) {
+  try {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: tz }).format(new Date());
+  } catch {
+    return isoDay(new Date());
+  }
+}
+
 export function addDays(day, n) {
   const d = new Date(day + "T00:00:00Z");
   d.setUTCDate(d.getUTCDate() + n);
