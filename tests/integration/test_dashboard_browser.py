@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -31,47 +32,65 @@ CHROMIUM = os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(
     os.environ.get("GATEWAY_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
 )
-SINCE, UNTIL = "2026-11-02", "2026-11-06"
+SINCE, UNTIL = "2026-11-02", "2026-11-15"
+DAYS = 14
 CHARTS = ["chart-spend", "chart-share", "chart-savings", "chart-gpu", "chart-latency"]
-TEAMS = ["research", "support", None]
+TEAMS = ["research", "support", "search", None]
+# model → (provider, upstream model, $ per 1M input, $ per 1M output, base latency ms)
+MODELS = {
+    "llama-3.1-8b": ("local-llama", "meta-llama/Llama-3.1-8B-Instruct", "0.05", "0.08", 350),
+    "gpt-4o-mini": ("openai", "gpt-4o-mini", "0.15", "0.60", 900),
+    "text-embedding-3-small": ("openai", "text-embedding-3-small", "0.02", "0", 60),
+}
 
 
 def seeded_rows() -> list[dict[str, Any]]:
-    """Five days of traffic on an API model and a self-hosted one, three teams (one row set
-    unattributed), some errors, streamed rows with a TTFT; one row each side of the period."""
+    """Two weeks of traffic (fewer requests at weekends) on a self-hosted model, an API model
+    and an embeddings model, four teams (one unattributed), some errors, streamed rows with a
+    TTFT; and one row just either side of the period, which no total may include."""
+    rng = random.Random(14)
     rows = []
     start = datetime(2026, 11, 2, tzinfo=UTC)
-    for day in range(5):
-        for i in range(6 + day):
-            local = i % 3 == 0
-            status = 500 if i == 4 else 429 if (i == 5 and day == 2) else 200
-            prompt, completion = 200 + 37 * i + day, 50 + 11 * i
-            cost = Decimal("0") if status != 200 else Decimal(f"0.000{i + 1}{day}7")
+    for day in range(DAYS):
+        for i in range(rng.randint(25, 40) if day % 7 < 5 else rng.randint(6, 12)):
+            model = rng.choices(list(MODELS), weights=[6, 3, 1])[0]
+            provider, upstream, in_price, out_price, base_ms = MODELS[model]
+            status = rng.choices([200, 500, 429], weights=[30, 1, 1])[0]
+            ok = status == 200
+            prompt = rng.randint(100, 4000) if ok else 0
+            completion = (
+                (rng.randint(20, 800) if model != "text-embedding-3-small" else 0) if ok else 0
+            )
+            input_cost = Decimal(prompt) * Decimal(in_price) / 1_000_000
+            output_cost = Decimal(completion) * Decimal(out_price) / 1_000_000
+            stream = ok and model != "text-embedding-3-small" and rng.random() < 0.6
+            team = rng.choice(TEAMS)
             rows.append(
                 ledger_row(
                     f"{day}-{i}",
-                    created_at=start + timedelta(days=day, hours=3 * i, minutes=day),
-                    requested_model="llama-3.1-8b" if local else "gpt-4o-mini",
-                    upstream_model="meta-llama/Llama-3.1-8B-Instruct" if local else "gpt-4o-mini",
-                    provider="local-llama" if local else "openai",
-                    stream=i % 2 == 0,
+                    created_at=start + timedelta(days=day, seconds=rng.randint(0, 86_399)),
+                    endpoint="embeddings" if model == "text-embedding-3-small" else "chat",
+                    requested_model=model,
+                    upstream_model=upstream,
+                    provider=provider,
+                    stream=stream,
                     status_code=status,
-                    error_type=None if status == 200 else "upstream_error",
-                    prompt_tokens=prompt if status == 200 else 0,
-                    completion_tokens=completion if status == 200 else 0,
-                    cached_prompt_tokens=40 if (status == 200 and i % 2) else 0,
-                    input_cost_usd=cost / 2,
-                    output_cost_usd=cost / 2,
-                    cost_usd=cost,
-                    ttft_ms=float(90 + 10 * i + day) if i % 2 == 0 else None,
-                    latency_ms=float(400 + 50 * i + 7 * day),
-                    team=TEAMS[i % 3],
-                    api_key_id=None if TEAMS[i % 3] is None else f"k-{TEAMS[i % 3]}",
+                    error_type=None if ok else "upstream_error",
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    cached_prompt_tokens=(prompt // 2 if rng.random() < 0.3 else 0),
+                    input_cost_usd=input_cost,
+                    output_cost_usd=output_cost,
+                    cost_usd=input_cost + output_cost,
+                    ttft_ms=float(base_ms // 4 + rng.randint(0, 200)) if stream else None,
+                    latency_ms=float(base_ms + completion * 2 + rng.randint(0, 300)),
+                    team=team,
+                    api_key_id=None if team is None else f"k-{team}",
                 )
             )
     outside = dict(cost_usd=Decimal("5"), input_cost_usd=Decimal("5"), output_cost_usd=Decimal(0))
-    rows.append(ledger_row("before", created_at=start - timedelta(minutes=1), **outside))
-    rows.append(ledger_row("after", created_at=start + timedelta(days=5), **outside))
+    rows.append(ledger_row("before", created_at=start - timedelta(seconds=1), **outside))
+    rows.append(ledger_row("after", created_at=start + timedelta(days=DAYS), **outside))
     return rows
 
 
@@ -175,7 +194,7 @@ def test_the_dashboard_draws_every_chart_and_shows_the_reports_totals(
         open_dashboard(page, gw, "provider")
         by_day = report(gw, "day").json()
         totals = by_day["totals"]
-        assert totals["requests"] == 40  # the seed's five days, not the rows either side
+        assert totals["requests"] == len(seeded_rows()) - 2  # not the rows either side
 
         # every chart drew, with data in it
         facts = chart_facts(page)
@@ -183,7 +202,7 @@ def test_the_dashboard_draws_every_chart_and_shows_the_reports_totals(
             assert f["width"] > 0 and f["height"] > 0 and f["inked"] > 500, (cid, f)
             values = [v for d in f["datasets"] for v in d["data"] if v]
             assert values, f"{cid} has no data: {f['datasets']}"
-        assert facts["chart-spend"]["labels"] == [f"2026-11-0{d}" for d in range(2, 7)]
+        assert facts["chart-spend"]["labels"] == [f"2026-11-{d:02}" for d in range(2, 16)]
 
         # the totals shown are the report's, to the digit
         shown = {
