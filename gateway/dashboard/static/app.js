@@ -161,6 +161,7 @@ async function load() {
     gpuTables(gpu);
     const none = byDay.totals.requests === 0 ? " — no requests in this period" : "";
     $("status").textContent = `${s.since} to ${s.until}, whole days (${byDay.tz})${none}`;
+    document.body.dataset.split = s.split;
     document.body.dataset.state = "ready";
   } catch (e) {
     if (mine !== generation) return;
