@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +24,6 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.ledger.calibration import Calibration, record_calibration
 from gateway.ledger.db import create_engine
 from gateway.ledger.tables import requests_table
 from tests.conftest import GatewayFactory, _pg_exec_on
@@ -101,8 +102,6 @@ def seed(url: str, rows: list[dict[str, Any]]) -> None:
         try:
             async with engine.begin() as conn:
                 await conn.execute(requests_table.insert(), rows)
-            # a pool this small traffic keeps visibly busy: the utilisation chart has bars
-            await record_calibration(engine, Calibration("local-llama", "dash-test", 8, 0.5, 1.5))
         finally:
             await engine.dispose()
 
@@ -117,9 +116,7 @@ def money(text: str) -> str:
 
 
 @pytest.fixture()
-def browser(gw: ServerThread) -> Iterator[Any]:
-    # after the gateway and its seed: Playwright's sync API keeps an event loop running in
-    # this thread while it is open, and the fixtures before it call asyncio.run
+def chromium() -> str:
     if not Path(CHROMIUM).exists():
         message = (
             f"no Chromium at {CHROMIUM}: install Debian's `chromium` and `chromium-driver` "
@@ -128,10 +125,17 @@ def browser(gw: ServerThread) -> Iterator[Any]:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture()
+def browser(chromium: str, gw: ServerThread) -> Iterator[Any]:
+    # after the gateway and its seed: Playwright's sync API keeps an event loop running in
+    # this thread while it is open, and the fixtures before it call asyncio.run
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        b = p.chromium.launch(executable_path=chromium, headless=True)
         yield b
         b.close()
 
@@ -142,7 +146,16 @@ def gw(sim: ServerThread, db_url: str, gateway_factory: GatewayFactory) -> Serve
         # the session's database is shared: its rollup must not hold other tests' rows
         _pg_exec_on(db_url, "TRUNCATE usage_hourly")
     seed(db_url, seeded_rows())
-    return gateway_factory(gov_config(sim.url, db_url, finance={"reference_model": "gpt-4o-mini"}))
+    config = gov_config(sim.url, db_url, finance={"reference_model": "gpt-4o-mini"})
+    # a pool that this little traffic keeps visibly busy, so the utilisation chart has bars
+    # (set in the config: a calibration row would outlive the test in the shared database)
+    providers = tuple(
+        p.model_copy(update={"gpu": p.gpu.model_copy(update={"throughput_tokens_per_s": 1.5})})
+        if p.gpu is not None
+        else p
+        for p in config.providers
+    )
+    return gateway_factory(config.model_copy(update={"providers": providers}))
 
 
 def report(gw: ServerThread, group_by: str, accept: str = "application/json") -> httpx.Response:
@@ -276,6 +289,34 @@ def test_the_dashboard_draws_every_chart_and_shows_the_reports_totals(
         assert origins == {gw.url}, f"the page reached another origin: {origins}"
     finally:
         context.close()
+
+
+def test_a_period_the_report_refuses_is_shown_as_its_error(browser: Any, gw: ServerThread) -> None:
+    context = browser.new_context(http_credentials={"username": "finance", "password": MASTER})
+    page = context.new_page()
+    try:
+        page.goto(f"{gw.url}/dashboard#preset=custom&since={UNTIL}&until={SINCE}&tz=UTC")
+        page.wait_for_selector("body[data-state=error]", state="attached", timeout=20_000)
+        assert page.text_content("#status") == "until: the period ends before it starts"
+        page.goto(f"{gw.url}/dashboard#preset=custom&since={SINCE}&until={UNTIL}&tz=Nowhere/X")
+        page.wait_for_selector("body[data-state=error]", state="attached", timeout=20_000)
+        assert "unknown time zone" in (page.text_content("#status") or "")
+    finally:
+        context.close()
+
+
+def test_under_ci_a_missing_chromium_fails_instead_of_skipping(tmp_path: Path) -> None:
+    env = {**os.environ, "CI": "true", "GATEWAY_TEST_CHROMIUM": str(tmp_path / "no-chromium")}
+    test = f"{__file__}::test_without_the_master_key_the_page_shows_no_data[sqlite]"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stdout
+    assert "1 error" in run.stdout and "no Chromium at" in run.stdout, run.stdout
 
 
 def test_without_the_master_key_the_page_shows_no_data(browser: Any, gw: ServerThread) -> None:

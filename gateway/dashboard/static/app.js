@@ -151,6 +151,8 @@ async function load() {
     if (mine !== generation) return; // a newer period was asked for meanwhile
     const share = charts.shareOf(byProvider.rows);
     showTotals(byDay.totals, share.requests);
+    document.querySelector("[data-metric=reference_cost_usd] .name").textContent =
+      byDay.reference_model ? `At ${byDay.reference_model}` : "At a reference API (none set)";
     const days = daysBetween(s.since, s.until); // `until` is a whole day, included
     charts.spendChart(bySplitDay, s.split, days);
     charts.shareChart(byProvider);
