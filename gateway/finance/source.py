@@ -74,9 +74,12 @@ def uses_rollup(dialect: str, group_by: Sequence[str], period: Period) -> bool:
     )
 
 
-async def fetch(engine: AsyncEngine, group_by: Sequence[str], period: Period) -> Fetched:
+async def fetch(
+    engine: AsyncEngine, group_by: Sequence[str], period: Period, raw: bool = False
+) -> Fetched:
+    """The groups; `raw` reads the raw rows even where the rollup could answer."""
     dialect = engine.dialect.name
-    if uses_rollup(dialect, group_by, period):
+    if not raw and uses_rollup(dialect, group_by, period):
         return Fetched(await _from_rollup(engine, group_by, period), True, "rollup")
     return Fetched(await _from_raw(engine, group_by, period), dialect != "sqlite", "raw")
 
