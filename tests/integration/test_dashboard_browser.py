@@ -26,7 +26,7 @@ import pytest
 
 from gateway.ledger.db import create_engine
 from gateway.ledger.tables import requests_table
-from tests.conftest import GatewayFactory, _pg_exec_on
+from tests.conftest import GatewayFactory
 from tests.governance_support import MASTER, MASTER_HEADERS, gov_config
 from tests.support import ARTIFACTS_KEY, ServerThread, ledger_row
 
@@ -140,11 +140,16 @@ def browser(chromium: str, gw: ServerThread) -> Iterator[Any]:
         b.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    # a PostgreSQL database of its own: the shared one's hourly rollup keeps other tests' rows
+    return str(
+        request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "fresh_pg_url")
+    )
+
+
 @pytest.fixture()
 def gw(sim: ServerThread, db_url: str, gateway_factory: GatewayFactory) -> ServerThread:
-    if db_url.startswith("postgresql"):
-        # the session's database is shared: its rollup must not hold other tests' rows
-        _pg_exec_on(db_url, "TRUNCATE usage_hourly")
     seed(db_url, seeded_rows())
     config = gov_config(sim.url, db_url, finance={"reference_model": "gpt-4o-mini"})
     # a pool that this little traffic keeps visibly busy, so the utilisation chart has bars
