@@ -21,10 +21,18 @@ from benchmarks.ledger_outage.proxy import TcpProxy
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.migrate import upgrade
-from tests.support import ServerThread
+from tests.support import ARTIFACTS_KEY, ServerThread
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    kept = terminalreporter.config.stash.get(ARTIFACTS_KEY, [])
+    if kept:
+        terminalreporter.section("test artifacts")
+        for path in kept:
+            terminalreporter.write_line(path)
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +134,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         upgrade(url)
         return url
     url = str(request.getfixturevalue("pg_url"))
-    _pg_exec_on(url, "TRUNCATE requests")  # the session's database is shared between tests
+    # the session's database is shared between tests (and the rollup is kept from requests)
+    _pg_exec_on(url, "TRUNCATE requests, usage_hourly")
     return url
 
 

@@ -12,11 +12,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import uvicorn
 from sqlalchemy import func, select
 
 from gateway.ledger.db import create_engine
 from gateway.ledger.tables import dead_letters_table, requests_table
+
+# files a test keeps for people to look at (screenshots): the session's summary lists them
+ARTIFACTS_KEY = pytest.StashKey[list[str]]()
 
 
 def free_port() -> int:

@@ -3,16 +3,24 @@
     /health, /health/ready      open (load balancers and orchestrators probe them)
     /metrics                    open, or `Bearer <auth.metrics_token>` when one is configured
     /admin/...                  the master key only (a virtual key gets 403)
+    /dashboard, /dashboard/...  the master key only
     everything else             the master key or a usable virtual key
 
 The credential is `Authorization: Bearer <key>`, or Anthropic's `x-api-key: <key>` on
-/v1/messages (where the Anthropic SDK sends it). Every bad credential gets the same 401 body.
+/v1/messages (where the Anthropic SDK sends it). A browser cannot put a bearer header on a
+page it navigates to, so the dashboard and the reports it reads (GET only: `BROWSER_READABLE`)
+also take HTTP Basic with the master key as the password (any user name); their 401 carries a
+Basic challenge, so the browser asks once and then sends the credential itself — the page's
+script never holds the key. Basic is never taken on anything that changes state: a browser
+sends it on its own, to cross-site form posts too. Every bad credential gets the same 401 body.
 The caller's `Principal` goes on in `scope["gateway.principal"]`; a refused generation request
 still gets its ledger row. The credential itself is never logged, stored or echoed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import time
 
@@ -29,7 +37,11 @@ from gateway.serving.outcome import RequestContext
 from gateway.state import AppState
 
 OPEN_PATHS = frozenset({"/health", "/health/ready"})
+# What the dashboard's page loads and reads; Basic is taken here, for GET and HEAD only.
+BROWSER_READABLE = frozenset({"/dashboard", "/admin/usage", "/admin/gpu"})
+BASIC_CHALLENGE = {"www-authenticate": 'Basic realm="gateway dashboard", charset="UTF-8"'}
 _BEARER = b"bearer "
+_BASIC = b"basic "
 
 
 def credential(headers: list[tuple[bytes, bytes]], path: str) -> bytes | None:
@@ -42,6 +54,25 @@ def credential(headers: list[tuple[bytes, bytes]], path: str) -> bytes | None:
         if k == b"x-api-key":
             api_key = v.strip()
     return api_key if path == "/v1/messages" else None
+
+
+def browser_readable(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return scope["method"] in ("GET", "HEAD") and (
+        path in BROWSER_READABLE or path.startswith("/dashboard/")
+    )
+
+
+def basic_password(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The password of an `Authorization: Basic` header (the user name is ignored)."""
+    for k, v in headers:
+        if k == b"authorization" and v[:6].lower() == _BASIC:
+            try:
+                decoded = base64.b64decode(v[6:].strip(), validate=True)
+            except (binascii.Error, ValueError):
+                return b""
+            return decoded.partition(b":")[2]
+    return None
 
 
 def _same(a: bytes | None, b: bytes | None) -> bool:
@@ -72,6 +103,8 @@ class AuthMiddleware:
             else:
                 await self._refuse(scope, send, unauthenticated(), "invalid")
             return
+        if browser_readable(scope) and token == b"":
+            token = basic_password(scope["headers"])
         if token is None:
             await self._refuse(scope, send, unauthenticated(), "missing")
             return
@@ -83,8 +116,8 @@ class AuthMiddleware:
                 await self._refuse(scope, send, unauthenticated(), "invalid")
                 return
             principal = found
-        if path.startswith("/admin") and not principal.is_master:
-            forbidden = PermissionDenied("The admin API needs the master key.")
+        if path.startswith(("/admin", "/dashboard")) and not principal.is_master:
+            forbidden = PermissionDenied("The admin API and the dashboard need the master key.")
             await self._refuse(scope, send, forbidden, "forbidden")
             return
         scope["gateway.principal"] = principal
@@ -93,6 +126,8 @@ class AuthMiddleware:
     async def _refuse(self, scope: Scope, send: Send, error: GatewayError, reason: str) -> None:
         self.gw.metrics.auth_failures.labels(reason).inc()
         path = scope["path"]
+        if error.status_code == 401 and browser_readable(scope):
+            error.headers = {**error.headers, **BASIC_CHALLENGE}
         codec = GENERATION.get(path)
         if codec is not None:  # the ledger has a row for every API request, refusals too
             ctx = RequestContext(scope["gateway.request_id"], scope["gateway.started"], time.time())

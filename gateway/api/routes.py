@@ -6,9 +6,9 @@ same table with the defaults, for what only needs a path's envelope); everything
 Starlette route.
 """
 
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from gateway.api import admin, explain, info, quality, responses
+from gateway.api import admin, dashboard, explain, finance, info, quality, responses
 from gateway.api.openapi import document as openapi_document
 from gateway.codecs.anthropic import MessagesCodec
 from gateway.codecs.base import Codec
@@ -40,6 +40,8 @@ ROUTES = [
     Route("/metrics", info.metrics, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),
     Route("/admin/quality", quality.report, methods=["GET"]),
+    Route("/admin/usage", finance.usage, methods=["GET"]),
+    Route("/admin/gpu", finance.gpu, methods=["GET"]),
     Route("/admin/teams", admin.create_team, methods=["POST"]),
     Route("/admin/teams", admin.list_teams, methods=["GET"]),
     Route("/admin/teams/{name}", admin.get_team, methods=["GET"]),
@@ -50,4 +52,6 @@ ROUTES = [
     Route("/admin/keys/{key_id}", admin.get_key, methods=["GET"]),
     Route("/admin/keys/{key_id}", admin.update_key, methods=["PATCH"]),
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+    Route("/dashboard", dashboard.page, methods=["GET"]),
+    Mount("/dashboard/static", dashboard.static_files(), name="dashboard-static"),
 ]

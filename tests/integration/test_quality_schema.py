@@ -1,5 +1,5 @@
 """Migration 0008 on SQLite and PostgreSQL: it makes exactly the columns the models declare,
-and goes down to 0006 and back up."""
+and goes down to 0007 and back up."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_migration_0008_matches_the_models_and_goes_down_and_up(url: str) -> Non
     assert got["requests"]["shadow"] is True and got["requests"]["shadow_of"] is True
     assert set(got["requests"]) == {c.name for c in requests_table.columns}
 
-    command.downgrade(alembic_config(url), "0006")
+    command.downgrade(alembic_config(url), "0007")
     down = columns(url)
     assert "quality_pairs" not in down and "shadow" not in down["requests"]
     upgrade(url)

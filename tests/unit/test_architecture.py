@@ -27,11 +27,13 @@ ALLOWED: dict[str, set[str]] = {
     "serving": {"core", "errors", "metrics", "pricing", "providers", "quality", "routing", "sse"},
     "conversations": {"config", "core", "errors", "ledger"},
     "governance": {"config", "core", "errors", "ledger", "metrics", "routing", "serving"},
+    "finance": {"config", "core", "errors", "ledger", "pricing"},
     "api": {
         "codecs",
         "config",
         "conversations",
         "core",
+        "finance",
         "governance",
         "errors",
         "ledger",

@@ -1,7 +1,7 @@
 """Quality evidence: shadow calls in the ledger (requests.shadow, shadow_of) and quality_pairs.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from gateway.ledger.tables import Money
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,13 @@
+"""Finance: usage reports, savings against a reference API model, the GPU fleet's true cost.
+
+    period.py     the period, time zone and grouping a report is asked for (parsed, checked)
+    source.py     the SQL: group sums and latency buckets, from the rollup or the raw rows
+    histogram.py  percentiles from bucket counts (pure)
+    report.py     the usage report: groups folded, metrics, savings, totals (JSON-ready)
+    savings.py    what self-hosted traffic would have cost at the reference model (pure)
+    gpu.py        GPU-hours × hourly rate against tokens served; utilisation by hour of day
+    render.py     the report as a table or CSV
+    cli.py        `gateway usage`, `gateway gpu`
+
+Reads the ledger only (never on a request's path: the admin endpoints and the CLI call it).
+"""
