@@ -42,13 +42,19 @@ class Changes(Protocol):
     async def key_revoked(self, key: ApiKey) -> None: ...
 
 
+# The ledger keeps money exactly: integer picodollars on SQLite, whose 64-bit integers end at
+# about 9.2 million USD. A larger budget would fail in the database, not here.
+MAX_BUDGET_USD = Decimal(9_000_000)
+MAX_RATE = 2**31 - 1  # the limits' INTEGER columns
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rpm: int | None = Field(None, ge=1)
-    tpm: int | None = Field(None, ge=1)
-    budget_usd_day: Decimal | None = Field(None, ge=0)
-    budget_usd_month: Decimal | None = Field(None, ge=0)
+    rpm: int | None = Field(None, ge=1, le=MAX_RATE)
+    tpm: int | None = Field(None, ge=1, le=MAX_RATE)
+    budget_usd_day: Decimal | None = Field(None, ge=0, le=MAX_BUDGET_USD)
+    budget_usd_month: Decimal | None = Field(None, ge=0, le=MAX_BUDGET_USD)
 
     def limits(self) -> Limits:
         return Limits(self.rpm, self.tpm, self.budget_usd_day, self.budget_usd_month)

@@ -166,6 +166,10 @@ def test_the_admin_api_never_shows_a_secret_again(gw: ServerThread) -> None:
     assert http.post("/admin/teams", json={"name": "ops"}).status_code == 409
     bad = http.post("/admin/teams", json={"name": "x", "rpm_limit": 3})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "rpm_limit"
+    # past what the ledger keeps exactly (picodollars in SQLite's 64-bit integers): a 400
+    huge = http.post("/admin/teams", json={"name": "big", "budget_usd_month": "10000000"})
+    assert huge.status_code == 400 and huge.json()["error"]["param"] == "budget_usd_month"
+    assert http.post("/admin/teams", json={"name": "big", "rpm": 2**31}).status_code == 400
     created = http.post("/admin/keys", json={"team": "ops", "models": ["gpt-4o-mini"]}).json()
     secret = created.pop("key")
     assert http.post("/admin/keys", json={"team": "nope"}).status_code == 400
