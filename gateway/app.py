@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -30,8 +31,11 @@ from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.pricing.table import build_price_table
 from gateway.providers.transport import Transport
+from gateway.quality.evidence import Evidence
+from gateway.quality.shadow import Shadow
+from gateway.quality.store import PairStore, load_evidence, spent_today
 from gateway.routing.executor import Executor
-from gateway.routing.router import Router
+from gateway.routing.router import Router, model_price
 from gateway.serving import after
 from gateway.serving.access_log import AccessLog
 from gateway.serving.pipeline import Pipeline
@@ -67,11 +71,18 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     access_log = (
         None if config.logging.access_log == "off" else AccessLog(config.logging.access_log)
     )
+    evidence = Evidence()
+    shadow = None
+    if any(r.shadow is not None for r in config.routes):
+        model_prices = {m.name: model_price(m, config, prices) for m in config.models}
+        shadow = Shadow(config, evidence, metrics, model_prices, sink=PairStore(engine))
     extra: dict[str, after.Consumer] = {}
     if governor is not None:
         extra["budgets"] = governor.settle
     if access_log is not None:
         extra["access_log"] = access_log
+    if shadow is not None:
+        extra["shadow"] = after.shadow_consumer(shadow)
     after_request = after.standard(metrics, router, extra)
     writer = LedgerWriter(
         engine,
@@ -105,6 +116,7 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         record=writer.submit,
         scrub=secrets,
         admission=governor,
+        shadow=shadow,
     )
     responses = ResponseStore(
         engine,
@@ -128,6 +140,8 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         governor=governor,
         admin=admin,
         access_log=access_log,
+        evidence=evidence,
+        shadow=shadow,
     )
 
 
@@ -151,6 +165,7 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
             await state.capacity.start()
         if state.governor is not None:
             await state.governor.start()
+        await start_quality(state)
         log_auth(config, state)
         # Everything allocated so far lives as long as the process: move it out of the
         # collector's sight so full collections stop scanning it (they paused the loop for
@@ -183,6 +198,22 @@ def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None)
         max_headers=config.limits.max_headers,
         on_refused=lambda scope, error: record_refusal(state, scope, error),
     )
+
+
+async def start_quality(state: AppState) -> None:
+    """The evidence and today's shadow spend, from the ledger: a restart keeps both. A ledger
+    that cannot be read leaves them empty (logged): serving does not wait for evidence."""
+    if state.shadow is None and not state.config.tasks:
+        return
+    try:
+        if state.evidence is not None:
+            pairs = await load_evidence(state.engine, state.evidence)
+            log.info("quality evidence: %d stored pairs loaded", pairs)
+        if state.shadow is not None:
+            now = datetime.now(UTC)
+            state.shadow.spend.restore(now.date(), await spent_today(state.engine, now))
+    except Exception as e:  # a missing table (not migrated) or a database away
+        log.warning("quality evidence not loaded from the ledger: %s", type(e).__name__)
 
 
 def log_auth(config: GatewayConfig, state: AppState) -> None:

@@ -134,6 +134,46 @@ class SLOConfig(_Strict):
     ttft_p95_ms: float | None = Field(None, gt=0)
 
 
+Comparator = Literal["label", "json_fields", "tool_call", "text"]
+
+
+class TaskMatch(_Strict):
+    """How a request is recognised as a task when it names none (header or `metadata.task`)."""
+
+    # sha256 (hex) of the request's system prompt (see gateway/quality/tasks.py), or its first
+    # 12+ characters: the `sp:…` name `gateway quality` shows for an unnamed task
+    system_prompt_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{12,64}$")
+
+
+class TaskConfig(_Strict):
+    """A named task and how its answers are compared with the reference model's."""
+
+    name: str = Field(min_length=1, max_length=100)
+    match: TaskMatch = Field(default_factory=lambda: TaskMatch())
+    # label: normalised text equality; json_fields: per-field agreement of two JSON answers;
+    # tool_call: same function and arguments; text: token F1 / ROUGE-L similarity
+    compare: Comparator = "text"
+    # a model that grades the pair with a fixed rubric instead; off by default: it costs
+    judge: str | None = None
+
+
+class ShadowConfig(_Strict):
+    """A sample of a route's traffic sent again, after the answer, to a reference model."""
+
+    sample_rate: float = Field(0.05, ge=0, le=1)
+    reference: str = Field(min_length=1)  # a configured model name
+    max_usd_per_day: float = Field(5.0, ge=0)  # this route's shadow spend per UTC day
+    max_concurrency: int = Field(4, ge=1)  # shadow calls in flight; past it samples are dropped
+
+
+class EvidenceConfig(_Strict):
+    """What the evidence (shadow and judge calls) may cost in all, and whose it is."""
+
+    max_usd_per_day: float | None = Field(None, ge=0)  # every route's shadow calls together
+    team: str | None = Field("evidence", max_length=100)  # the ledger's team on shadow rows
+    sample_chars: int = Field(500, ge=0, le=10_000)  # of each answer, kept with its pair
+
+
 class RouteConfig(_Strict):
     """A client-facing model name whose requests a policy spreads over candidate models."""
 
@@ -147,6 +187,7 @@ class RouteConfig(_Strict):
     # Past the caller's team soft budget, keep only candidates whose input and output prices
     # are both at or below this (USD per 1M tokens) instead of refusing; None: no degrading.
     degrade_max_usd_per_mtok: float | None = Field(None, ge=0)
+    shadow: ShadowConfig | None = None
 
 
 class ReliabilityConfig(_Strict):
@@ -323,6 +364,8 @@ class GatewayConfig(_Strict):
     providers: tuple[ProviderConfig, ...] = Field(min_length=1)
     models: tuple[ModelConfig, ...] = Field(min_length=1)
     routes: tuple[RouteConfig, ...] = ()
+    tasks: tuple[TaskConfig, ...] = ()
+    evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
     auth: AuthConfig = Field(default_factory=lambda: AuthConfig())
     # Counters, reservations and revocations shared by every replica; unset: kept in process.
     redis_url: str | None = Field(None, repr=False)
@@ -353,6 +396,18 @@ class GatewayConfig(_Strict):
                         f"routes[{i}].candidates: unknown model {c!r} "
                         f"(configured: {', '.join(sorted(models))})"
                     )
+            if r.shadow is not None and r.shadow.reference not in models:
+                raise ValueError(
+                    f"routes[{i}].shadow.reference: unknown model {r.shadow.reference!r} "
+                    f"(configured: {', '.join(sorted(models))})"
+                )
+        _unique("tasks", [t.name for t in self.tasks])
+        for i, t in enumerate(self.tasks):
+            if t.judge is not None and t.judge not in models:
+                raise ValueError(
+                    f"tasks[{i}].judge: unknown model {t.judge!r} "
+                    f"(configured: {', '.join(sorted(models))})"
+                )
         return self
 
     def provider(self, name: str) -> ProviderConfig:

@@ -250,6 +250,20 @@ class GatewayMetrics:
             "Times Redis became unreachable and counting fell back to this replica",
             registry=r,
         )
+        # quality evidence: route is a configured route name; outcome a closed set (shadow.py)
+        self.shadow_samples = Counter(
+            "gateway_shadow_samples",
+            "Requests sampled for a shadow call to the reference model, by what became of them "
+            "(compared; dropped_concurrency, dropped_cap, dropped_budget: not sent; failed)",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.shadow_cost = Counter(
+            "gateway_shadow_cost_usd",
+            "What shadow calls to reference models cost (the evidence's spend)",
+            ["route"],
+            registry=r,
+        )
         self._children: dict[tuple[str, str], _Children] = {}
         self._multiprocess = mp
 

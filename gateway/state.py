@@ -14,12 +14,14 @@ from gateway.core import Price
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.providers.transport import Transport
+from gateway.quality.evidence import Evidence
 from gateway.routing.router import Router
 from gateway.serving.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from gateway.governance.admin import Admin
     from gateway.governance.governor import Governor
+    from gateway.quality.shadow import Shadow
     from gateway.routing.capacity import CapacityMonitor
     from gateway.serving.access_log import AccessLog
 
@@ -39,8 +41,12 @@ class AppState:
     governor: Governor | None = None  # auth on: keys, limits, budgets
     admin: Admin | None = None
     access_log: AccessLog | None = None
+    evidence: Evidence | None = None  # quality: agreement per task × model
+    shadow: Shadow | None = None  # routes with `shadow:` configured
 
     async def aclose(self) -> None:
+        if self.shadow is not None:
+            await self.shadow.aclose()  # before the transport its calls use
         if self.capacity is not None:
             await self.capacity.aclose()
         await self.transport.aclose()  # uvicorn has drained in-flight requests by now

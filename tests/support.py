@@ -113,6 +113,8 @@ def ledger_row(i: int | str, **values: Any) -> dict[str, Any]:
         "attempts": 1,
         "api_key_id": None,
         "team": None,
+        "shadow": False,
+        "shadow_of": None,
     }
     row.update(values)
     return row

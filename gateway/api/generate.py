@@ -43,6 +43,12 @@ def min_tier(headers: Headers) -> int | None:
         ) from None
 
 
+def task_header(headers: Headers) -> str | None:
+    """The `x-gateway-task` header: the task this request's quality evidence counts under."""
+    value = header(headers, b"x-gateway-task")
+    return value.strip() or None if value is not None else None
+
+
 async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, send: Send) -> None:
     caller: Principal | None = scope.get("gateway.principal")  # api/auth.py, when auth is on
     ctx = RequestContext(
@@ -57,6 +63,7 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
     req = codec.parse(raw, scope["headers"])
     ctx.requested_model = req.model
     req.min_tier = min_tier(scope["headers"])
+    req.task = task_header(scope["headers"])
     if codec.conversation is not None:
         await resume(gw, codec.conversation, req, ctx)
     if req.stream:

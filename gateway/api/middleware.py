@@ -13,13 +13,13 @@ served. They are in memory by now; the check stops the work they would cost past
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.errors import error_body
+from gateway.core import new_request_id
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTooLarge
 
 OnRefused = Callable[[Scope, GatewayError], None]
@@ -116,14 +116,6 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def new_request_id() -> str:
-    """32 hex chars: 48 bits of milliseconds then 80 random bits (UUIDv7's layout, minus the
-    version bits). Time-ordered ids append to the ledger's primary-key index instead of
-    splitting random pages. Ids need to be unique, not secret: Python's PRNG (seeded from the
-    OS per process) avoids a getrandbits syscall per request that showed up in the profile."""
-    return f"{int(time.time() * 1000):012x}{random.getrandbits(80):020x}"
 
 
 def _too_large_error(limit: int) -> RequestTooLarge:

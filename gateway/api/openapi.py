@@ -113,6 +113,14 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "description": "Routes skip models below this quality tier.",
         "schema": {"type": "integer"},
     },
+    "x-gateway-task": {
+        "name": "x-gateway-task",
+        "in": "header",
+        "required": False,
+        "description": "The task this request's quality evidence counts under (README: "
+        "quality evidence).",
+        "schema": {"type": "string", "maxLength": 100},
+    },
     "anthropic-beta": {
         "name": "anthropic-beta",
         "in": "header",
@@ -145,7 +153,7 @@ def build_document(model_names: list[str], limits: BodyLimits) -> dict[str, Any]
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["OpenAIError"] = OPENAI_ERROR
     schemas["AnthropicError"] = ANTHROPIC_ERROR
-    oa_head = ["x-gateway-min-tier"]
+    oa_head = ["x-gateway-min-tier", "x-gateway-task"]
     paths: dict[str, Any] = {
         "/v1/chat/completions": _generation(
             ChatCompletionRequest, "OpenAI chat completions", "OpenAIError", True, oa_head

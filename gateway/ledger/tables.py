@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -85,9 +86,15 @@ class RequestRow(Base):
     team: Mapped[str | None] = mapped_column(String(100))
     # the columns whose values were cut or replaced to fit (comma-separated); NULL: none
     clipped: Mapped[str | None] = mapped_column(Text)
+    # a shadow call (quality evidence: the same request sent to a reference model after the
+    # client's answer), and the client request it shadows. NULL in rows journaled before the
+    # column existed, which were not shadow calls.
+    shadow: Mapped[bool | None] = mapped_column(Boolean, server_default=false())
+    shadow_of: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_requests_created_at", "created_at"),
+        Index("ix_requests_shadow_of", "shadow_of"),
         Index("ix_requests_model_created", "requested_model", "created_at"),
         Index("ix_requests_team_created", "team", "created_at"),
         Index("ix_requests_key_created", "api_key_id", "created_at"),
@@ -217,6 +224,40 @@ class StoredResponseRow(Base):
     __table_args__ = (Index("ix_responses_created_at", "created_at"),)
 
 
+class QualityPairRow(Base):
+    """One compared pair: a model's answer and the reference model's to the same request.
+
+    `score` is in [0, 1]; `passed` is the verdict of a pass/fail comparator (label, tool_call,
+    a judge) and NULL for a score comparator (text, json_fields). The samples are the answers'
+    first characters (`evidence.sample_chars`), for a person to review. The costs are the two
+    calls' ledger costs: what the model cost and what the reference would have."""
+
+    __tablename__ = "quality_pairs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the shadow call's id
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    task: Mapped[str] = mapped_column(String(100))
+    route: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(String(200))
+    comparator: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    request_id: Mapped[str] = mapped_column(String(64))  # the client's request
+    shadow_request_id: Mapped[str] = mapped_column(String(64))  # the call that made the other
+    model_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    reference_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    model_sample: Mapped[str | None] = mapped_column(Text)
+    reference_sample: Mapped[str | None] = mapped_column(Text)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_quality_pairs_created_at", "created_at"),
+        Index("ix_quality_pairs_task_model", "task", "model", "created_at"),
+    )
+
+
+quality_pairs_table: Table = QualityPairRow.__table__  # type: ignore[assignment]
 responses_table: Table = StoredResponseRow.__table__  # type: ignore[assignment]
 bench_runs_table: Table = BenchRunRow.__table__  # type: ignore[assignment]
 teams_table: Table = TeamRow.__table__  # type: ignore[assignment]

@@ -3,7 +3,8 @@
 The pipeline hands each request's `Outcome` to `record` — a non-blocking put on the ledger
 writer's queue, the only thing on the request's path. In the writer's task, `finalize` prices
 the outcome (`metering.price`, pure), builds the row (`metering.ledger_row`), then gives the
-outcome to each consumer: metrics, router learning, budget settlement, the access log. A
+outcome to each consumer: metrics, router learning, budget settlement, the access log, the
+shadow calls of quality evidence. A
 consumer that fails is logged and counted (`gateway_after_request_errors_total{consumer}`); the
 row is returned, and written, regardless.
 """
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from gateway.metrics import GatewayMetrics
+from gateway.quality.shadow import Shadow
 from gateway.routing.router import Router
 from gateway.serving.metering import Priced, Row, ledger_row, price
 from gateway.serving.outcome import Outcome
@@ -68,6 +70,17 @@ def router_consumer(router: Router) -> Consumer:
             prefix_key=o.prefix_key,
             ok=o.status_code < 400,
         )
+
+    return consume
+
+
+def shadow_consumer(shadow: Shadow) -> Consumer:
+    """A sampled request's shadow call starts here: its answer has gone to the client."""
+
+    def consume(o: Outcome, p: Priced) -> None:
+        if o.shadow_of is None:
+            model = o.target.model if o.target is not None else None
+            shadow.finished(o.request_id, o.status_code < 400, model, p.usage, p.total_usd)
 
     return consume
 

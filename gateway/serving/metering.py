@@ -88,4 +88,6 @@ def ledger_row(o: Outcome, p: Priced) -> Row:
         "attempts": o.attempts,
         "api_key_id": o.api_key_id,
         "team": o.team,
+        "shadow": o.shadow_of is not None,
+        "shadow_of": o.shadow_of,
     }

@@ -50,3 +50,4 @@ class Outcome:
     attempts: int = 1
     api_key_id: str | None = None
     team: str | None = None
+    shadow_of: str | None = None  # a shadow call (quality evidence): the request it shadows

@@ -28,17 +28,19 @@ from gateway.core import (
     UpstreamRequest,
     Usage,
     is_content,
+    new_request_id,
 )
 from gateway.errors import GatewayError, Scrubber
 from gateway.metrics import GatewayMetrics
 from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import Transport, UpstreamStream
+from gateway.quality.shadow import Shadow, ShadowAnswer, Tap
 from gateway.routing.executor import Attempted, Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
 from gateway.serving.admission import Admission
-from gateway.serving.metering import estimate_prompt_tokens
+from gateway.serving.metering import estimate_prompt_tokens, price
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
 
@@ -79,6 +81,7 @@ class Pipeline:
         record: Callable[[Outcome], None],
         scrub: Scrubber | None = None,
         admission: Admission | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.router = router
         self.transport = transport
@@ -89,6 +92,11 @@ class Pipeline:
         # every message that came from an upstream passes through here before a client sees it
         self.scrub = scrub or Scrubber(())
         self.admission = admission  # governance (auth on): limits, budgets, reservations
+        # quality evidence: samples requests at decision time; its calls come back through
+        # `shadow_call`, after the client's answer (quality/shadow.py)
+        self.shadow = shadow
+        if shadow is not None:
+            shadow.bind(self.shadow_call)
 
     # --- decisions and refusals -------------------------------------------------------------
 
@@ -158,6 +166,7 @@ class Pipeline:
         upstream_request_id: str | None = None,
         ttft_s: float | None = None,
         output_chunks: int = 0,
+        shadow_of: str | None = None,
     ) -> Outcome:
         return Outcome(
             request_id=ctx.request_id,
@@ -180,10 +189,21 @@ class Pipeline:
             attempts=attempts,
             api_key_id=ctx.api_key_id,
             team=ctx.team,
+            shadow_of=shadow_of,
         )
 
+    def _tap(self, req: ClientRequest, ctx: RequestContext, decision: Decision) -> Tap | None:
+        if self.shadow is None or decision.route is None:
+            return None
+        return self.shadow.tap(req, decision.route, ctx.request_id, ctx.created_at)
+
     def _failed(
-        self, ctx: RequestContext, req: ClientRequest, decision: Decision, error: GatewayError
+        self,
+        ctx: RequestContext,
+        req: ClientRequest,
+        decision: Decision,
+        error: GatewayError,
+        shadow_of: str | None = None,
     ) -> None:
         target = error.target or decision.targets[0]
         self._record(
@@ -196,6 +216,7 @@ class Pipeline:
                 error.status_code,
                 error_type=error.error_type,
                 attempts=error.attempts,
+                shadow_of=shadow_of,
             ),
         )
 
@@ -203,6 +224,33 @@ class Pipeline:
 
     async def complete(self, req: ClientRequest, ctx: RequestContext) -> Answer:
         decision = await self.admit(req, ctx)
+        tap = self._tap(req, ctx, decision)
+        answer = await self._complete(req, ctx, decision)
+        if tap is not None:  # before the writer's task runs the consumers: no await between
+            tap.result = answer.result
+        return answer
+
+    async def shadow_call(
+        self, req: ClientRequest, *, shadow_of: str, team: str | None
+    ) -> ShadowAnswer:
+        """A shadow call (quality/shadow.py): the pinned model through the same executor,
+        without admission — the client's key is not charged — recorded as a row of its own."""
+        ctx = RequestContext(new_request_id(), time.perf_counter(), time.time(), team=team)
+        decision = self.router.decide(req)
+        answer = await self._complete(req, ctx, decision, shadow_of=shadow_of)
+        usage = answer.result.usage
+        cost = price(
+            self._outcome(ctx, req, decision, answer.target, 200, attempts=1, usage=usage)
+        ).total_usd
+        return ShadowAnswer(answer.result, ctx.request_id, cost)
+
+    async def _complete(
+        self,
+        req: ClientRequest,
+        ctx: RequestContext,
+        decision: Decision,
+        shadow_of: str | None = None,
+    ) -> Answer:
         trying = decision.targets[0]
 
         async def attempt(target: Target, api_base: str) -> Result:
@@ -219,13 +267,20 @@ class Pipeline:
         try:
             done = await self.executor.run(decision.targets, attempt, self.attempt_failed)
         except GatewayError as e:
-            self._failed(ctx, req, decision, e)
+            self._failed(ctx, req, decision, e, shadow_of)
             raise self.scrub.error(e) from None
         except asyncio.CancelledError:  # the client went away: the upstream call is abandoned
             self._record(
                 ctx,
                 self._outcome(
-                    ctx, req, decision, trying, 499, error_type="client_disconnected", attempts=1
+                    ctx,
+                    req,
+                    decision,
+                    trying,
+                    499,
+                    error_type="client_disconnected",
+                    attempts=1,
+                    shadow_of=shadow_of,
                 ),
             )
             raise
@@ -241,6 +296,7 @@ class Pipeline:
                 usage=result.usage,
                 upstream_request_id=result.upstream_request_id,
                 attempts=done.attempts,
+                shadow_of=shadow_of,
             ),
         )
         return Answer(result, done.target, decision)
@@ -249,6 +305,7 @@ class Pipeline:
 
     async def open_stream(self, req: ClientRequest, ctx: RequestContext) -> Streaming:
         decision = await self.admit(req, ctx)
+        tap = self._tap(req, ctx, decision)
 
         async def attempt(target: Target, api_base: str) -> tuple[UpstreamStream, AsyncExitStack]:
             adapter = adapter_for(target.provider.kind)
@@ -278,7 +335,7 @@ class Pipeline:
         target = done.target
         adapter = adapter_for(target.provider.kind)
         translator = adapter.stream_translator(req, target)
-        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack)
+        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack, tap)
         return Streaming(relay, target, decision, adapter.native(req, target))
 
     def _close_later(self, reads: AsyncIterator[bytes], stack: AsyncExitStack) -> None:
@@ -310,6 +367,7 @@ class Pipeline:
         reads: AsyncIterator[bytes],
         tr: StreamTranslator,
         stack: AsyncExitStack,
+        tap: Tap | None = None,
     ) -> AsyncIterator[list[Chunk]]:
         target = done.target
         decoder = SSEDecoder()
@@ -320,6 +378,8 @@ class Pipeline:
                 chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
                 if chunks:
                     observe(chunks, ended, ctx.started, self.scrub)
+                    if tap is not None:  # a sampled request: its answer, for comparison
+                        tap.chunks.extend(chunks)
                     yield chunks
                 if tr.state.done:
                     answered = True
@@ -328,6 +388,8 @@ class Pipeline:
                 tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
                 if tail:
                     observe(tail, ended, ctx.started, self.scrub)
+                    if tap is not None:
+                        tap.chunks.extend(tail)
                     yield tail
         except GatewayError as e:
             # the headers are gone: the error travels in-band, in the client's format
