@@ -55,7 +55,6 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
         from gateway.routing.capacity import CapacityMonitor
 
         capacity = CapacityMonitor(pools)
-    router = Router(config, prices, capacity=capacity.snapshot if capacity else None)
     executor = Executor(config.reliability)
     if capacity is not None:
         executor = Executor(
@@ -76,6 +75,13 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     if any(r.shadow is not None for r in config.routes):
         model_prices = {m.name: model_price(m, config, prices) for m in config.models}
         shadow = Shadow(config, evidence, metrics, model_prices, sink=PairStore(engine))
+    router = Router(
+        config,
+        prices,
+        capacity=capacity.snapshot if capacity else None,
+        evidence=evidence,
+        boost=shadow.boost if shadow is not None else None,
+    )
     extra: dict[str, after.Consumer] = {}
     if governor is not None:
         extra["budgets"] = governor.settle

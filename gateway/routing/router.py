@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -21,16 +22,19 @@ from gateway.errors import InvalidRequest, ModelNotFound, UnsupportedEndpoint
 from gateway.pricing.cost import cost
 from gateway.pricing.gpu import amortized_price, routing_cost
 from gateway.providers.registry import operations as provider_operations
+from gateway.quality.tasks import MAX_TASK_CHARS, task_of
 from gateway.routing.candidates import (
     RequestFacts,
     ineligibility,
     over_price_cap,
     request_facts,
 )
+from gateway.routing.gate import Boost, EvidenceView, QualityGate, Verdict, cheaper_than
 from gateway.routing.memory import RecentKeys
 from gateway.routing.policies import CandidateView, Decision, rank
 
 PREFIX_MEMORY = 10_000  # distinct (provider, system prompt) pairs remembered
+TASK_MEMORY = 10_000  # system prompts whose task name is remembered (one sha256 each)
 DEFAULT_OUTPUT_TOKENS = 256  # expected output before a route has seen any
 EWMA = 0.2  # weight of the newest observation in running averages
 
@@ -80,7 +84,11 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         operations: Callable[[str], frozenset[Operation]] = provider_operations,
         prefix_memory: int = PREFIX_MEMORY,
+        evidence: EvidenceView | None = None,
+        boost: Boost | None = None,
     ) -> None:
+        """`evidence` (quality/evidence.py) is what routes with a quality gate read; `boost`
+        (`Shadow.boost`) raises a task's shadow rate while the gate explores it."""
         self._models = {m.name: m for m in config.models}
         self._targets: dict[str, Target] = {}
         self._pinned: dict[str, Decision] = {}
@@ -94,6 +102,23 @@ class Router:
                 (t,), f"pinned: {m.name} → {provider.name} ({m.target_model})"
             )
         self._routes = {r.name: r for r in config.routes}
+        self._candidates = {r.name: r.candidates for r in config.routes}
+        self._gates: dict[str, QualityGate] = {}
+        if evidence is not None:
+            for r in config.routes:
+                if r.quality is None or r.shadow is None:
+                    continue
+                ref = r.shadow.reference
+                prices_now = {n: t.price for n, t in self._targets.items()}
+                gated = cheaper_than(ref, r.candidates, prices_now)
+                self._gates[r.name] = QualityGate(r.quality, ref, gated)
+                if ref not in r.candidates:  # what serves when the gate refuses the rest
+                    self._candidates[r.name] = (*r.candidates, ref)
+        self._evidence = evidence
+        self._boost = boost
+        self._boosted: set[str] = set()  # tasks whose shadow rate the gate raised
+        self._task_configs = config.tasks
+        self._task_by_prefix: dict[int, str] = {}
         self._capacity: Callable[[], CapacityView] = capacity or NoCapacity
         self._clock = clock
         self._output_avg: dict[str, float] = {}  # route → recent completion tokens
@@ -129,7 +154,9 @@ class Router:
             )
         return decision
 
-    def _decide(self, req: ClientRequest, budget_degraded: bool = False) -> Decision:
+    def _decide(
+        self, req: ClientRequest, budget_degraded: bool = False, explaining: bool = False
+    ) -> Decision:
         pinned = self._pinned.get(req.model)
         if pinned is not None:
             if req.operation not in self._operations[req.model]:
@@ -147,6 +174,10 @@ class Router:
         cap = route.degrade_max_usd_per_mtok if budget_degraded else None
         views = self._views(route, facts, None if cap is None else Decimal(str(cap)))
         slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
+        gate = self._gates.get(route.name)
+        first, note = None, ""
+        if gate is not None and req.operation == "chat":
+            views, first, note = self._gated(gate, self._task(req, facts), views, explaining)
         return rank(
             route.policy,
             route.name,
@@ -154,7 +185,60 @@ class Router:
             slo,
             prefix_key=facts.prefix_key,
             prefix_tokens=facts.prefix_tokens,
+            first=first,
+            first_note=note,
         )
+
+    def _task(self, req: ClientRequest, facts: RequestFacts) -> str:
+        """The request's task (quality/tasks.py), kept on the request for the shadow tap; a
+        system prompt is hashed once, then remembered by the key the router already has."""
+        if req.task:
+            return req.task
+        meta = req.body.get("metadata")
+        named = meta.get("task") if isinstance(meta, dict) else None
+        key = facts.prefix_key
+        if isinstance(named, str) and named:
+            task = named[:MAX_TASK_CHARS]
+        elif key is not None and key in self._task_by_prefix:
+            task = self._task_by_prefix[key]
+        else:
+            task = task_of(req, self._task_configs)
+            if key is not None:
+                if len(self._task_by_prefix) >= TASK_MEMORY:
+                    self._task_by_prefix.clear()
+                self._task_by_prefix[key] = task
+        req.task = task
+        return task
+
+    def _gated(
+        self, gate: QualityGate, task: str, views: list[CandidateView], explaining: bool
+    ) -> tuple[list[CandidateView], str | None, str]:
+        """The views with the gate's verdicts; the reference to put first (unknown: reference)
+        and what to say about it. Raises or lowers the task's shadow rate (not when
+        explaining: an explanation changes nothing)."""
+        assert self._evidence is not None
+        out: list[CandidateView] = []
+        unproven: Verdict | None = None
+        for v in views:
+            verdict = gate.judge(self._evidence, task, v.target.model)
+            if verdict is None:
+                out.append(v)
+                continue
+            if not verdict.proven and unproven is None and v.ineligible is None:
+                unproven = verdict
+            refused = None if verdict.serves else verdict.note
+            out.append(replace(v, quality=verdict, ineligible=v.ineligible or refused))
+        if not explaining and self._boost is not None:
+            if unproven is not None:
+                challenger = None if gate.explore else unproven.model
+                self._boost(task, gate.config.explore_rate, challenger)
+                self._boosted.add(task)
+            elif task in self._boosted:
+                self._boost(task, 0.0, None)
+                self._boosted.discard(task)
+        if unproven is None or gate.explore:
+            return out, None, ""
+        return out, gate.reference, unproven.note
 
     def _views(
         self, route: RouteConfig, facts: RequestFacts, price_cap: Decimal | None = None
@@ -165,7 +249,7 @@ class Router:
         if route.name in self._output_avg:
             expected_out = min(expected_out, round(self._output_avg[route.name]))
         views = []
-        for name in route.candidates:
+        for name in self._candidates[route.name]:
             t = self._targets[name]
             model = self._models[name]
             local = t.provider.self_hosted
@@ -223,7 +307,7 @@ class Router:
             self._prefix_seen.touch((target.provider.name, prefix_key), self._clock())
 
     def explain(self, req: ClientRequest) -> dict[str, Any]:
-        decision = self._decide(req)
+        decision = self._decide(req, explaining=True)
 
         def view(v: CandidateView) -> dict[str, Any]:
             return {
@@ -239,11 +323,13 @@ class Router:
                 "predicted_ttft_ms": None
                 if v.predicted_ttft_s is None
                 else round(v.predicted_ttft_s * 1000, 1),
+                "quality": None if v.quality is None else v.quality.to_json(),
             }
 
         return {
             "model": req.model,
             "route": decision.route,
+            "task": req.task if decision.route in self._gates else None,
             "reason": decision.reason,
             "order": [t.model for t in decision.targets],
             "candidates": [view(v) for v in decision.views],
