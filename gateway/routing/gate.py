@@ -1,8 +1,9 @@
 """The quality gate: may a candidate cheaper than the route's reference serve this task? — O(1).
 
 A route with `quality:` (and `shadow:`, whose reference is the yardstick) gates every candidate
-whose price is below the reference's (input + output per token; a self-hosted model at its
-GPU's amortised price). For a chat request of task T, a gated candidate M:
+whose price is below the reference's (input + output per token; a self-hosted model is
+cheaper on a route in `marginal` cost mode, else compared at its GPU's amortised price). For
+a chat request of task T, a gated candidate M:
 
 - has evidence — at least `min_samples` compared pairs (T, M) — and serves only if the lower
   bound of its agreement's 95% interval is at or above `min_agreement`;
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from gateway.config import QualityGateConfig
+from gateway.config import QualityGateConfig, ShadowConfig
 from gateway.core import Price
 from gateway.quality.evidence import Agreement
 
@@ -69,17 +70,27 @@ def _blended(price: Price) -> Decimal:
 
 
 def cheaper_than(
-    reference: str, candidates: Iterable[str], prices: Mapping[str, Price]
+    reference: str,
+    candidates: Iterable[str],
+    prices: Mapping[str, Price],
+    free: frozenset[str] = frozenset(),
 ) -> frozenset[str]:
-    """The candidates the gate applies to: priced below the reference."""
+    """The candidates the gate applies to: priced below the reference as the route prices
+    them — `free` are self-hosted models on a route in marginal cost mode (a GPU already
+    paid for), cheaper than any API whatever their amortised price."""
     ref = _blended(prices[reference])
-    return frozenset(c for c in candidates if c != reference and _blended(prices[c]) < ref)
+    return frozenset(
+        c for c in candidates if c != reference and (c in free or _blended(prices[c]) < ref)
+    )
 
 
 class QualityGate:
-    def __init__(self, config: QualityGateConfig, reference: str, gated: frozenset[str]) -> None:
+    def __init__(
+        self, config: QualityGateConfig, shadow: ShadowConfig, gated: frozenset[str]
+    ) -> None:
         self.config = config
-        self.reference = reference
+        self.reference = shadow.reference
+        self.sample_rate = shadow.sample_rate
         self.gated = gated
         self.explore = config.unknown == "explore"
 

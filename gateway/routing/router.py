@@ -110,8 +110,13 @@ class Router:
                     continue
                 ref = r.shadow.reference
                 prices_now = {n: t.price for n, t in self._targets.items()}
-                gated = cheaper_than(ref, r.candidates, prices_now)
-                self._gates[r.name] = QualityGate(r.quality, ref, gated)
+                free = frozenset(
+                    c
+                    for c in r.candidates
+                    if r.local_cost_mode == "marginal" and self._targets[c].provider.self_hosted
+                )
+                gated = cheaper_than(ref, r.candidates, prices_now, free)
+                self._gates[r.name] = QualityGate(r.quality, r.shadow, gated)
                 if ref not in r.candidates:  # what serves when the gate refuses the rest
                     self._candidates[r.name] = (*r.candidates, ref)
         self._evidence = evidence
@@ -214,28 +219,38 @@ class Router:
         self, gate: QualityGate, task: str, views: list[CandidateView], explaining: bool
     ) -> tuple[list[CandidateView], str | None, str]:
         """The views with the gate's verdicts; the reference to put first (unknown: reference)
-        and what to say about it. Raises or lowers the task's shadow rate (not when
-        explaining: an explanation changes nothing)."""
+        and what to say about it. Sets the task's shadow sampling (not when explaining: an
+        explanation changes nothing): raised while a candidate is unproven; at the route's
+        rate with a refused candidate as the challenger, so that a model that improves can
+        earn its way back; else back to normal."""
         assert self._evidence is not None
         out: list[CandidateView] = []
         unproven: Verdict | None = None
+        refused: Verdict | None = None
         for v in views:
             verdict = gate.judge(self._evidence, task, v.target.model)
             if verdict is None:
                 out.append(v)
                 continue
-            if not verdict.proven and unproven is None and v.ineligible is None:
-                unproven = verdict
-            refused = None if verdict.serves else verdict.note
-            out.append(replace(v, quality=verdict, ineligible=v.ineligible or refused))
+            if v.ineligible is None:
+                if not verdict.proven and unproven is None:
+                    unproven = verdict
+                elif verdict.proven and not verdict.serves and refused is None:
+                    refused = verdict
+            note = None if verdict.serves else verdict.note
+            out.append(replace(v, quality=verdict, ineligible=v.ineligible or note))
         if not explaining and self._boost is not None:
-            if unproven is not None:
-                challenger = None if gate.explore else unproven.model
-                self._boost(task, gate.config.explore_rate, challenger)
-                self._boosted.add(task)
+            if unproven is not None and not gate.explore:
+                self._boost(task, gate.config.explore_rate, unproven.model)
+            elif unproven is not None:
+                self._boost(task, gate.config.explore_rate, refused.model if refused else None)
+            elif refused is not None and gate.sample_rate > 0:
+                self._boost(task, gate.sample_rate, refused.model)
             elif task in self._boosted:
                 self._boost(task, 0.0, None)
                 self._boosted.discard(task)
+            if unproven is not None or refused is not None:
+                self._boosted.add(task)
         if unproven is None or gate.explore:
             return out, None, ""
         return out, gate.reference, unproven.note

@@ -136,7 +136,13 @@ def test_before_min_samples_explore_serves_and_raises_the_shadow_rate() -> None:
     d = r.decide(req())
     assert "n=20 ≥ 0.9" not in d.reason  # 20/20: low 0.839, below the bar
     assert d.targets[0].model == "gpt-4o-mini"
-    assert boosts.calls[-1] == ("tickets", 0.0, None)  # proven either way: back to the base rate
+    # proven, and refused: back to the route's rate, with llama as the challenger of the
+    # requests the reference serves, so that it can earn its way back
+    refused_call: tuple[str, float, str | None] = ("tickets", 0.05, "llama")
+    assert boosts.calls[-1] == refused_call
+    add(ev, "llama", 40)
+    assert r.decide(req()).targets[0].model == "llama"
+    assert boosts.calls[-1] == ("tickets", 0.0, None)  # proven good: sampling as configured
 
 
 def test_unknown_reference_sends_the_task_to_the_reference_with_a_challenger() -> None:
