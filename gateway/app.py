@@ -47,7 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 
-def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None) -> AppState:
+def build_state(
+    config: GatewayConfig, registry: CollectorRegistry | None = None, workers: int = 1
+) -> AppState:
     prices = build_price_table(config)
     pools = [p for p in config.providers if p.self_hosted]
     capacity = None
@@ -74,7 +76,9 @@ def build_state(config: GatewayConfig, registry: CollectorRegistry | None = None
     shadow = None
     if any(r.shadow is not None for r in config.routes):
         model_prices = {m.name: model_price(m, config, prices) for m in config.models}
-        shadow = Shadow(config, evidence, metrics, model_prices, sink=PairStore(engine))
+        shadow = Shadow(
+            config, evidence, metrics, model_prices, sink=PairStore(engine), share=1 / workers
+        )
     router = Router(
         config,
         prices,
@@ -159,9 +163,13 @@ def _replica(capacity: CapacityMonitor, target: Target) -> str:
     return replica.api_base if replica is not None else target.provider.api_base
 
 
-def create_app(config: GatewayConfig, registry: CollectorRegistry | None = None) -> ASGIApp:
+def create_app(
+    config: GatewayConfig, registry: CollectorRegistry | None = None, *, workers: int = 1
+) -> ASGIApp:
+    """`workers`: how many processes serve this config (`--workers`); each takes its share
+    of the per-process limits (the shadow calls' daily caps and concurrency)."""
     # Prices are resolved here, not in the lifespan, so a missing price fails before binding.
-    state = build_state(config, registry)
+    state = build_state(config, registry, workers)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -217,7 +225,7 @@ async def start_quality(state: AppState) -> None:
             log.info("quality evidence: %d stored pairs loaded", pairs)
         if state.shadow is not None:
             now = datetime.now(UTC)
-            state.shadow.spend.restore(now.date(), await spent_today(state.engine, now))
+            state.shadow.restore(now.date(), await spent_today(state.engine, now))
     except Exception as e:  # a missing table (not migrated) or a database away
         log.warning("quality evidence not loaded from the ledger: %s", type(e).__name__)
 

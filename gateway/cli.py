@@ -143,6 +143,27 @@ def simulate(
     run(host, port, profile, fd=fd, quality=table, seed=seed)
 
 
+@app.command()
+def quality(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only pairs from this date or time on (ISO 8601, UTC if no zone)."),
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, csv or json.", show_default=True)
+    ] = "table",
+) -> None:
+    """Quality evidence per task × model: samples, agreement with its 95% interval, cost."""
+    from gateway.quality.cli import run_report
+
+    try:
+        typer.echo(run_report(config, since, task, fmt))
+    except (ConfigError, ValueError) as e:
+        _fail(str(e))
+
+
 def main() -> None:
     app(prog_name="gateway")
 

@@ -187,7 +187,9 @@ def app_from_env() -> object:
     config = load_config(os.environ["GATEWAY_CONFIG"])
     configure_logging(config.log_level)
     measured = json.loads(os.environ.get("GATEWAY_CALIBRATIONS", "{}"))
-    return create_app(with_calibrations(config, {k: tuple(v) for k, v in measured.items()}))
+    workers = int(os.environ.get("GATEWAY_WORKER_COUNT", "1"))
+    config = with_calibrations(config, {k: tuple(v) for k, v in measured.items()})
+    return create_app(config, workers=workers)
 
 
 def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> None:
@@ -237,6 +239,7 @@ def _run_workers(config_path: Path, workers: int, common: dict[str, object]) -> 
     mp_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = mp_dir
     os.environ["GATEWAY_CONFIG"] = str(config_path.resolve())
+    os.environ["GATEWAY_WORKER_COUNT"] = str(workers)  # the workers share per-process caps
     try:
         uvicorn.run("gateway.runner:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     finally:

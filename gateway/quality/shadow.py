@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -47,6 +48,8 @@ from gateway.quality.answers import Answer, from_chunks, from_result
 from gateway.quality.budget import DailySpend, utc_day
 from gateway.quality.compare import Verdict, compare
 from gateway.quality.evidence import Evidence
+from gateway.quality.judge import judge_request
+from gateway.quality.judge import verdict as judge_verdict
 from gateway.quality.tasks import task_config, task_of
 
 log = logging.getLogger("gateway.quality")
@@ -100,6 +103,8 @@ class ShadowCall(Protocol):
 class PairSink(Protocol):
     async def add(self, pair: dict[str, object]) -> None: ...
 
+    def close(self) -> None: ...
+
 
 def shadow_request(req: ClientRequest, model: str) -> ClientRequest:
     """The request as the reference gets it: a whole (non-streamed) chat completion."""
@@ -119,7 +124,9 @@ class Shadow:
         sink: PairSink | None = None,
         rand: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
+        share: float = 1.0,
     ) -> None:
+        """`share`: this process's part of the caps and concurrency (1 / workers)."""
         self.evidence = evidence
         self._routes: dict[str, ShadowConfig] = {
             r.name: r.shadow for r in config.routes if r.shadow is not None
@@ -131,8 +138,9 @@ class Shadow:
         self._sink = sink
         self._rand = rand or random.Random().random
         self._clock = clock
+        self._share = Decimal(str(share))
         cap = config.evidence.max_usd_per_day
-        self.spend = DailySpend(total_cap=None if cap is None else Decimal(str(cap)))
+        self.spend = DailySpend(total_cap=None if cap is None else Decimal(str(cap)) * self._share)
         self._boost: dict[str, float] = {}
         self._challenger: dict[str, str] = {}
         self._pending: OrderedDict[str, Tap] = OrderedDict()
@@ -147,6 +155,10 @@ class Shadow:
     def bind(self, call: ShadowCall) -> None:
         """The pipeline's shadow call (the pipeline is built after this object)."""
         self._call = call
+
+    def restore(self, today: date, spent: Mapping[str, Decimal]) -> None:
+        """Today's spend from the ledger (every process's): this process takes its share."""
+        self.spend.restore(today, {route: usd * self._share for route, usd in spent.items()})
 
     # --- the gate's knobs ---------------------------------------------------------------
 
@@ -194,13 +206,14 @@ class Shadow:
             if challenger is None or challenger == reference:
                 return  # the reference answered: nothing to compare it with
             other = challenger
-        if self._inflight[tap.route] >= cfg.max_concurrency:
+        if self._inflight[tap.route] >= max(1, math.floor(cfg.max_concurrency * self._share)):
             self._count(tap.route, "dropped_concurrency")
             return
         price = self._prices.get(other)
         estimate = cost(usage, price).total_usd if price is not None else ZERO
         today = utc_day(self._clock())
-        refusal = self.spend.refusal(today, tap.route, Decimal(str(cfg.max_usd_per_day)), estimate)
+        cap = Decimal(str(cfg.max_usd_per_day)) * self._share
+        refusal = self.spend.refusal(today, tap.route, cap, estimate)
         if refusal is not None:
             self._count(tap.route, refusal)
             return
@@ -235,7 +248,11 @@ class Shadow:
                 pair = _Pair(model, primary, theirs, primary_cost, actual, shadow.request_id)
             else:  # the reference served; the challenger's answer is under test
                 pair = _Pair(other, theirs, primary, actual, primary_cost, shadow.request_id)
-            verdict = self._compare(tap.task, pair.answer, pair.reference)
+            verdict, judged = await self._compare(tap, pair.answer, pair.reference)
+            actual += judged
+            if verdict is None:
+                self._count(tap.route, "failed")  # the judge gave no verdict
+                return
             await self._keep(tap, cfg.reference, pair, verdict)
             self._count(tap.route, "compared")
         except GatewayError as e:
@@ -248,9 +265,18 @@ class Shadow:
             self._inflight[tap.route] -= 1
             self.spend.settle(utc_day(self._clock()), tap.route, estimate, actual)
 
-    def _compare(self, task: str, candidate: Answer, reference: Answer) -> Verdict:
-        tc = task_config(task, self._tasks)
-        return compare(tc.compare if tc is not None else "text", candidate, reference)
+    async def _compare(
+        self, tap: Tap, candidate: Answer, reference: Answer
+    ) -> tuple[Verdict | None, Decimal]:
+        """The task's comparator's verdict, or its judge's; and what the judge cost."""
+        tc = task_config(tap.task, self._tasks)
+        if tc is None or tc.judge is None:
+            return compare(tc.compare if tc is not None else "text", candidate, reference), ZERO
+        assert self._call is not None
+        asked = judge_request(tc.judge, tap.request, candidate, reference)
+        reply = await self._call(asked, shadow_of=tap.request_id, team=self._evidence_cfg.team)
+        self._metrics.shadow_cost.labels(tap.route).inc(float(reply.cost_usd))
+        return judge_verdict(from_result(reply.result)), reply.cost_usd
 
     async def _keep(self, tap: Tap, reference: str, pair: _Pair, verdict: Verdict) -> None:
         self.evidence.add(tap.task, pair.model, reference, verdict.score, verdict.passed)
@@ -288,3 +314,5 @@ class Shadow:
             task.cancel()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._sink is not None:
+            self._sink.close()

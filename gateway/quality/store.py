@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.ledger.db import sync_sqlite_engine
 from gateway.ledger.tables import quality_pairs_table as pairs
 from gateway.ledger.tables import requests_table as requests
 from gateway.quality.evidence import Evidence
@@ -27,17 +28,32 @@ LOAD_LIMIT = 200_000
 
 
 class PairStore:
+    """Inserts pairs. On SQLite synchronously, on the event loop, like the ledger writer
+    (ledger/sinks.py): an aiosqlite transaction holds the file's write lock across an await,
+    and the writer's synchronous insert then waits for it with the loop blocked — the
+    transaction cannot finish, and the writer times out and journals. One row in WAL mode
+    takes about a millisecond."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._sync = sync_sqlite_engine(engine) if engine.dialect.name == "sqlite" else None
         self.errors = 0
 
     async def add(self, pair: dict[str, object]) -> None:
         try:
+            if self._sync is not None:
+                with self._sync.begin() as sync_conn:
+                    sync_conn.execute(insert(pairs), [pair])
+                return
             async with self._engine.begin() as conn:
                 await conn.execute(insert(pairs), [pair])
         except (SQLAlchemyError, OSError) as e:
             self.errors += 1
             log.warning("quality pair %s not stored: %s", pair.get("id"), type(e).__name__)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.dispose()
 
 
 async def load_evidence(engine: AsyncEngine, evidence: Evidence) -> int:

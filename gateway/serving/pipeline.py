@@ -13,7 +13,6 @@ whose ledger row, metrics and router learning are made off the request's path
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -25,9 +24,7 @@ from gateway.core import (
     Result,
     StreamError,
     Target,
-    UpstreamRequest,
     Usage,
-    is_content,
     new_request_id,
 )
 from gateway.errors import GatewayError, Scrubber
@@ -40,6 +37,7 @@ from gateway.routing.executor import Attempted, Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
 from gateway.serving.admission import Admission
+from gateway.serving.attempts import _Ended, at_replica, native_targets, observe, redacted
 from gateway.serving.metering import estimate_prompt_tokens, price
 from gateway.serving.outcome import Outcome, RequestContext
 from gateway.sse import SSEDecoder
@@ -60,15 +58,6 @@ class Streaming:
     target: Target
     decision: Decision
     native: bool = False  # the upstream speaks the client's wire: chunks are `Raw` events
-
-
-@dataclass(slots=True)
-class _Ended:
-    """How a stream ended, as far as the ledger is concerned."""
-
-    status: int = 200
-    error_type: str | None = None
-    ttft_s: float | None = None
 
 
 class Pipeline:
@@ -422,40 +411,3 @@ class Pipeline:
                     attempts=done.attempts,
                 ),
             )
-
-
-def observe(chunks: list[Chunk], ended: _Ended, started: float, scrub: Scrubber) -> None:
-    """What the ledger learns from one read's chunks: the time to the first generated content,
-    and an error that ends the stream (its message scrubbed on the way to the client)."""
-    if ended.ttft_s is None and any(is_content(c) for c in chunks):
-        ended.ttft_s = time.perf_counter() - started
-    last = chunks[-1]  # an error ends a stream: it comes last
-    if isinstance(last, StreamError):
-        ended.status, ended.error_type = last.status, last.code or last.type
-        chunks[-1] = dataclasses.replace(last, message=scrub(last.message))
-
-
-def native_targets(decision: Decision, req: ClientRequest, refusal: GatewayError) -> Decision:
-    """Only the targets whose adapter takes `req` in its own wire (see
-    `ClientRequest.native_only`); none is the request's refusal."""
-    kept = tuple(t for t in decision.targets if adapter_for(t.provider.kind).native(req, t))
-    if not kept:
-        raise refusal
-    return dataclasses.replace(decision, targets=kept)
-
-
-def redacted(error: GatewayError, target: Target) -> GatewayError:
-    """An upstream's error message without the provider key, should the upstream echo it
-    (OpenAI's 401 names the key it was sent): the message goes on to the client."""
-    key = target.provider.api_key
-    if key and key in error.message:
-        error.message = error.message.replace(key, "[redacted]")
-        error.args = (error.message,)
-    return error
-
-
-def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRequest:
-    """The same request sent to another replica of the target's provider."""
-    if api_base == target.provider.api_base:
-        return up
-    return dataclasses.replace(up, url=api_base + up.url[len(target.provider.api_base) :])

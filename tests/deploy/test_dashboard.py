@@ -53,13 +53,20 @@ def drive_traffic(gateway: ServerThread, sim: ServerThread, db_url: str) -> None
         f"{gateway.url}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": msgs}
     )
     assert r.status_code == 500
-    assert len(wait_rows(db_url, 3)) == 3
+    # one request on a shadowed route: its shadow call feeds the quality evidence series
+    client.chat.completions.create(model="auto", messages=msgs)
+    assert len(wait_rows(db_url, 5)) == 5
 
 
 def test_every_metric_the_dashboard_queries_exists(
     sim: ServerThread, sqlite_url: str, gateway_factory: GatewayFactory
 ) -> None:
-    gateway = gateway_factory(sim_config(sim.url, sqlite_url))
+    shadowed = {
+        "name": "auto",
+        "candidates": ["llama-3.1-8b"],
+        "shadow": {"sample_rate": 1.0, "reference": "gpt-4o-mini"},
+    }
+    gateway = gateway_factory(sim_config(sim.url, sqlite_url, routes=[shadowed]))
     drive_traffic(gateway, sim, sqlite_url)
 
     named = {m for q in queries(dashboard()) for m in METRIC.findall(q)}
@@ -76,6 +83,8 @@ def test_every_metric_the_dashboard_queries_exists(
         "gateway_ledger_backlog_rows",
         "gateway_ledger_rows_written_total",
         "gateway_ledger_write_errors_total",
+        "gateway_shadow_samples_total",
+        "gateway_shadow_cost_usd_total",
     } <= ours
     assert {"vllm:num_requests_running", "vllm:num_requests_waiting"} <= vllm
     assert ours - sample_names(gateway.url) == set()

@@ -13,9 +13,9 @@ from gateway.core import Chunk, Price, Raw, Start, StreamError, Target, Text, To
 from gateway.errors import Scrubber
 from gateway.metrics import GatewayMetrics
 from gateway.serving.after import AfterRequest, Consumer, metrics_consumer
+from gateway.serving.attempts import _Ended, observe
 from gateway.serving.metering import Priced
 from gateway.serving.outcome import Outcome, RequestContext
-from gateway.serving.pipeline import _Ended, observe
 
 NO_SECRETS = Scrubber(())
 TARGET = Target(

@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from gateway.config import TaskConfig, TaskMatch
-from gateway.core import ClientRequest, Raw, Result, Text, ToolCall
+from gateway.core import Chunk, ClientRequest, Raw, Result, Text, ToolCall
 from gateway.quality.answers import Answer, ToolUse, from_chunks, from_result
-from gateway.quality.compare import compare, rouge_l
+from gateway.quality.compare import Verdict, compare, rouge_l
 from gateway.quality.intervals import bootstrap, wilson
+from gateway.quality.judge import RUBRIC, judge_request, verdict
 from gateway.quality.tasks import NO_SYSTEM_PROMPT, task_of
 
 
@@ -204,7 +205,7 @@ def _sse(obj: object, event: str | None = None) -> Raw:
 
 
 def test_answers_from_streams() -> None:
-    typed = [
+    typed: list[Chunk] = [
         Text("Pa"),
         Text("ris"),
         Text("ignored", index=1),
@@ -289,3 +290,20 @@ def test_answers_from_streams() -> None:
     assert from_chunks(
         [_sse({"type": "response.output_text.delta", "delta": "Pa"}), _sse(done)]
     ) == a("Paris")
+
+
+def test_the_judge_asks_with_a_fixed_rubric_and_reads_one_word() -> None:
+    req = _req("Sort tickets.")
+    req.task = "tickets"
+    asked = judge_request("judge-model", req, a("billing"), a("Billing", ("f", "{}")))
+    assert asked.model == "judge-model" and asked.stream is False and asked.task == "tickets"
+    system, user = asked.body["messages"]
+    assert system == {"role": "system", "content": RUBRIC}
+    assert "Request:\nhi" in user["content"] and "Answer A:\nbilling" in user["content"]
+    assert "Answer B (reference):\nBilling\nf({})" in user["content"]
+    assert asked.body["temperature"] == 0
+    assert verdict(a("AGREE")) == Verdict("judge", 1.0, True)
+    assert verdict(a("disagree.")) == Verdict("judge", 0.0, False)
+    assert verdict(a("They mostly agree")) == Verdict("judge", 1.0, True)
+    assert verdict(a("agreement unclear")) is None  # a word, not a substring
+    assert verdict(a("")) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import date
 from decimal import Decimal
@@ -11,12 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.config import ConfigError, GatewayConfig, parse_config
-from gateway.core import ClientRequest
+from gateway.core import ClientRequest, Price, Result, Usage
 from gateway.metrics import GatewayMetrics
 from gateway.quality.budget import DailySpend
 from gateway.quality.evidence import Evidence
 from gateway.quality.intervals import bootstrap, wilson
-from gateway.quality.shadow import Shadow
+from gateway.quality.shadow import Shadow, ShadowAnswer
 
 
 def config(**extra: Any) -> GatewayConfig:
@@ -147,3 +148,53 @@ def test_config_checks_shadow_and_tasks() -> None:
     cfg = config(tasks=[{"name": "t", "compare": "json_fields"}], evidence={"max_usd_per_day": 3})
     assert cfg.tasks[0].compare == "json_fields" and cfg.evidence.team == "evidence"
     assert cfg.routes[0].shadow is not None and cfg.routes[0].shadow.max_concurrency == 4
+
+
+def test_each_worker_takes_its_share_of_the_caps_and_concurrency() -> None:
+    """Two workers: each lets 2 of the route's 4 calls fly and spends half its $1 a day. The
+    pipeline's shadow call is stood in for by a coroutine that holds until released."""
+    cfg = config(
+        routes=[
+            {
+                "name": "auto",
+                "candidates": ["small"],
+                "shadow": {"sample_rate": 1, "reference": "big", "max_concurrency": 4,
+                           "max_usd_per_day": 1.0},
+            }
+        ]
+    )  # fmt: skip
+    metrics = GatewayMetrics(CollectorRegistry())
+    prices = {"big": Price.per_mtok(3, 15)}
+    shadow = Shadow(cfg, Evidence(), metrics, prices, rand=lambda: 0.0, share=0.5)
+    release = asyncio.Event()
+    answer = Result({"choices": [{"message": {"content": "billing"}}]}, Usage(1, 1))
+
+    async def call(req: ClientRequest, *, shadow_of: str, team: str | None) -> ShadowAnswer:
+        await release.wait()
+        return ShadowAnswer(answer, "s-" + shadow_of, Decimal("0.2"))
+
+    shadow.bind(call)
+
+    def outcome(name: str) -> float:
+        return float(metrics.shadow_samples.labels("auto", name)._value.get())
+
+    async def run() -> None:
+        for i in range(3):
+            tap = shadow.tap(_req(i), "auto", f"r{i}", 0.0)
+            assert tap is not None
+            tap.result = answer
+            shadow.finished(f"r{i}", True, "small", Usage(1000, 1000), Decimal("0.001"))
+        assert outcome("dropped_concurrency") == 1  # 2 of 4 in flight here
+        release.set()
+        await asyncio.sleep(0.05)
+        assert outcome("compared") == 2 and shadow.spend.spent_today("auto") == Decimal("0.4")
+        # $0.018 expected a call (1000 + 1000 tokens at 3/15 per Mtok): $0.4 + 0.018 fits
+        # in the half-dollar share; after a restored $0.2 more (its half of 0.4), it does not
+        shadow.restore(shadow.spend.day or date.today(), {"auto": Decimal("0.4")})
+        tap = shadow.tap(_req(9), "auto", "r9", 0.0)
+        assert tap is not None
+        shadow.finished("r9", True, "small", Usage(1000, 1000), Decimal("0.001"))
+        assert outcome("dropped_cap") == 1
+        await shadow.aclose()
+
+    asyncio.run(run())
