@@ -38,10 +38,14 @@ INSTANT = {
 }
 
 
+# The task's name is this test's own: the PostgreSQL ledger (and its stored pairs, which a
+# gateway loads as evidence at start) is shared by the session's tests.
 @pytest.fixture()
 def quality_sim() -> Iterator[ServerThread]:
-    tickets = SimTask("tickets", "label", system_prompt_sha256=(DIGEST,))
-    table = DEFAULT_QUALITY.merged(Quality({"tickets": tickets}, {LOCAL: {"tickets": 1.0}}))
+    tickets = SimTask("ticket-triage", "label", system_prompt_sha256=(DIGEST,))
+    table = DEFAULT_QUALITY.merged(
+        Quality({"ticket-triage": tickets}, {LOCAL: {"ticket-triage": 1.0}})
+    )
     server = ServerThread(create_simulator("instant", profiles=INSTANT, quality=table)).start()
     yield server
     server.stop()
@@ -70,7 +74,7 @@ def gate_config(sim: str, db: str) -> GatewayConfig:
         ],
         # named by its system prompt's hash: no header, as most clients send
         "tasks": [
-            {"name": "tickets", "match": {"system_prompt_sha256": DIGEST}, "compare": "label"}
+            {"name": "ticket-triage", "match": {"system_prompt_sha256": DIGEST}, "compare": "label"}
         ],
         "routes": [
             {
@@ -99,7 +103,7 @@ def ask(gw: ServerThread, i: int) -> tuple[str, str]:
 def verdict(gw: ServerThread) -> dict[str, Any]:
     messages = [*BODY["messages"], {"role": "user", "content": "?"}]
     out = httpx.post(f"{gw.url}/v1/route/explain", json={**BODY, "messages": messages}).json()
-    assert out["task"] == "tickets"
+    assert out["task"] == "ticket-triage"
     by_model = {c["model"]: c for c in out["candidates"]}
     q: dict[str, Any] = by_model["llama-3.1-8b"]["quality"]
     return q
@@ -117,16 +121,14 @@ def wait_n(gw: ServerThread, n: int) -> dict[str, Any]:
 
 
 def set_rate(sim: ServerThread, rate: float) -> None:
-    r = httpx.post(f"{sim.url}/sim/quality", json={"agreement": {LOCAL: {"tickets": rate}}})
+    r = httpx.post(f"{sim.url}/sim/quality", json={"agreement": {LOCAL: {"ticket-triage": rate}}})
     assert r.status_code == 200
 
 
 def test_the_gate_opens_closes_and_reopens_on_shadow_evidence(
-    quality_sim: ServerThread, fresh_pg_url: str, gateway_factory: GatewayFactory
+    quality_sim: ServerThread, db_url: str, gateway_factory: GatewayFactory
 ) -> None:
-    # PostgreSQL: on SQLite the pairs' writer and the ledger's in-loop insert contend for the
-    # file's lock, which stalls the gateway's loop (reported; not this test's subject)
-    gw = gateway_factory(gate_config(quality_sim.url, fresh_pg_url))
+    gw = gateway_factory(gate_config(quality_sim.url, db_url))
     served: list[str] = []
     ids: list[str] = []
     # explore: the local model serves while the pairs come in (all agree: rate 1.0)
@@ -156,11 +158,11 @@ def test_the_gate_opens_closes_and_reopens_on_shadow_evidence(
     assert back is not None, "the local model never earned the route back"
     assert q["serves"] and q["low"] >= 0.8 and q["n"] == 25  # 24/25: Wilson low 0.805
 
-    rows = wait_rows(fresh_pg_url, len(ids) + 30)
+    rows = wait_rows(db_url, len(ids) + 30)
     reasons = {r["id"]: r["route_reason"] for r in rows}
-    assert "quality: tickets llama-3.1-8b exploring, n=0 < 20" in reasons[ids[0]]
+    assert "quality: ticket-triage llama-3.1-8b exploring, n=0 < 20" in reasons[ids[0]]
     assert (
-        "quality: tickets llama-3.1-8b vs gpt-4o-mini agreement 0.960 [0.805, 0.993] n=25 ≥ 0.8"
+        "quality: ticket-triage llama-3.1-8b vs gpt-4o-mini agreement 0.960 [0.805, 0.993] n=25 ≥ 0.8"
         in reasons[back]
     )
     refused = [r for r in reasons.values() if "agreement 0.952 [0.773, 0.992] n=21 < 0.8" in r]
