@@ -27,12 +27,14 @@ from benchmarks.policy_day.client import replay, request, session
 from benchmarks.policy_day.policies import (
     PEAK_GRACE_S,
     POLICIES,
+    below_bar,
     day_config,
     run_meta,
     slo_ms,
 )
 from benchmarks.policy_day.stats import Record
 from benchmarks.policy_day.traffic import DAY_SHAPE, WORKLOADS, Arrival, body, schedule
+from gateway.config import GatewayConfig
 
 
 def peak_schedule(args: argparse.Namespace) -> list[Arrival]:
@@ -68,18 +70,33 @@ def read_ledger(db: Path) -> dict[str, sqlite3.Row]:
     try:
         rows = con.execute(
             "select id, provider, status_code, prompt_tokens, completion_tokens, "
-            "input_cost_usd, output_cost_usd, route_reason from requests"
+            "input_cost_usd, output_cost_usd, route_reason, shadow, shadow_of from requests"
         )
         return {r["id"]: r for r in rows}
     finally:
         con.close()
 
 
+def gate_of(reason: str | None) -> str:
+    """What the quality gate said of the chosen model in a `route_reason`: "explore" (served
+    while its task is explored), "proven" (served on evidence) or "" (not gated)."""
+    chosen = (reason or "").partition("→ chosen")[2].split("; ", 1)[0]
+    if "(quality:" not in chosen:
+        return ""
+    return "explore" if " exploring, " in chosen else "proven"
+
+
 def to_record(
-    a: Arrival, r: RequestResult, row: sqlite3.Row | None, local_providers: set[str]
+    a: Arrival,
+    r: RequestResult,
+    row: sqlite3.Row | None,
+    local_providers: set[str],
+    config: GatewayConfig | None = None,
 ) -> Record:
-    """What the client measured for arrival `a`, joined with its ledger row (if it has one)."""
+    """What the client measured for arrival `a`, joined with its ledger row (if it has one);
+    with `config`, whether the model that answered is below the quality bar for the task."""
     provider = (row["provider"] if row is not None else None) or r.provider
+    served = r.status == 200 and config is not None
     return Record(
         index=a.index,
         hour=a.hour,
@@ -94,6 +111,23 @@ def to_record(
         input_usd=Decimal(row["input_cost_usd"]) if row is not None else Decimal(0),
         output_usd=Decimal(row["output_cost_usd"]) if row is not None else Decimal(0),
         error=r.error or None,
+        below_bar=served and config is not None and below_bar(config, provider, a.workload),
+        gate=gate_of(row["route_reason"]) if row is not None else "",
+    )
+
+
+def shadow_record(row: sqlite3.Row) -> Record:
+    """A shadow call's ledger row, priced like a request's (hour unknown: -1)."""
+    return Record(
+        index=-1,
+        hour=-1,
+        workload="",
+        ok=row["status_code"] == 200,
+        provider=row["provider"],
+        prompt_tokens=row["prompt_tokens"] or 0,
+        completion_tokens=row["completion_tokens"] or 0,
+        input_usd=Decimal(row["input_cost_usd"] or 0),
+        output_usd=Decimal(row["output_cost_usd"] or 0),
     )
 
 
@@ -171,9 +205,12 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
     local = {p.name for p in config.providers if p.self_hosted}
     rows = read_ledger(work / "ledger.db")
     records = [
-        to_record(a, r, rows.get(r.request_id or ""), local)
+        to_record(a, r, rows.get(r.request_id or ""), local, config)
         for a, r in zip(arrivals, results, strict=True)
     ]
+    day_ids = {r.request_id for r in results if r.request_id}
+    # the day's evidence: shadow calls of the day's requests (not the warm-up's or the peak's)
+    shadow = [shadow_record(row) for row in rows.values() if row["shadow_of"] in day_ids]
     reasons: dict[str, str] = {}  # one route_reason per provider, for the report
     for r in results:
         row = rows.get(r.request_id or "")
@@ -193,6 +230,7 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
                 ),
                 "route_reasons": reasons,
                 "records": [r.to_json() for r in records],
+                "shadow": [r.to_json() for r in shadow],
                 "peak": [
                     to_record(a, r, None, local).to_json()
                     for a, r in zip(peak_arrivals, peak, strict=True)

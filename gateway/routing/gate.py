@@ -46,7 +46,23 @@ class Verdict:
     bar: float
     min_samples: int
     agreement: Agreement | None
-    note: str  # what decisions and `route_reason` say
+    # unproven: the task's raised shadow rate while it serves (explore), or None when the
+    # reference serves instead
+    explore_rate: float | None = None
+    reference: str = ""
+
+    @property
+    def note(self) -> str:
+        """What decisions and `route_reason` say; made only when said (it formats floats)."""
+        a = self.agreement
+        if self.proven and a is not None:
+            return f"quality: {a.describe()} {'≥' if self.serves else '<'} {self.bar:g}"
+        n = 0 if a is None else a.n
+        head = f"quality: {self.task} {self.model}"
+        if self.explore_rate is not None:
+            rate = f"shadowed at ≥ {self.explore_rate:g}"
+            return f"{head} exploring, n={n} < {self.min_samples} ({rate})"
+        return f"{head} unproven, n={n} < {self.min_samples}: to {self.reference}"
 
     def to_json(self) -> dict[str, object]:
         a = self.agreement
@@ -93,23 +109,16 @@ class QualityGate:
         self.sample_rate = shadow.sample_rate
         self.gated = gated
         self.explore = config.unknown == "explore"
+        self._bars = {t: config.bar(t) for t in config.tasks}
+        self._default = (config.min_agreement, config.min_samples)
 
     def judge(self, evidence: EvidenceView, task: str, model: str) -> Verdict | None:
         """None when `model` is not gated on this route."""
         if model not in self.gated:
             return None
-        bar, need = self.config.bar(task)
+        bar, need = self._bars.get(task, self._default)
         a = evidence.agreement(task, model)
         if a is not None and a.n >= need:
-            serves = a.low >= bar
-            note = f"quality: {a.describe()} {'≥' if serves else '<'} {bar:g}"
-            return Verdict(task, model, serves, True, bar, need, a, note)
-        n = 0 if a is None else a.n
-        if self.explore:
-            note = (
-                f"quality: {task} {model} exploring, n={n} < {need} "
-                f"(shadowed at ≥ {self.config.explore_rate:g})"
-            )
-        else:
-            note = f"quality: {task} {model} unproven, n={n} < {need}: to {self.reference}"
-        return Verdict(task, model, self.explore, False, bar, need, a, note)
+            return Verdict(task, model, a.low >= bar, True, bar, need, a)
+        rate = self.config.explore_rate if self.explore else None
+        return Verdict(task, model, self.explore, False, bar, need, a, rate, self.reference)

@@ -30,6 +30,7 @@ class CandidateView:
     capacity_note: str = ""  # e.g. "running=3 waiting=0"
     ineligible: str | None = None  # why it cannot serve this request
     quality: Verdict | None = None  # the quality gate's, on a gated route (routing/gate.py)
+    fit: bool = True  # eligible but for the quality gate
 
     def within(self, slo_s: float | None) -> bool:
         return slo_s is None or self.predicted_ttft_s is None or self.predicted_ttft_s <= slo_s

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -177,12 +176,18 @@ class Router:
             raise ModelNotFound(req.model, self.model_names)
         facts = request_facts(req, req.min_tier)
         cap = route.degrade_max_usd_per_mtok if budget_degraded else None
-        views = self._views(route, facts, None if cap is None else Decimal(str(cap)))
-        slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
+        price_cap = None if cap is None else Decimal(str(cap))
         gate = self._gates.get(route.name)
         first, note = None, ""
-        if gate is not None and req.operation == "chat":
-            views, first, note = self._gated(gate, self._task(req, facts), views, explaining)
+        if gate is not None and req.operation == "chat" and self._evidence is not None:
+            task, evidence = self._task(req, facts), self._evidence
+            views = self._views(
+                route, facts, price_cap, lambda model: gate.judge(evidence, task, model)
+            )
+            first, note = self._gated(gate, task, views, explaining)
+        else:
+            views = self._views(route, facts, price_cap)
+        slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
         return rank(
             route.policy,
             route.name,
@@ -217,28 +222,21 @@ class Router:
 
     def _gated(
         self, gate: QualityGate, task: str, views: list[CandidateView], explaining: bool
-    ) -> tuple[list[CandidateView], str | None, str]:
-        """The views with the gate's verdicts; the reference to put first (unknown: reference)
-        and what to say about it. Sets the task's shadow sampling (not when explaining: an
-        explanation changes nothing): raised while a candidate is unproven; at the route's
-        rate with a refused candidate as the challenger, so that a model that improves can
-        earn its way back; else back to normal."""
-        assert self._evidence is not None
-        out: list[CandidateView] = []
+    ) -> tuple[str | None, str]:
+        """The reference to put first (unknown: reference) and what to say about it. Sets the
+        task's shadow sampling (not when explaining: an explanation changes nothing): raised
+        while a candidate is unproven; at the route's rate with a refused candidate as the
+        challenger, so that a model that improves can earn its way back; else as configured."""
         unproven: Verdict | None = None
         refused: Verdict | None = None
         for v in views:
-            verdict = gate.judge(self._evidence, task, v.target.model)
-            if verdict is None:
-                out.append(v)
+            verdict = v.quality
+            if verdict is None or not v.fit:
                 continue
-            if v.ineligible is None:
-                if not verdict.proven and unproven is None:
-                    unproven = verdict
-                elif verdict.proven and not verdict.serves and refused is None:
-                    refused = verdict
-            note = None if verdict.serves else verdict.note
-            out.append(replace(v, quality=verdict, ineligible=v.ineligible or note))
+            if not verdict.proven:
+                unproven = unproven or verdict
+            elif not verdict.serves:
+                refused = refused or verdict
         if not explaining and self._boost is not None:
             if unproven is not None and not gate.explore:
                 self._boost(task, gate.config.explore_rate, unproven.model)
@@ -252,11 +250,15 @@ class Router:
             if unproven is not None or refused is not None:
                 self._boosted.add(task)
         if unproven is None or gate.explore:
-            return out, None, ""
-        return out, gate.reference, unproven.note
+            return None, ""
+        return gate.reference, unproven.note
 
     def _views(
-        self, route: RouteConfig, facts: RequestFacts, price_cap: Decimal | None = None
+        self,
+        route: RouteConfig,
+        facts: RequestFacts,
+        price_cap: Decimal | None = None,
+        judge: Callable[[str], Verdict | None] | None = None,
     ) -> list[CandidateView]:
         cap = self._capacity()
         now = self._clock()
@@ -283,6 +285,10 @@ class Router:
                 est = routing_cost(est, route.local_cost_mode, headroom)
             replica = cap.pick(t.provider.name) if local else None
             ttft = (replica.predicted_ttft_s if replica else None) or self._ttft.get(name)
+            ineligible = ineligibility(model, facts, self._operations[name]) or over_price_cap(
+                t.price, price_cap
+            )
+            verdict = judge(name) if judge is not None else None
             views.append(
                 CandidateView(
                     target=t,
@@ -291,8 +297,10 @@ class Router:
                     expected_cost_usd=est,
                     predicted_ttft_s=ttft,
                     capacity_note=cap.describe(t.provider.name) if local else "",
-                    ineligible=ineligibility(model, facts, self._operations[name])
-                    or over_price_cap(t.price, price_cap),
+                    ineligible=ineligible
+                    or (verdict.note if verdict is not None and not verdict.serves else None),
+                    quality=verdict,
+                    fit=ineligible is None,
                 )
             )
         return views
