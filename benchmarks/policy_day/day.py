@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,8 @@ def read_ledger(db: Path) -> dict[str, sqlite3.Row]:
     try:
         rows = con.execute(
             "select id, provider, status_code, prompt_tokens, completion_tokens, "
-            "input_cost_usd, output_cost_usd, route_reason, shadow, shadow_of from requests"
+            "input_cost_usd, output_cost_usd, route_reason, shadow, shadow_of from requests "
+            "order by created_at"
         )
         return {r["id"]: r for r in rows}
     finally:
@@ -116,12 +117,32 @@ def to_record(
     )
 
 
-def shadow_record(row: sqlite3.Row) -> Record:
-    """A shadow call's ledger row, priced like a request's (hour unknown: -1)."""
+def shadow_records(
+    rows: Iterable[sqlite3.Row], primaries: Mapping[str, Record], min_samples: int
+) -> list[Record]:
+    """The day's shadow calls (of the day's requests: not the warm-up's or the peak's), oldest
+    first, priced like requests. The first `min_samples` of each (task, primary model) are the
+    exploration (`gate` "explore"): pairs needed once, however long the day; the rest are the
+    steady sample ("sample"), which grows with the traffic."""
+    seen: dict[tuple[str, str | None], int] = {}
+    out = []
+    for row in rows:
+        primary = primaries.get(row["shadow_of"] or "")
+        if primary is None:
+            continue
+        key = (primary.workload, primary.provider)
+        seen[key] = seen.get(key, 0) + 1
+        out.append(shadow_record(row, primary, seen[key] <= min_samples))
+    return out
+
+
+def shadow_record(row: sqlite3.Row, primary: Record, explore: bool) -> Record:
+    """A shadow call's ledger row, priced like a request's, under its primary's index."""
     return Record(
-        index=-1,
-        hour=-1,
-        workload="",
+        index=primary.index,
+        hour=primary.hour,
+        workload=primary.workload,
+        gate="explore" if explore else "sample",
         ok=row["status_code"] == 200,
         provider=row["provider"],
         prompt_tokens=row["prompt_tokens"] or 0,
@@ -208,9 +229,13 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
         to_record(a, r, rows.get(r.request_id or ""), local, config)
         for a, r in zip(arrivals, results, strict=True)
     ]
-    day_ids = {r.request_id for r in results if r.request_id}
-    # the day's evidence: shadow calls of the day's requests (not the warm-up's or the peak's)
-    shadow = [shadow_record(row) for row in rows.values() if row["shadow_of"] in day_ids]
+    by_id = {r.request_id: rec for r, rec in zip(results, records, strict=True) if r.request_id}
+    gate = next((r.quality for r in config.routes if r.name == policy.model), None)
+    shadow = shadow_records(
+        (row for row in rows.values() if row["shadow"]),
+        by_id,
+        gate.min_samples if gate is not None else 0,
+    )
     reasons: dict[str, str] = {}  # one route_reason per provider, for the report
     for r in results:
         row = rows.get(r.request_id or "")

@@ -73,8 +73,12 @@ def quality_lines(summaries: Mapping[str, Mapping[str, Any]], bars: str) -> list
         f"model below the bar for their task after min_samples (must be 0: "
         f"{'PASS' if g['below_bar_decided'] == 0 else 'FAIL'}); {_pct(g['explored'])} served "
         f"while their task was explored, {_pct(g['below_bar'])} by a below-bar model in all",
-        f"- shadow calls (the evidence): {g['shadow_calls']} replayed, "
-        f"${g['shadow_usd']:,.2f} a represented day, included in its costs above",
+        f"- shadow calls (the evidence), included in its costs above: "
+        f"${g['shadow_usd']:,.2f} a represented day — exploration "
+        f"{g['shadow_explore_calls']} calls, ${g['shadow_explore_usd']:,.2f} (the first "
+        f"min_samples pairs of each task × model, needed once: at face value), steady "
+        f"sample {g['shadow_calls'] - g['shadow_explore_calls']} calls replayed, "
+        f"${g['shadow_sample_usd']:,.2f} (× 3,600 / hour_s, like all spend)",
     ]
     if lf is not None:
         out.append(

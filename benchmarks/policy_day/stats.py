@@ -204,7 +204,10 @@ def summarize(
     below the quality bar answered — in all, and where the gate had decided (not exploring)."""
     ok = [r for r in records if r.ok]
     scale = Decimal(day.scale)
-    shadow_usd = sum((represented_usd(r, day) for r in shadow), Decimal(0)) * scale
+    # exploration pairs are needed once (face value); the steady sample scales with traffic
+    explore_usd = sum((represented_usd(r, day) for r in shadow if r.gate == "explore"), Decimal(0))
+    sample_usd = sum((represented_usd(r, day) for r in shadow if r.gate != "explore"), Decimal(0))
+    shadow_usd = explore_usd + sample_usd * scale
     api = sum((represented_usd(r, day) for r in records if not r.local), Decimal(0)) * scale
     api += shadow_usd
     amortised = sum((represented_usd(r, day) for r in records if r.local), Decimal(0)) * scale
@@ -241,6 +244,9 @@ def summarize(
         "usd_per_mtok_rented": per_mtok(total_rented),
         "shadow_calls": len(shadow),
         "shadow_usd": float(shadow_usd),
+        "shadow_explore_calls": sum(r.gate == "explore" for r in shadow),
+        "shadow_explore_usd": float(explore_usd),
+        "shadow_sample_usd": float(sample_usd * scale),
         "below_bar": sum(r.below_bar for r in ok) / len(ok) if ok else None,
         "below_bar_decided": (
             sum(r.below_bar and r.gate != "explore" for r in ok) / len(ok) if ok else None
