@@ -177,27 +177,36 @@ class Router:
         facts = request_facts(req, req.min_tier)
         cap = route.degrade_max_usd_per_mtok if budget_degraded else None
         price_cap = None if cap is None else Decimal(str(cap))
-        gate = self._gates.get(route.name)
-        first, note = None, ""
-        if gate is not None and req.operation == "chat" and self._evidence is not None:
-            task, evidence = self._task(req, facts), self._evidence
-            views = self._views(
-                route, facts, price_cap, lambda model: gate.judge(evidence, task, model)
-            )
-            first, note = self._gated(gate, task, views, explaining)
-        else:
-            views = self._views(route, facts, price_cap)
         slo = route.slo.ttft_p95_ms / 1000 if route.slo.ttft_p95_ms else None
-        return rank(
+        gate = self._gates.get(route.name)
+        if gate is None or req.operation != "chat" or self._evidence is None:
+            return rank(
+                route.policy,
+                route.name,
+                self._views(route, facts, price_cap),
+                slo,
+                prefix_key=facts.prefix_key,
+                prefix_tokens=facts.prefix_tokens,
+            )
+        task, evidence = self._task(req, facts), self._evidence
+        views = self._views(route, facts, price_cap, lambda m: gate.judge(evidence, task, m))
+        unproven, refused = self._gated(gate, views)
+        to_reference = unproven is not None and not gate.explore
+        decision = rank(
             route.policy,
             route.name,
             views,
             slo,
             prefix_key=facts.prefix_key,
             prefix_tokens=facts.prefix_tokens,
-            first=first,
-            first_note=note,
+            first=gate.reference if to_reference else None,
+            first_note=unproven.note if unproven is not None and to_reference else "",
         )
+        if not explaining and self._boost is not None:
+            chosen = decision.targets[0].model if decision.targets else None
+            view = next((v for v in views if v.target.model == chosen), None)
+            self._sample(gate, task, view, unproven, refused)
+        return decision
 
     def _task(self, req: ClientRequest, facts: RequestFacts) -> str:
         """The request's task (quality/tasks.py), kept on the request for the shadow tap; a
@@ -221,12 +230,9 @@ class Router:
         return task
 
     def _gated(
-        self, gate: QualityGate, task: str, views: list[CandidateView], explaining: bool
-    ) -> tuple[str | None, str]:
-        """The reference to put first (unknown: reference) and what to say about it. Sets the
-        task's shadow sampling (not when explaining: an explanation changes nothing): raised
-        while a candidate is unproven; at the route's rate with a refused candidate as the
-        challenger, so that a model that improves can earn its way back; else as configured."""
+        self, gate: QualityGate, views: list[CandidateView]
+    ) -> tuple[Verdict | None, Verdict | None]:
+        """The first unproven and the first refused of the candidates otherwise eligible."""
         unproven: Verdict | None = None
         refused: Verdict | None = None
         for v in views:
@@ -237,21 +243,37 @@ class Router:
                 unproven = unproven or verdict
             elif not verdict.serves:
                 refused = refused or verdict
-        if not explaining and self._boost is not None:
-            if unproven is not None and not gate.explore:
-                self._boost(task, gate.config.explore_rate, unproven.model)
-            elif unproven is not None:
-                self._boost(task, gate.config.explore_rate, refused.model if refused else None)
-            elif refused is not None and gate.sample_rate > 0:
-                self._boost(task, gate.sample_rate, refused.model)
-            elif task in self._boosted:
-                self._boost(task, 0.0, None)
-                self._boosted.discard(task)
-            if unproven is not None or refused is not None:
-                self._boosted.add(task)
-        if unproven is None or gate.explore:
-            return None, ""
-        return gate.reference, unproven.note
+        return unproven, refused
+
+    def _sample(
+        self,
+        gate: QualityGate,
+        task: str,
+        chosen: CandidateView | None,
+        unproven: Verdict | None,
+        refused: Verdict | None,
+    ) -> None:
+        """This request's shadow sampling (`Shadow.tap` reads it right after the decision):
+        at `explore_rate` when the model that will answer is unproven, or when the reference
+        answers in an unproven model's place (that model the challenger); at the route's rate
+        with a refused model as the challenger when the reference or an ungated model answers,
+        so that a model that improves can earn its way back; else as configured."""
+        assert self._boost is not None
+        verdict = chosen.quality if chosen is not None else None
+        reference = chosen is not None and chosen.target.model == gate.reference
+        if verdict is not None and not verdict.proven:
+            self._boost(task, gate.config.explore_rate, None)
+        elif reference and unproven is not None and not gate.explore:
+            self._boost(task, gate.config.explore_rate, unproven.model)
+        elif verdict is None and refused is not None and gate.sample_rate > 0:
+            self._boost(task, gate.sample_rate, refused.model)
+        elif task in self._boosted:
+            self._boost(task, 0.0, None)
+            self._boosted.discard(task)
+            return
+        else:
+            return
+        self._boosted.add(task)
 
     def _views(
         self,

@@ -136,13 +136,25 @@ def test_before_min_samples_explore_serves_and_raises_the_shadow_rate() -> None:
     d = r.decide(req())
     assert "n=20 ≥ 0.9" not in d.reason  # 20/20: low 0.839, below the bar
     assert d.targets[0].model == "gpt-4o-mini"
-    # proven, and refused: back to the route's rate, with llama as the challenger of the
-    # requests the reference serves, so that it can earn its way back
+    # gpt-4o-mini, proven, answers: sampled as configured (its pairs are its own evidence)
+    assert boosts.calls[-1] == ("tickets", 0.0, None)
+    # where the reference answers instead, the refused llama is its challenger at the route's
+    # rate, so that it can earn its way back
+    alone = router(config(candidates=["llama"]), ev, boosts)
+    assert alone.decide(req()).targets[0].model == REF
     refused_call: tuple[str, float, str | None] = ("tickets", 0.05, "llama")
     assert boosts.calls[-1] == refused_call
     add(ev, "llama", 40)
-    assert r.decide(req()).targets[0].model == "llama"
+    assert alone.decide(req()).targets[0].model == "llama"
     assert boosts.calls[-1] == ("tickets", 0.0, None)  # proven good: sampling as configured
+
+
+def test_sampling_is_raised_only_for_requests_an_unproven_model_answers() -> None:
+    ev, boosts = Evidence(), Boosts()
+    add(ev, "llama", 100)  # proven: answers, sampled as configured
+    r = router(config(), ev, boosts)
+    assert r.decide(req()).targets[0].model == "llama"
+    assert boosts.calls == []  # gpt-4o-mini is unproven, but it does not answer this one
 
 
 def test_unknown_reference_sends_the_task_to_the_reference_with_a_challenger() -> None:
