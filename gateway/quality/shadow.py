@@ -7,8 +7,10 @@ How a request flows through here (the pipeline and the after-request consumer ca
    route shadowed, and does this request fall in the sample? If so a `Tap` is returned (and
    kept under the request id) for the pipeline to fill with the primary's answer: the `Result`,
    or the stream's chunks as they pass (a list append per read).
-2. `finished(request_id, ok, model, usage, cost_usd)` — from the after-request consumer, once the
-   request's `Outcome` is recorded (the answer has gone to the client). If the primary
+2. `finished(request_id, ok, model, usage, cost_usd)` — from the after-request consumer, in
+   the ledger writer's task, after the request's `Outcome` is recorded: at a stream's end, or
+   just before a whole answer's body is written (the consumer runs no sooner than the
+   handler's next await, and the shadow call's first await is its upstream I/O). If the primary
    succeeded and the caps allow, the shadow call starts as a background task; otherwise the
    sample is dropped and counted (`gateway_shadow_samples_total{outcome}`); nothing queues.
 3. The task sends the request to the reference through the same pipeline and executor

@@ -198,3 +198,37 @@ def test_each_worker_takes_its_share_of_the_caps_and_concurrency() -> None:
         await shadow.aclose()
 
     asyncio.run(run())
+
+
+def test_a_challenger_is_shadowed_when_the_reference_served() -> None:
+    """`unknown: reference`: the reference answers the client, the challenger is tried in the
+    background, and the pair is kept as (challenger, reference)."""
+    metrics = GatewayMetrics(CollectorRegistry())
+    evidence = Evidence()
+    shadow = Shadow(config(), evidence, metrics, {}, rand=lambda: 0.99)  # 0.2 never hits
+    asked: list[str] = []
+
+    async def call(req: ClientRequest, *, shadow_of: str, team: str | None) -> ShadowAnswer:
+        asked.append(req.model)
+        answer = Result({"choices": [{"message": {"content": "billing"}}]}, Usage(1, 1))
+        return ShadowAnswer(answer, "s-" + shadow_of, Decimal("0.001"))
+
+    shadow.bind(call)
+    req = _req(1)
+    task = "sp:" + __import__("hashlib").sha256(b"You sort tickets.").hexdigest()[:12]
+
+    async def run() -> None:
+        assert shadow.tap(req, "auto", "r1", 0.0) is None  # not boosted: rate 0.2, draw 0.99
+        shadow.boost(task, 1.0, challenger="small")
+        tap = shadow.tap(_req(2), "auto", "r2", 0.0)
+        assert tap is not None
+        tap.result = Result({"choices": [{"message": {"content": "other"}}]}, Usage(1, 1))
+        shadow.finished("r2", True, "big", Usage(1, 1), Decimal("0.01"))
+        await asyncio.sleep(0.05)
+        await shadow.aclose()
+
+    asyncio.run(run())
+    assert asked == ["small"]
+    got = evidence.agreement(task, "small")
+    assert got is not None and got.reference == "big" and got.n == 1 and got.mean == 0.0
+    assert evidence.agreement(task, "big") is None
