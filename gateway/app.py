@@ -58,7 +58,6 @@ def build_state(
         from gateway.routing.capacity import CapacityMonitor
 
         capacity = CapacityMonitor(pools)
-    router = Router(config, prices, capacity=capacity.snapshot if capacity else None)
     executor = Executor(config.reliability)
     if capacity is not None:
         executor = Executor(
@@ -81,6 +80,13 @@ def build_state(
         shadow = Shadow(
             config, evidence, metrics, model_prices, sink=PairStore(engine), share=1 / workers
         )
+    router = Router(
+        config,
+        prices,
+        capacity=capacity.snapshot if capacity else None,
+        evidence=evidence,
+        boost=shadow.boost if shadow is not None else None,
+    )
     extra: dict[str, after.Consumer] = {}
     if governor is not None:
         extra["budgets"] = governor.settle

@@ -116,18 +116,35 @@ def simulate(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8001,
     profile: Annotated[str, typer.Option(help="Default timing profile.")] = "instant",
+    quality: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML or JSON answer-quality table (tasks, agreement per profile and task), "
+            "merged over the built-in one."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of fault draws and answer agreement.")] = 0,
     fd: Annotated[
         int | None,
         typer.Option(hidden=True, help="Serve on this listening socket (from `serve`)."),
     ] = None,
 ) -> None:
     """Run the upstream simulator (OpenAI/vLLM wire formats, vLLM metrics, fault injection)."""
+    import yaml
+
     from gateway.simulator.profiles import PROFILES
+    from gateway.simulator.quality import DEFAULT_QUALITY, QualityError, load_quality
     from gateway.simulator.server import run
 
     if profile not in PROFILES:
         _fail(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
-    run(host, port, profile, fd=fd)
+    table = DEFAULT_QUALITY
+    if quality is not None:
+        try:
+            table = load_quality(str(quality))
+        except (OSError, QualityError, yaml.YAMLError) as e:
+            _fail(f"{quality}: {e}")
+    run(host, port, profile, fd=fd, quality=table, seed=seed)
 
 
 @app.command()

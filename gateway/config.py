@@ -174,6 +174,38 @@ class EvidenceConfig(_Strict):
     sample_chars: int = Field(500, ge=0, le=10_000)  # of each answer, kept with its pair
 
 
+class TaskBar(_Strict):
+    """One task's own bar, where its comparator's scale differs (text similarity, say)."""
+
+    min_agreement: float | None = Field(None, gt=0, le=1)
+    min_samples: int | None = Field(None, ge=1)
+
+
+class QualityGateConfig(_Strict):
+    """A route's quality gate: a candidate cheaper than the route's shadow reference serves a
+    task only when the lower bound of its agreement with the reference on that task (95%
+    interval) is at or above `min_agreement` over at least `min_samples` pairs."""
+
+    min_agreement: float = Field(0.95, gt=0, le=1)
+    min_samples: int = Field(200, ge=1)
+    # Before min_samples: explore — serve the cheap model anyway and shadow the task at
+    # `explore_rate` (at least); reference — send the task to the reference and shadow the
+    # cheap model beside it at `explore_rate`.
+    unknown: Literal["explore", "reference"] = "explore"
+    explore_rate: float = Field(0.5, gt=0, le=1)
+    tasks: dict[str, TaskBar] = Field(default_factory=dict)  # per-task bars, by task name
+
+    def bar(self, task: str) -> tuple[float, int]:
+        """(min_agreement, min_samples) for `task`."""
+        own = self.tasks.get(task)
+        if own is None:
+            return self.min_agreement, self.min_samples
+        return (
+            self.min_agreement if own.min_agreement is None else own.min_agreement,
+            self.min_samples if own.min_samples is None else own.min_samples,
+        )
+
+
 class RouteConfig(_Strict):
     """A client-facing model name whose requests a policy spreads over candidate models."""
 
@@ -188,6 +220,7 @@ class RouteConfig(_Strict):
     # are both at or below this (USD per 1M tokens) instead of refusing; None: no degrading.
     degrade_max_usd_per_mtok: float | None = Field(None, ge=0)
     shadow: ShadowConfig | None = None
+    quality: QualityGateConfig | None = None  # needs `shadow`: its reference is the yardstick
 
 
 class ReliabilityConfig(_Strict):
@@ -420,6 +453,11 @@ class GatewayConfig(_Strict):
                         f"routes[{i}].candidates: unknown model {c!r} "
                         f"(configured: {', '.join(sorted(models))})"
                     )
+            if r.quality is not None and r.shadow is None:
+                raise ValueError(
+                    f"routes[{i}].quality: needs `shadow:` on the route (its reference is what "
+                    "agreement is measured against)"
+                )
             if r.shadow is not None and r.shadow.reference not in models:
                 raise ValueError(
                     f"routes[{i}].shadow.reference: unknown model {r.shadow.reference!r} "

@@ -14,11 +14,23 @@ from benchmarks.policy_day.policies import (
     PEAK_GRACE_S,
     POLICIES,
     day_config,
+    gate_config,
     run_meta,
     slo_ms,
 )
 from benchmarks.policy_day.stats import Day, Record, compare, peak_phase, summarize
 from benchmarks.policy_day.traffic import hour_rates
+from gateway.config import GatewayConfig
+
+
+def _bars(config: GatewayConfig) -> str:
+    q = gate_config(config)
+    own = ", ".join(f"{t} {b.min_agreement}" for t, b in q.tasks.items() if b.min_agreement)
+    return (
+        f"lower 95% bound ≥ {q.min_agreement:g} over ≥ {q.min_samples} pairs"
+        + (f", {own}" if own else "")
+        + f", unknown: {q.unknown}"
+    )
 
 
 def build_report(out: Path) -> dict[str, Any]:
@@ -45,7 +57,11 @@ def build_report(out: Path) -> dict[str, Any]:
         capacity_rps=newest["capacity_rps"],
     )
     records = {n: [Record.from_json(d) for d in r["records"]] for n, r in runs.items()}
-    summaries = {n: summarize(records[n], day, uses_gpu=POLICIES[n].uses_gpu) for n in records}
+    shadow = {n: [Record.from_json(d) for d in r.get("shadow", [])] for n, r in runs.items()}
+    summaries = {
+        n: summarize(records[n], day, uses_gpu=POLICIES[n].uses_gpu, shadow=shadow[n])
+        for n in records
+    }
     for n, r in runs.items():
         if r.get("peak"):
             summaries[n]["sustained_peak"] = peak_phase(
@@ -58,6 +74,7 @@ def build_report(out: Path) -> dict[str, Any]:
             "runs": {n: r["meta"]["command"] for n, r in runs.items()},
             "settings": newest,
             "slo_ms": day.slo_ms,
+            "quality_bars": _bars(config),
             "capacity_rps": day.capacity_rps,
             "day": f"{len(day.hours)} h × {day.hour_s:g} s replayed (1 replay s = 1 real s "
             f"at the hour's rate); peak {newest['peak_rps']:.1f} req/s "

@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,14 @@ from benchmarks.policy_day.client import replay, request, session
 from benchmarks.policy_day.policies import (
     PEAK_GRACE_S,
     POLICIES,
+    below_bar,
     day_config,
     run_meta,
     slo_ms,
 )
 from benchmarks.policy_day.stats import Record
 from benchmarks.policy_day.traffic import DAY_SHAPE, WORKLOADS, Arrival, body, schedule
+from gateway.config import GatewayConfig
 
 
 def peak_schedule(args: argparse.Namespace) -> list[Arrival]:
@@ -68,18 +70,34 @@ def read_ledger(db: Path) -> dict[str, sqlite3.Row]:
     try:
         rows = con.execute(
             "select id, provider, status_code, prompt_tokens, completion_tokens, "
-            "input_cost_usd, output_cost_usd, route_reason from requests"
+            "input_cost_usd, output_cost_usd, route_reason, shadow, shadow_of from requests "
+            "order by created_at"
         )
         return {r["id"]: r for r in rows}
     finally:
         con.close()
 
 
+def gate_of(reason: str | None) -> str:
+    """What the quality gate said of the chosen model in a `route_reason`: "explore" (served
+    while its task is explored), "proven" (served on evidence) or "" (not gated)."""
+    chosen = (reason or "").partition("→ chosen")[2].split("; ", 1)[0]
+    if "(quality:" not in chosen:
+        return ""
+    return "explore" if " exploring, " in chosen else "proven"
+
+
 def to_record(
-    a: Arrival, r: RequestResult, row: sqlite3.Row | None, local_providers: set[str]
+    a: Arrival,
+    r: RequestResult,
+    row: sqlite3.Row | None,
+    local_providers: set[str],
+    config: GatewayConfig | None = None,
 ) -> Record:
-    """What the client measured for arrival `a`, joined with its ledger row (if it has one)."""
+    """What the client measured for arrival `a`, joined with its ledger row (if it has one);
+    with `config`, whether the model that answered is below the quality bar for the task."""
     provider = (row["provider"] if row is not None else None) or r.provider
+    served = r.status == 200 and config is not None
     return Record(
         index=a.index,
         hour=a.hour,
@@ -94,6 +112,43 @@ def to_record(
         input_usd=Decimal(row["input_cost_usd"]) if row is not None else Decimal(0),
         output_usd=Decimal(row["output_cost_usd"]) if row is not None else Decimal(0),
         error=r.error or None,
+        below_bar=served and config is not None and below_bar(config, provider, a.workload),
+        gate=gate_of(row["route_reason"]) if row is not None else "",
+    )
+
+
+def shadow_records(
+    rows: Iterable[sqlite3.Row], primaries: Mapping[str, Record], min_samples: int
+) -> list[Record]:
+    """The day's shadow calls (of the day's requests: not the warm-up's or the peak's), oldest
+    first, priced like requests. The first `min_samples` of each (task, primary model) are the
+    exploration (`gate` "explore"): pairs needed once, however long the day; the rest are the
+    steady sample ("sample"), which grows with the traffic."""
+    seen: dict[tuple[str, str | None], int] = {}
+    out = []
+    for row in rows:
+        primary = primaries.get(row["shadow_of"] or "")
+        if primary is None:
+            continue
+        key = (primary.workload, primary.provider)
+        seen[key] = seen.get(key, 0) + 1
+        out.append(shadow_record(row, primary, seen[key] <= min_samples))
+    return out
+
+
+def shadow_record(row: sqlite3.Row, primary: Record, explore: bool) -> Record:
+    """A shadow call's ledger row, priced like a request's, under its primary's index."""
+    return Record(
+        index=primary.index,
+        hour=primary.hour,
+        workload=primary.workload,
+        gate="explore" if explore else "sample",
+        ok=row["status_code"] == 200,
+        provider=row["provider"],
+        prompt_tokens=row["prompt_tokens"] or 0,
+        completion_tokens=row["completion_tokens"] or 0,
+        input_usd=Decimal(row["input_cost_usd"] or 0),
+        output_usd=Decimal(row["output_cost_usd"] or 0),
     )
 
 
@@ -171,9 +226,16 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
     local = {p.name for p in config.providers if p.self_hosted}
     rows = read_ledger(work / "ledger.db")
     records = [
-        to_record(a, r, rows.get(r.request_id or ""), local)
+        to_record(a, r, rows.get(r.request_id or ""), local, config)
         for a, r in zip(arrivals, results, strict=True)
     ]
+    by_id = {r.request_id: rec for r, rec in zip(results, records, strict=True) if r.request_id}
+    gate = next((r.quality for r in config.routes if r.name == policy.model), None)
+    shadow = shadow_records(
+        (row for row in rows.values() if row["shadow"]),
+        by_id,
+        gate.min_samples if gate is not None else 0,
+    )
     reasons: dict[str, str] = {}  # one route_reason per provider, for the report
     for r in results:
         row = rows.get(r.request_id or "")
@@ -193,6 +255,7 @@ def run_policy(name: str, args: argparse.Namespace) -> Path:
                 ),
                 "route_reasons": reasons,
                 "records": [r.to_json() for r in records],
+                "shadow": [r.to_json() for r in shadow],
                 "peak": [
                     to_record(a, r, None, local).to_json()
                     for a, r in zip(peak_arrivals, peak, strict=True)

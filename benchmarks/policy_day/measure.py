@@ -23,7 +23,13 @@ from benchmarks.common.procs import Proc, free_port
 from benchmarks.common.result import RequestResult
 from benchmarks.common.stats import percentile_or_none
 from benchmarks.policy_day.client import capacity_loop
-from benchmarks.policy_day.policies import LOCAL_FIRST_ROUTE, day_config, run_meta, slo_ms
+from benchmarks.policy_day.policies import (
+    GATED_ROUTE,
+    LOCAL_FIRST_ROUTE,
+    day_config,
+    run_meta,
+    slo_ms,
+)
 from benchmarks.policy_day.sim import scaled_profiles
 from benchmarks.policy_day.traffic import WORKLOADS, Arrival, body, mean_output_tokens
 
@@ -144,6 +150,7 @@ def decide(args: argparse.Namespace) -> None:
 
     from gateway.core import ClientRequest
     from gateway.pricing.table import build_price_table
+    from gateway.quality.evidence import Evidence
     from gateway.routing.capacity import CapacityMonitor
     from gateway.routing.router import Router
     from gateway.simulator.profiles import PROFILES
@@ -159,7 +166,20 @@ def decide(args: argparse.Namespace) -> None:
     )
     for _ in range(4):
         monitor.acquire(pool.name, pool.api_base)
-    router = Router(config, build_price_table(config), capacity=monitor.snapshot)
+    # the gated route's evidence: every cheap model proven on every task (each candidate's
+    # verdict is then a lookup and a comparison, as on a day past its exploration)
+    evidence = Evidence()
+    for task in WORKLOADS:
+        for model in ("llama-3.1-8b", "gpt-4o-mini", "gemini-flash"):
+            for _ in range(300):
+                evidence.add(task, model, "claude-haiku", 1.0, True)
+    router = Router(
+        config,
+        build_price_table(config),
+        capacity=monitor.snapshot,
+        evidence=evidence,
+        boost=lambda task, rate, challenger: None,
+    )
 
     def timed(model: str, dirty: bool) -> list[float]:
         raws = [
@@ -182,6 +202,7 @@ def decide(args: argparse.Namespace) -> None:
         ("pinned", "llama-3.1-8b", False),
         ("local-first", LOCAL_FIRST_ROUTE, False),
         ("local-first, snapshot rebuilt", LOCAL_FIRST_ROUTE, True),
+        ("local-first + quality gate", GATED_ROUTE, False),
     ):
         t = timed(model, dirty)
         out[label] = {
@@ -195,7 +216,10 @@ def decide(args: argparse.Namespace) -> None:
         f"p50 {out['local-first']['p50_us']:.1f} µs (p99 {out['local-first']['p99_us']:.1f}); "
         f"{out['local-first, snapshot rebuilt']['p50_us']:.1f} µs with the capacity "
         f"snapshot rebuilt; pinned {out['pinned']['p50_us']:.1f} µs → added p50 "
-        f"{added / 1000:.3f} ms (target ≤ 0.5 ms: {'PASS' if added <= 500 else 'FAIL'})"
+        f"{added / 1000:.3f} ms (target ≤ 0.5 ms: {'PASS' if added <= 500 else 'FAIL'}); "
+        f"with the quality gate (3 cheap candidates + the reference) "
+        f"{out['local-first + quality gate']['p50_us']:.1f} µs "
+        f"(p99 {out['local-first + quality gate']['p99_us']:.1f})"
     )
     result = {"meta": run_meta(), "timings": out, "added_p50_us": added, "line": line}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-ORDER = ("all-api", "all-local", "local-first")
-COLOURS = {"all-api": "tab:blue", "all-local": "tab:red", "local-first": "tab:green"}
+ORDER = ("all-api", "all-local", "local-first", "local-first-gated")
+COLOURS = {
+    "all-api": "tab:blue",
+    "all-local": "tab:red",
+    "local-first": "tab:green",
+    "local-first-gated": "tab:purple",
+}
 
 
 def _f(x: float | None, fmt: str = ".0f", unit: str = "") -> str:
@@ -28,8 +33,9 @@ def table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
     lines = [
         "| policy | requests/day | cost/day, rented GPU | cost/day, ledger (amortised) "
         "| $/1M tok rented | $/1M tok amortised | served locally | TTFT p50 / p95 / p99 ms "
-        "| TPOT p50 ms | within SLO (day) | within SLO (peak hours) | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| TPOT p50 ms | within SLO (day) | within SLO (peak hours) | errors "
+        "| of which shadow $/day | below the quality bar: all / after min_samples |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ORDER:
         s = summaries.get(name)
@@ -42,9 +48,46 @@ def table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
             f"| {_f(s['ttft_p50_ms'])} / {_f(s['ttft_p95_ms'])} / {_f(s['ttft_p99_ms'])} "
             f"| {_f(s.get('tpot_p50_ms'), '.1f')} "
             f"| {_pct(s['slo_attainment'], 2)} | {_pct(s['peak_slo_attainment'], 2)} "
-            f"| {s['errors']} of {s['requests']} |"
+            f"| {s['errors']} of {s['requests']} "
+            f"| {_shadow(s)} | {_pct(s.get('below_bar'))} / {_decided(name, s)} |"
         )
     return "\n".join(lines)
+
+
+def _shadow(s: Mapping[str, Any]) -> str:
+    return f"${s['shadow_usd']:,.2f}" if s.get("shadow_calls") else "–"
+
+
+def _decided(name: str, s: Mapping[str, Any]) -> str:
+    """Only the gated policy decides on evidence; the others never explore."""
+    return _pct(s.get("below_bar_decided"), 2) if name == "local-first-gated" else "–"
+
+
+def quality_lines(summaries: Mapping[str, Mapping[str, Any]], bars: str) -> list[str]:
+    """The gated policy against plain local-first: what the gate costs and what it prevents."""
+    g, lf = summaries.get("local-first-gated"), summaries.get("local-first")
+    if g is None:
+        return []
+    out = [
+        f"- quality gate ({bars}): {_pct(g['below_bar_decided'], 2)} of requests served by a "
+        f"model below the bar for their task after min_samples (must be 0: "
+        f"{'PASS' if g['below_bar_decided'] == 0 else 'FAIL'}); {_pct(g['explored'])} served "
+        f"while their task was explored, {_pct(g['below_bar'])} by a below-bar model in all",
+        f"- shadow calls (the evidence), included in its costs above: "
+        f"${g['shadow_usd']:,.2f} a represented day — exploration "
+        f"{g['shadow_explore_calls']} calls, ${g['shadow_explore_usd']:,.2f} (the first "
+        f"min_samples pairs of each task × model, needed once: at face value), steady "
+        f"sample {g['shadow_calls'] - g['shadow_explore_calls']} calls replayed, "
+        f"${g['shadow_sample_usd']:,.2f} (× 3,600 / hour_s, like all spend)",
+    ]
+    if lf is not None:
+        out.append(
+            f"- against local-first: ${g['total_rented_usd'] - lf['total_rented_usd']:+,.2f} a "
+            f"day (rented GPU), served locally {_pct(g['share_local'])} vs "
+            f"{_pct(lf['share_local'])}; local-first served {_pct(lf['below_bar'])} of its "
+            f"requests with a model below the bar"
+        )
+    return out
 
 
 def peak_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
@@ -136,6 +179,7 @@ def markdown(result: Mapping[str, Any]) -> str:
             else []
         ),
         *targets(result["summaries"], result["comparison"], meta["slo_ms"]),
+        *quality_lines(result["summaries"], meta.get("quality_bars", "")),
         "",
         "Router.decide (4-candidate local-first route): "
         + result.get("decide", {}).get("line", "not measured (`policy_day decide`)"),

@@ -12,6 +12,11 @@ request with `n / scale` replayed output tokens then holds its batch slot as lon
 carry goes down. What is not scaled: the KV-cache accounting counts the replayed output tokens
 (≤ 100 a request here, against prompts of 500–5,000), and requests finish `(scale − 1)` base
 TPOTs early (≈ 19 ms on the H100 profile).
+
+Answers: every workload is a task the simulator recognises by its system prompt
+(`day_quality`), answered at the stock per-model agreement rates of
+`gateway/simulator/quality.py` (the local 8B: classification 96%, extraction fields 88%,
+chat 70%; Claude Haiku, the reference, always true).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import dataclasses
 
 from gateway.simulator.profiles import PROFILES, Profile
+from gateway.simulator.quality import DEFAULT_QUALITY, Quality, SimTask
 
 
 def scaled_profiles(output_scale: int) -> dict[str, Profile]:
@@ -37,6 +43,22 @@ def scaled_profiles(output_scale: int) -> dict[str, Profile]:
     }
 
 
+def day_quality() -> Quality:
+    """The stock quality table, each workload known by its system prompt's sha256 (as the
+    gateway's `tasks:` know it), so every policy's answers are scored the same way."""
+    import hashlib
+
+    from benchmarks.policy_day.traffic import WORKLOADS, system_prompt
+
+    tasks = {}
+    for name in WORKLOADS:
+        digest = hashlib.sha256(system_prompt(name).encode()).hexdigest()
+        tasks[name] = dataclasses.replace(
+            DEFAULT_QUALITY.tasks.get(name, SimTask(name)), system_prompt_sha256=(digest,)
+        )
+    return DEFAULT_QUALITY.merged(Quality(tasks))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -50,7 +72,7 @@ def main() -> None:
     from gateway.simulator.server import hide_simulated_drops
 
     config = uvicorn.Config(
-        create_app("instant", profiles=scaled_profiles(args.output_scale)),
+        create_app("instant", profiles=scaled_profiles(args.output_scale), quality=day_quality()),
         host=args.host,
         port=args.port,
         loop="uvloop",

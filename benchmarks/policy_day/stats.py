@@ -59,6 +59,8 @@ class Record:
     input_usd: Decimal = Decimal(0)
     output_usd: Decimal = Decimal(0)  # for the replayed output
     error: str | None = None
+    below_bar: bool = False  # served by a model whose true agreement on the task is below the bar
+    gate: str = ""  # the quality gate on the chosen model: "explore", "proven" or "" (none)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,8 @@ class Record:
             "in": str(self.input_usd),
             "out": str(self.output_usd),
             "err": self.error,
+            "bb": self.below_bar,
+            "g": self.gate,
         }
 
     @classmethod
@@ -93,6 +97,8 @@ class Record:
             Decimal(d["in"]),
             Decimal(d["out"]),
             d["err"],
+            d.get("bb", False),
+            d.get("g", ""),
         )
 
 
@@ -186,11 +192,24 @@ def hourly(records: Sequence[Record], day: Day) -> list[dict[str, Any]]:
     return out
 
 
-def summarize(records: Sequence[Record], day: Day, *, uses_gpu: bool) -> dict[str, Any]:
-    """One policy's day: costs in both views, tokens, share local, TTFT, SLO, errors."""
+def summarize(
+    records: Sequence[Record],
+    day: Day,
+    *,
+    uses_gpu: bool,
+    shadow: Sequence[Record] = (),
+) -> dict[str, Any]:
+    """One policy's day: costs in both views (the shadow calls' spend in them, and on a line
+    of its own), tokens, share local, TTFT, SLO, errors, and the share of requests a model
+    below the quality bar answered — in all, and where the gate had decided (not exploring)."""
     ok = [r for r in records if r.ok]
     scale = Decimal(day.scale)
+    # exploration pairs are needed once (face value); the steady sample scales with traffic
+    explore_usd = sum((represented_usd(r, day) for r in shadow if r.gate == "explore"), Decimal(0))
+    sample_usd = sum((represented_usd(r, day) for r in shadow if r.gate != "explore"), Decimal(0))
+    shadow_usd = explore_usd + sample_usd * scale
     api = sum((represented_usd(r, day) for r in records if not r.local), Decimal(0)) * scale
+    api += shadow_usd
     amortised = sum((represented_usd(r, day) for r in records if r.local), Decimal(0)) * scale
     rented = Decimal(str(day.gpu_usd_per_hour)) * len(day.hours) if uses_gpu else Decimal(0)
     tokens = sum(represented_tokens(r, day) for r in ok) * day.scale
@@ -223,6 +242,16 @@ def summarize(records: Sequence[Record], day: Day, *, uses_gpu: bool) -> dict[st
         "tokens": tokens,
         "usd_per_mtok_amortised": per_mtok(total_amortised),
         "usd_per_mtok_rented": per_mtok(total_rented),
+        "shadow_calls": len(shadow),
+        "shadow_usd": float(shadow_usd),
+        "shadow_explore_calls": sum(r.gate == "explore" for r in shadow),
+        "shadow_explore_usd": float(explore_usd),
+        "shadow_sample_usd": float(sample_usd * scale),
+        "below_bar": sum(r.below_bar for r in ok) / len(ok) if ok else None,
+        "below_bar_decided": (
+            sum(r.below_bar and r.gate != "explore" for r in ok) / len(ok) if ok else None
+        ),
+        "explored": sum(r.gate == "explore" for r in ok) / len(ok) if ok else None,
         "hourly": hourly(records, day),
     }
 
@@ -244,7 +273,7 @@ def compare(
     if base is None:
         return out
     all_api = base["total_rented_usd"]
-    for name in ("local-first", "all-local"):
+    for name in ("local-first", "all-local", "local-first-gated"):
         s = summaries.get(name)
         if s is not None:
             out[f"{name}_saving_rented"] = _saving(s["total_rented_usd"], all_api)

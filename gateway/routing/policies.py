@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gateway.core import Target
+from gateway.routing.gate import Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,8 @@ class CandidateView:
     predicted_ttft_s: float | None  # None until something was observed
     capacity_note: str = ""  # e.g. "running=3 waiting=0"
     ineligible: str | None = None  # why it cannot serve this request
+    quality: Verdict | None = None  # the quality gate's, on a gated route (routing/gate.py)
+    fit: bool = True  # eligible but for the quality gate
 
     def within(self, slo_s: float | None) -> bool:
         return slo_s is None or self.predicted_ttft_s is None or self.predicted_ttft_s <= slo_s
@@ -87,14 +90,24 @@ def rank(
     *,
     prefix_key: int | None = None,
     prefix_tokens: int = 0,
+    first: str | None = None,
+    first_note: str = "",
 ) -> Decision:
+    """`first`: a model to try before the policy's order, when eligible (the quality gate's
+    reference), said in the reason with `first_note`."""
     eligible = [v for v in views if v.ineligible is None]
     order = POLICIES[policy](eligible, slo_s)
+    forced = first is not None and any(v.target.model == first for v in order)
+    if forced:
+        order.sort(key=lambda v: v.target.model != first)
     skipped = [f"{v.target.model} ({v.ineligible})" for v in views if v.ineligible]
     if order:
-        first, rest = order[0], order[1:]
-        why = "" if first.headroom else " (full: nothing else eligible)"
-        reason = f"{policy}: {_describe(first)} → chosen{why}"
+        first_view, rest = order[0], order[1:]
+        why = "" if first_view.headroom else " (full: nothing else eligible)"
+        reason = f"{policy}: {_describe(first_view)} → chosen{why}"
+        note = first_note if forced else first_view.quality.note if first_view.quality else ""
+        if note:
+            reason += f" ({note})"
         if rest:
             reason += "; vs " + ", ".join(_describe(v) for v in rest)
     else:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
+from typing import Any
 
 import orjson
 
-from gateway.simulator import anthropic_wire, engine
+from gateway.simulator import anthropic_wire, engine, quality, tokens
 from gateway.simulator.anthropic_plans import (
+    Block,
     MessagesError,
     MessagesPlan,
     plan_messages,
@@ -68,7 +71,7 @@ async def messages(sim: SimState, up: Upstream, req: Request) -> None:
         body = orjson.loads(req.body)
         if not isinstance(body, dict):
             raise MessagesError("the request body must be a JSON object")
-        plan = plan_messages(body, up.profile)
+        plan = _answered(sim, up, req, body, plan_messages(body, up.profile))
     except orjson.JSONDecodeError as exc:
         await _error(sim, req, 400, f"the request body is not valid JSON: {exc}")
         return
@@ -79,6 +82,39 @@ async def messages(sim: SimState, up: Upstream, req: Request) -> None:
         await _error(sim, req, 400, exc.message)
         return
     await _serve(sim, up, req, plan)
+
+
+def _answered(
+    sim: SimState, up: Upstream, req: Request, body: dict[str, Any], plan: MessagesPlan
+) -> MessagesPlan:
+    """The plan answering the request's task (quality.py), when it has one and no tool use."""
+    system = body.get("system")
+    task = quality.identify(
+        sim.quality,
+        req.scope,
+        body.get("metadata"),
+        lambda: None if system is None else quality.block_text(system),
+    )
+    if task is None or len(plan.blocks) != 1 or plan.blocks[0].tool_name is not None:
+        return plan
+    pieces = quality.answered_pieces(
+        plan.blocks[0].pieces,
+        plan.stop_reason == "max_tokens",
+        task,
+        sim.quality,
+        up.profile.name,
+        tokens.last_user_text(body["messages"]),
+        sim.seed,
+    )
+    choice = replace(plan.generation.choices[0], pieces=pieces)
+    stop = plan.stop_reason if plan.stop_reason == "max_tokens" else "end_turn"
+    return replace(
+        plan,
+        generation=replace(plan.generation, choices=(choice,)),
+        blocks=(Block(pieces),),
+        stop_reason=stop,
+        stop_sequence=None,
+    )
 
 
 async def _serve(sim: SimState, up: Upstream, req: Request, plan: MessagesPlan) -> None:

@@ -20,6 +20,7 @@ from gateway.simulator.control import CONTROL_ROUTES
 from gateway.simulator.engine import Receive, Send
 from gateway.simulator.plans import RequestError
 from gateway.simulator.profiles import PROFILES, Profile
+from gateway.simulator.quality import DEFAULT_QUALITY, Quality
 from gateway.simulator.state import SimState
 from gateway.simulator.upstream import Upstream
 
@@ -121,10 +122,12 @@ def create_app(
     *,
     profiles: Mapping[str, Profile] = PROFILES,
     seed: int = 0,
+    quality: Quality = DEFAULT_QUALITY,
 ) -> SimulatorApp:
     """The simulator as an ASGI app; `default_profile` serves the root paths.
 
     `profiles` replaces the registry (tests add a profile with a small batch, say); `seed` makes
-    rate-based fault draws repeatable. Raises ValueError for an unknown default profile.
+    rate-based fault draws and which answers agree repeatable; `quality` is the per-model,
+    per-task agreement table (`quality.py`). Raises ValueError for an unknown default profile.
     """
-    return SimulatorApp(SimState(profiles, default_profile, seed))
+    return SimulatorApp(SimState(profiles, default_profile, seed, quality))

@@ -6,7 +6,11 @@ POST   /sim/faults   add fault rules: one rule object, a list of them, or {"faul
 GET    /sim/faults   the live rules with their remaining counts
 DELETE /sim/faults   remove all rules, or only one upstream's with ?upstream=NAME
 GET    /sim/stats    per upstream: requests by endpoint, running, waiting, tokens, finishes
-POST   /sim/reset    remove all rules and zero every counter; optional {"seed": N}
+POST   /sim/reset    remove all rules and zero every counter, restore the starting quality
+                     table; optional {"seed": N}
+GET    /sim/quality  the answer-quality table: tasks and agreement per profile (quality.py)
+POST   /sim/quality  {"tasks": {...}, "agreement": {profile: {task: rate}}}: entries given
+                     replace the same entries of the live table
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import orjson
 
 from gateway.simulator.asgi import Request, respond, respond_error
 from gateway.simulator.faults import FaultError, FaultSpec, parse_fault
+from gateway.simulator.quality import QualityError, parse_quality
 from gateway.simulator.state import SimState
 
 ControlHandler = Callable[[SimState, Request], Awaitable[None]]
@@ -89,10 +94,26 @@ async def reset(sim: SimState, req: Request) -> None:
     await respond(req.send, 200, b'{"ok":true}')
 
 
+async def get_quality(sim: SimState, req: Request) -> None:
+    await respond(req.send, 200, orjson.dumps(sim.quality.to_json()))
+
+
+async def set_quality(sim: SimState, req: Request) -> None:
+    try:
+        update = parse_quality(orjson.loads(req.body or b"null"))
+    except (orjson.JSONDecodeError, QualityError) as exc:
+        await respond_error(req.send, 400, f"invalid quality table: {exc}")
+        return
+    sim.quality = sim.quality.merged(update)
+    await respond(req.send, 200, orjson.dumps(sim.quality.to_json()))
+
+
 CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
     ("POST", "/sim/faults"): add_faults,
     ("GET", "/sim/faults"): list_faults,
     ("DELETE", "/sim/faults"): clear_faults,
     ("GET", "/sim/stats"): stats,
     ("POST", "/sim/reset"): reset,
+    ("GET", "/sim/quality"): get_quality,
+    ("POST", "/sim/quality"): set_quality,
 }

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import orjson
 
-from gateway.simulator import engine, gemini_wire
+from gateway.simulator import engine, gemini_wire, quality
 from gateway.simulator.asgi import JSON, Request, respond
 from gateway.simulator.gemini_plans import GeminiPlan, plan_generate
 from gateway.simulator.handlers import send_whole
@@ -78,6 +78,10 @@ async def generate(sim: SimState, up: Upstream, req: Request) -> None:
         if not isinstance(body, dict):
             raise RequestError("the request body must be a JSON object")
         gp = _with_prompt_cache(up, plan_generate(body, model, stream, up.profile))
+        plan = quality.answered_chat(
+            gp.plan, sim.quality, req.scope, gp.chat, up.profile.name, sim.seed
+        )
+        gp = replace(gp, plan=plan)
     except orjson.JSONDecodeError as exc:
         await _error(req, 400, f"Invalid JSON payload received. {exc}")
         return

@@ -20,7 +20,7 @@ simulator):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -43,6 +43,7 @@ class GeminiPlan:
     thoughts: int = 0
     include_thoughts: bool = False
     prompt_blocked: bool = False
+    chat: Mapping[str, Any] = field(default_factory=dict)  # the chat body the plan was made from
 
 
 def plan_generate(raw: Mapping[str, Any], model: str, stream: bool, profile: Profile) -> GeminiPlan:
@@ -57,7 +58,7 @@ def plan_generate(raw: Mapping[str, Any], model: str, stream: bool, profile: Pro
         )
     user_text = tokens.last_user_text(chat["messages"])
     if BLOCK_PROMPT in user_text:
-        return GeminiPlan(replace(plan, choices=()), prompt_blocked=True)
+        return GeminiPlan(replace(plan, choices=()), prompt_blocked=True, chat=chat)
     if BLOCK_REPLY in user_text:
         plan = replace(
             plan,
@@ -66,7 +67,7 @@ def plan_generate(raw: Mapping[str, Any], model: str, stream: bool, profile: Pro
             ),
         )
     thoughts, include = _thinking(body.get("generationConfig") or {})
-    return GeminiPlan(plan, thoughts, include)
+    return GeminiPlan(plan, thoughts, include, chat=chat)
 
 
 def camel_keys(value: Any, *, names: bool = False) -> Any:

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import orjson
 
-from gateway.simulator import engine, wire
+from gateway.simulator import engine, quality, wire
 from gateway.simulator.asgi import JSON, PROMETHEUS_TEXT, Request, respond, respond_error
 from gateway.simulator.faults import PACING, FaultSpec
 from gateway.simulator.plans import (
@@ -112,7 +112,9 @@ async def send_whole(req: Request, body: bytes, fault: FaultSpec | None) -> None
 
 async def chat_completions(sim: SimState, up: Upstream, req: Request) -> None:
     up.count("chat")
-    plan = with_prompt_cache(up, plan_chat(json_object(req.body), up.profile))
+    body = json_object(req.body)
+    plan = with_prompt_cache(up, plan_chat(body, up.profile))
+    plan = quality.answered_chat(plan, sim.quality, req.scope, body, up.profile.name, sim.seed)
     await generate(sim, up, req, plan, "chatcmpl-", wire.chat_completion, wire.ChatFrames)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.simulator import handlers
+from gateway.simulator import handlers, quality
 from gateway.simulator.asgi import Request, respond_error
 from gateway.simulator.plans import RequestError, plan_chat
 from gateway.simulator.responses_wire import Echo, ResponsesFrames, whole
@@ -110,7 +110,10 @@ async def responses(sim: SimState, up: Upstream, req: Request) -> None:
             "previous_response_not_found",
         )
         return
-    plan = handlers.with_prompt_cache(up, plan_chat(chat_body(body), up.profile))
+    chat = chat_body(body)
+    plan = handlers.with_prompt_cache(up, plan_chat(chat, up.profile))
+    chat["metadata"] = body.get("metadata")  # read for the task only (quality.py)
+    plan = quality.answered_chat(plan, sim.quality, req.scope, chat, up.profile.name, sim.seed)
     echo = Echo(body)
     await handlers.generate(
         sim,

@@ -15,6 +15,7 @@ import uvicorn
 
 from gateway.simulator.app import create_app
 from gateway.simulator.engine import DropConnection
+from gateway.simulator.quality import DEFAULT_QUALITY, Quality
 
 
 class _HideSimulatedDrops(logging.Filter):
@@ -31,13 +32,19 @@ def hide_simulated_drops() -> None:
 
 
 def run(
-    host: str, port: int, profile: str, log_level: str = "warning", fd: int | None = None
+    host: str,
+    port: int,
+    profile: str,
+    log_level: str = "warning",
+    fd: int | None = None,
+    quality: Quality = DEFAULT_QUALITY,
+    seed: int = 0,
 ) -> None:
     """Serve the simulator on host:port until interrupted; `profile` serves the root paths.
     With `fd`, serve on that listening socket instead (`gateway serve` binds it, so a taken
     port is its error, said clearly, not this child's)."""
     config = uvicorn.Config(
-        create_app(profile),
+        create_app(profile, quality=quality, seed=seed),
         host=host,
         port=port,
         loop="uvloop",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from gateway.simulator.faults import FaultTable
 from gateway.simulator.profiles import Profile
+from gateway.simulator.quality import DEFAULT_QUALITY, Quality
 from gateway.simulator.upstream import Upstream
 
 REPLICA_SEPARATOR = "@"  # `/llama-3.1-8b-h100@b/v1/...` is a second, independent llama server
@@ -21,7 +22,11 @@ MAX_UPSTREAMS = 256
 
 class SimState:
     def __init__(
-        self, profiles: Mapping[str, Profile], default_profile: str, seed: int = 0
+        self,
+        profiles: Mapping[str, Profile],
+        default_profile: str,
+        seed: int = 0,
+        quality: Quality = DEFAULT_QUALITY,
     ) -> None:
         if default_profile not in profiles:
             known = ", ".join(sorted(profiles))
@@ -31,6 +36,8 @@ class SimState:
         self.profiles = dict(profiles)
         self.default_key = default_profile
         self.faults = FaultTable(seed)
+        self.seed = seed  # also draws which answers agree (quality.py)
+        self.quality = self._initial_quality = quality
         self.default = Upstream(default_profile, self.profiles[default_profile])
         self.upstreams: dict[str, Upstream] = {default_profile: self.default}
         self.created = int(time.time())
@@ -63,5 +70,7 @@ class SimState:
     def reset(self, seed: int = 0) -> None:
         self.faults.clear()
         self.faults.reseed(seed)
+        self.seed = seed
+        self.quality = self._initial_quality
         for upstream in self.upstreams.values():
             upstream.reset()

@@ -102,3 +102,38 @@ def test_one_policy_hour_end_to_end(tmp_path: Path) -> None:
     assert s["tpot_p50_ms"] is not None and s["tpot_p50_ms"] > 4.5  # the H100 profile: 4.63 ms
     peak = s["sustained_peak"]
     assert peak["requests"] == len(data["peak"]) and peak["no_first_token"] == 0
+
+
+def test_one_gated_policy_hour_end_to_end(tmp_path: Path) -> None:
+    """The fourth policy: every request of a task still explored is shadowed to Claude Haiku,
+    the shadow rows are read back from the ledger, and nothing below the bar is served on
+    evidence (an hour at half the GPU's capacity explores: fewer than 200 pairs a task)."""
+    args = parse_args(
+        [
+            "run",
+            "--policies",
+            "local-first-gated",
+            "--hours",
+            "12",
+            "--hour-s",
+            "1.5",
+            "--peak-factor",
+            "0.5",
+            "--drain-s",
+            "30",
+            "--peak-s",
+            "0",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    path = run_policy("local-first-gated", args)
+    data = json.loads(path.read_text())
+    records = [Record.from_json(d) for d in data["records"]]
+    assert records and all(r.ok for r in records), [r.error for r in records if not r.ok]
+    assert all(r.gate == "explore" and r.local for r in records)
+    assert any(r.below_bar for r in records)  # extraction and chat: the 8B is below the bar
+    shadow = [Record.from_json(d) for d in data["shadow"]]
+    assert shadow and all(s.gate == "explore" and s.provider == "anthropic" for s in shadow)
+    s = build_report(tmp_path)["summaries"]["local-first-gated"]
+    assert s["below_bar_decided"] == 0.0 and s["shadow_usd"] > 0

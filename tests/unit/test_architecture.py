@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "ledger": {"config", "core", "errors"},
     "providers": {"config", "core", "errors", "protocol", "sse"},
     "quality": {"config", "core", "errors", "ledger", "metrics", "pricing"},
-    "routing": {"config", "core", "errors", "pricing", "providers"},
+    "routing": {"config", "core", "errors", "pricing", "providers", "quality"},
     "codecs": {"core", "errors", "protocol"},
     "serving": {"core", "errors", "metrics", "pricing", "providers", "quality", "routing", "sse"},
     "conversations": {"config", "core", "errors", "ledger"},
