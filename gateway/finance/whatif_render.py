@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -221,7 +222,10 @@ def to_table(r: WhatIfReport) -> str:
         ]
         out += _grid(["", "GPUs", "GPU $", "API $", "total $"], frow, 1)
     out += ["", "What a replay cannot know, and how it is estimated:"]
-    out += [f"  - {note}" for note in r.notes]
+    out += [
+        textwrap.fill(note, 100, initial_indent="  - ", subsequent_indent="    ")
+        for note in r.notes
+    ]
     return "\n".join(out) + "\n"
 
 
