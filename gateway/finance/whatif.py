@@ -215,7 +215,7 @@ async def _measured(engine: AsyncEngine, cfg: GatewayConfig) -> dict[str, tuple[
     return out
 
 
-def _sized(
+def sized_pools(
     cfg: GatewayConfig, s: Scenario, measured: Mapping[str, tuple[Decimal, str]]
 ) -> tuple[GatewayConfig, dict[str, Pool]]:
     """The replayed config with each pool's measured throughput, and --gpus applied."""
@@ -255,7 +255,7 @@ def _sized(
     return cfg.model_copy(update={"providers": tuple(providers)}), pools
 
 
-def _plans(cfg: GatewayConfig) -> dict[str, Plan]:
+def replay_plans(cfg: GatewayConfig) -> dict[str, Plan]:
     prices = build_price_table(cfg)
     cands: dict[str, Candidate] = {}
     for m in cfg.models:
@@ -284,8 +284,8 @@ def _plans(cfg: GatewayConfig) -> dict[str, Plan]:
 
 async def _replay(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> WhatIfReport:
     replayed = load_config(s.policy) if s.policy is not None else config
-    rcfg, pools = _sized(replayed, s, await _measured(engine, replayed))
-    plans = _plans(rcfg)
+    rcfg, pools = sized_pools(replayed, s, await _measured(engine, replayed))
+    plans = replay_plans(rcfg)
     floors = tier_floors(c.price for p in plans.values() for c in p.candidates)
     slices = await load_slices(engine, Query(s.since, s.until, s.group_by, floors, by_minute=True))
     groups = Groups(s.group_by)
