@@ -54,6 +54,10 @@ def config() -> Any:
     )
 
 
+def ds(*xs: int) -> tuple[Decimal, ...]:
+    return tuple(D(x) for x in xs)
+
+
 def slice_(requested: str, minute: datetime, tokens: int, requests: int = 1) -> Slice:
     return Slice(
         keys=(),
@@ -81,8 +85,8 @@ def replay(*slices: Slice) -> Replay:
 def test_a_spill_chain_through_two_pools_to_an_api() -> None:
     out = replay(slice_("r", T0, 240))
     p1, p2 = out.pools["p1"], out.pools["p2"]
-    assert (p1.demand_tokens, p1.fitted_tokens, p1.spilled_tokens) == (240, 120, 120)
-    assert (p2.demand_tokens, p2.fitted_tokens, p2.spilled_tokens) == (120, 60, 60)
+    assert (p1.demand_tokens, p1.fitted_tokens, p1.spilled_tokens) == ds(240, 120, 120)
+    assert (p2.demand_tokens, p2.fitted_tokens, p2.spilled_tokens) == ds(120, 60, 60)
     assert out.spills["a"].requests == D("0.25") and out.spills["a"].tokens == 60
     lines = {x.key: x.whatif_requests for x in out.groups.lines()}
     assert lines == {("a",): D("0.25"), ("m1",): D("0.5"), ("m2",): D("0.25")}
@@ -91,7 +95,7 @@ def test_a_spill_chain_through_two_pools_to_an_api() -> None:
 def test_a_pinned_pool_keeps_what_it_cannot_fit_as_over_capacity() -> None:
     out = replay(slice_("m2", T0, 90))
     p2 = out.pools["p2"]
-    assert (p2.fitted_tokens, p2.spilled_tokens, p2.over_tokens) == (60, 0, 30)
+    assert (p2.fitted_tokens, p2.spilled_tokens, p2.over_tokens) == ds(60, 0, 30)
     assert (p2.minutes, p2.minutes_full) == (1, 1)
     assert {x.key: x.whatif_requests for x in out.groups.lines()}[("m2",)] == 1
 
@@ -101,8 +105,8 @@ def test_each_minute_has_its_own_capacity_and_requests_share_it_evenly() -> None
     p1 = out.pools["p1"]
     # minute 0: 150 asked of 120 → each slice keeps 0.8 on p1, 30 tokens go on to p2 (fits);
     # minute 1: 120 asked, all fit
-    assert (p1.demand_tokens, p1.fitted_tokens, p1.spilled_tokens) == (270, 240, 30)
-    assert (p1.minutes, p1.minutes_full, p1.peak_minute_tokens) == (2, 1, 150)
+    assert (p1.demand_tokens, p1.fitted_tokens, p1.spilled_tokens) == ds(270, 240, 30)
+    assert (p1.minutes, p1.minutes_full) == (2, 1) and p1.peak_minute_tokens == 150
     assert out.pools["p2"].fitted_tokens == 30
     lines = {x.key: x.whatif_requests for x in out.groups.lines()}
     assert lines == {("a",): 0, ("m1",): D("3.4"), ("m2",): D("0.6")}
