@@ -25,9 +25,11 @@ from gateway.governance.cli import keys_app, teams_app  # noqa: E402
 
 app.add_typer(teams_app, name="teams")
 app.add_typer(keys_app, name="keys")
-from gateway.finance.cli import whatif  # noqa: E402
+from gateway.finance import cli as finance_cli  # noqa: E402
 
-app.command("whatif")(whatif)
+app.command("usage")(finance_cli.usage)
+app.command("gpu")(finance_cli.gpu)
+app.command("whatif")(finance_cli.whatif)
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")

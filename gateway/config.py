@@ -297,6 +297,14 @@ class GovernanceConfig(_Strict):
     soft_budget_fraction: float = Field(0.8, gt=0, le=1)
 
 
+class FinanceConfig(_Strict):
+    """Usage reports (gateway/finance/): self-hosted traffic is also priced at
+    `reference_model` (a configured API model), its usage and cache rates as recorded, to
+    show what self-hosting saved."""
+
+    reference_model: str | None = None
+
+
 class LoggingConfig(_Strict):
     access_log: Literal["json", "text", "off"] = "json"  # one line per API request, on stdout
 
@@ -328,6 +336,7 @@ class GatewayConfig(_Strict):
     redis_url: str | None = Field(None, repr=False)
     governance: GovernanceConfig = Field(default_factory=lambda: GovernanceConfig())
     logging: LoggingConfig = Field(default_factory=lambda: LoggingConfig())
+    finance: FinanceConfig = Field(default_factory=lambda: FinanceConfig())
 
     @model_validator(mode="after")
     def _cross_check(self) -> GatewayConfig:
@@ -353,6 +362,18 @@ class GatewayConfig(_Strict):
                         f"routes[{i}].candidates: unknown model {c!r} "
                         f"(configured: {', '.join(sorted(models))})"
                     )
+        ref = self.finance.reference_model
+        if ref is not None:
+            if ref not in models:
+                raise ValueError(
+                    f"finance.reference_model: unknown model {ref!r} "
+                    f"(configured: {', '.join(sorted(models))})"
+                )
+            m = next(m for m in self.models if m.name == ref)
+            if self.provider(m.provider).self_hosted:
+                raise ValueError(
+                    f"finance.reference_model: {ref!r} is self-hosted; name an API model"
+                )
         return self
 
     def provider(self, name: str) -> ProviderConfig:

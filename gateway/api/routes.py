@@ -8,7 +8,7 @@ Starlette route.
 
 from starlette.routing import Route
 
-from gateway.api import admin, explain, info, responses
+from gateway.api import admin, explain, finance, info, responses
 from gateway.api.openapi import document as openapi_document
 from gateway.codecs.anthropic import MessagesCodec
 from gateway.codecs.base import Codec
@@ -39,6 +39,8 @@ ROUTES = [
     Route("/health/ready", info.ready, methods=["GET"]),
     Route("/metrics", info.metrics, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),
+    Route("/admin/usage", finance.usage, methods=["GET"]),
+    Route("/admin/gpu", finance.gpu, methods=["GET"]),
     Route("/admin/teams", admin.create_team, methods=["POST"]),
     Route("/admin/teams", admin.list_teams, methods=["GET"]),
     Route("/admin/teams/{name}", admin.get_team, methods=["GET"]),

@@ -1,43 +1,171 @@
-"""`gateway whatif`: parse the question, run it, print the answer. Nothing else lives here."""
+"""`gateway usage` and `gateway gpu`: the finance reports from a shell.
+
+They read the configured database directly (the same report code `/admin/usage` and
+`/admin/gpu` run). Only Typer is imported at module level.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
-from gateway.config import DEFAULT_CONFIG, ConfigError
-
 if TYPE_CHECKING:
-    from gateway.finance.whatif import Scenario, WhatIfReport
+    from collections.abc import Mapping
 
-Format = Literal["table", "csv", "json"]
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from gateway.config import GatewayConfig
+    from gateway.core import Price
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")
+]
+DEFAULT_CONFIG = Path("config/demo.yaml")
+SinceOpt = Annotated[
+    str, typer.Option("--since", help="First day (YYYY-MM-DD, in --tz) or an ISO datetime.")
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until", help="Last day, inclusive (or an ISO datetime, exclusive); default: now."
+    ),
+]
+TzOpt = Annotated[str, typer.Option("--tz", help="Time zone of the dates and of day groups.")]
+Report = Callable[["AsyncEngine", "GatewayConfig", "Mapping[str, Price]"], Awaitable[Any]]
 
 
-def parse_when(value: str, *, end: bool = False) -> datetime:
-    """A date (midnight UTC; as an end, the end of that day) or an ISO date-time (UTC unless it
-    names an offset)."""
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"gateway: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _run(config_path: Path, report: Report) -> Any:
+    """Load the config and prices, open the database, make one report; user errors exit 2."""
+    from gateway.config import ConfigError, load_config
+    from gateway.errors import GatewayError
+    from gateway.ledger.db import create_engine
+    from gateway.pricing.table import build_price_table
+
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            start = datetime.combine(day, time(), UTC)
-            return start + timedelta(days=1) if end else start
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{value!r} is not a date (YYYY-MM-DD) or date-time") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        config = load_config(config_path)
+        prices = build_price_table(config)
+    except ConfigError as e:
+        _fail(str(e))
+
+    async def go() -> Any:
+        engine = create_engine(config.database_url)
+        try:
+            return await report(engine, config, prices)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except GatewayError as e:
+        _fail(e.message)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def usage(
+    since: SinceOpt,
+    until: UntilOpt = None,
+    group_by: Annotated[
+        str,
+        typer.Option(
+            "--group-by",
+            help="Comma-separated: day, week, month, hour, team, api_key, model, provider, "
+            "route, endpoint.",
+        ),
+    ] = "day",
+    fmt: Annotated[
+        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    tz: TzOpt = "UTC",
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Requests, tokens, cost, savings and latency per group over a period, with totals."""
+    from gateway.errors import GatewayError
+    from gateway.finance.period import parse_group_by, parse_period
+    from gateway.finance.render import to_csv, to_table
+    from gateway.finance.report import usage_report
+
+    try:
+        period = parse_period(since, until, tz)
+        groups = parse_group_by(group_by)
+    except GatewayError as e:
+        _fail(e.message)
+    report = _run(config, lambda e, c, p: usage_report(e, c, p, period, groups))
+    if fmt == "json":
+        text = json.dumps(report, indent=1) + "\n"
+    else:
+        text = to_csv(report) if fmt == "csv" else to_table(report)
+    _emit(text, output)
+
+
+def gpu(
+    since: SinceOpt,
+    until: UntilOpt = None,
+    tz: TzOpt = "UTC",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """The GPU pools' true cost (idle hours included), effective $/1M and utilisation."""
+    from gateway.errors import GatewayError
+    from gateway.finance.gpu import gpu_report
+    from gateway.finance.period import parse_period
+
+    try:
+        period = parse_period(since, until, tz)
+    except GatewayError as e:
+        _fail(e.message)
+    report = _run(config, lambda e, c, p: gpu_report(e, c, p, period))
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    typer.echo(_gpu_text(report), nl=False)
+
+
+def _gpu_text(report: dict[str, Any]) -> str:
+    lines = [f"GPU fleet {report['since']} .. {report['until']} ({report['tz']})"]
+    for p in report["providers"]:
+        util = p["utilisation"] * 100
+        lines.append(
+            f"{p['provider']}: {p['gpus']} × ${p['hourly_usd']}/h × "
+            f"{p['gpu_hours'] / p['gpus']:g} h = ${p['cost_usd']}; {p['tokens']:,} tokens; "
+            f"effective ${p['effective_usd_per_1m'] or '-'}/1M "
+            f"(ledger, amortised: ${p['amortised_usd_per_1m'] or '-'}/1M); "
+            f"utilisation {util:.1f} %"
+        )
+        busy = " ".join(f"{h['hour']:02d}:{h['utilisation'] * 100:3.0f}%" for h in p["by_hour"])
+        lines.append(f"  by hour of day: {busy}")
+    if report["apis"]:
+        lines.append("APIs, $ per 1M tokens (input / cached input / output):")
+        for a in report["apis"]:
+            lines.append(
+                f"  {a['model']}: {a['input_usd_per_1m']} / {a['cached_input_usd_per_1m']} / "
+                f"{a['output_usd_per_1m']}"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def whatif(
-    since: Annotated[str, typer.Option(help="First day (YYYY-MM-DD, UTC) or date-time.")],
-    until: Annotated[
-        str | None,
-        typer.Option(help="Last day, included (or a date-time, excluded). Default: now."),
-    ] = None,
+    since: SinceOpt,
+    until: UntilOpt = None,
     model: Annotated[
         str | None, typer.Option(help="Price every request as if this model had served it.")
     ] = None,
@@ -56,41 +184,42 @@ def whatif(
         str | None, typer.Option(help="The pool --gpus sizes, when there are several.")
     ] = None,
     output_ratio: Annotated[
-        str,
-        typer.Option(help="Another model's output tokens per recorded output token."),
+        str, typer.Option(help="Another model's output tokens per recorded output token.")
     ] = "1",
     group_by: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: hour,day,week,month,team,api_key,model,provider,route,endpoint."
+            "--group-by",
+            help="Comma-separated: day, week, month, hour, team, api_key, model, provider, "
+            "route, endpoint.",
         ),
     ] = "model",
-    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = "table",
-    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-    config: Annotated[
-        Path,
-        typer.Option(
-            "--config",
-            "-c",
-            envvar="GATEWAY_CONFIG",
-            help="The gateway's config (its ledger, models, prices and GPUs).",
-        ),
-    ] = DEFAULT_CONFIG,
+    fmt: Annotated[
+        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    tz: TzOpt = "UTC",
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Price recorded traffic as if it had gone elsewhere: another model, another price list,
     another routing policy or another number of GPUs."""
-    from gateway.finance.whatif import Scenario
+    from decimal import Decimal, InvalidOperation
+
+    from gateway.config import ConfigError
+    from gateway.errors import GatewayError
+    from gateway.finance.period import parse_group_by, parse_period
+    from gateway.finance.whatif import Scenario, WhatIfReport
+    from gateway.finance.whatif import whatif as run_whatif
     from gateway.finance.whatif_render import RENDERERS
 
     try:
         ratio = Decimal(output_ratio)
-    except InvalidOperation:
-        _fail(f"--output-ratio: {output_ratio!r} is not a number")
-    try:
+        period = parse_period(since, until, tz)
         scenario = Scenario(
-            since=parse_when(since),
-            until=parse_when(until, end=True) if until else datetime.now(UTC),
-            group_by=tuple(k.strip() for k in group_by.split(",") if k.strip()),
+            period=period,
+            group_by=parse_group_by(group_by),
             model=model,
             price_file=price_file,
             policy=policy,
@@ -98,32 +227,19 @@ def whatif(
             gpu_provider=gpu_provider,
             output_ratio=ratio,
         )
-        report = asyncio.run(_run(config, scenario))
-    except ConfigError as e:
-        _fail(str(e))
-    text = RENDERERS[fmt](report)
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-    else:
-        typer.echo(text, nl=False)
+    except InvalidOperation:
+        _fail(f"--output-ratio: {output_ratio!r} is not a number")
+    except GatewayError as e:
+        _fail(e.message)
+
+    async def ask(e: AsyncEngine, c: GatewayConfig, p: Mapping[str, Price]) -> WhatIfReport:
+        try:
+            return await run_whatif(e, c, scenario)
+        except ConfigError as err:
+            _fail(str(err))
+
+    report: WhatIfReport = _run(config, ask)
+    _emit(RENDERERS[fmt](report), output)
     if fmt == "csv":  # the CSV stays a table; what it assumes goes beside it
         for note in report.notes:
             typer.echo(f"note: {note}", err=True)
-
-
-async def _run(config_path: Path, scenario: Scenario) -> WhatIfReport:
-    from gateway.config import load_config
-    from gateway.finance.whatif import whatif
-    from gateway.ledger.db import create_engine
-
-    cfg = load_config(config_path)
-    engine = create_engine(cfg.database_url)
-    try:
-        return await whatif(engine, cfg, scenario)
-    finally:
-        await engine.dispose()
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"gateway whatif: {message}", err=True)
-    raise typer.Exit(2)

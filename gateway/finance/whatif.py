@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.core import Target
+from gateway.finance.period import Period
 from gateway.finance.prices import PriceOf, load_price_file, model_tiered_price
 from gateway.finance.replay import Candidate, Plan, Pool, PoolUse, Replayer, Spill
 from gateway.finance.reprice import reprice
@@ -63,8 +64,7 @@ REPLAY_NOTES = (
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    since: datetime
-    until: datetime
+    period: Period
     group_by: tuple[str, ...] = ("model",)
     model: str | None = None
     price_file: Path | None = None
@@ -72,6 +72,14 @@ class Scenario:
     gpus: int | None = None
     gpu_provider: str | None = None  # which pool --gpus sizes, when there are several
     output_ratio: Decimal = Decimal(1)
+
+    @property
+    def since(self) -> datetime:
+        return self.period.since
+
+    @property
+    def until(self) -> datetime:
+        return self.period.until
 
     def question(self) -> str:
         if self.model:
@@ -118,6 +126,8 @@ class WhatIfReport:
     pools: list[PoolReport] = field(default_factory=list)
     spills: dict[str, Spill] = field(default_factory=dict)
     fleet: Fleet | None = None
+    tz: str = "UTC"
+    source: str = "raw"  # what the ledger was read from: "rollup" or "raw" rows
 
 
 def check(s: Scenario) -> None:
@@ -132,8 +142,6 @@ def check(s: Scenario) -> None:
         raise ConfigError(
             f"--group-by: unknown {', '.join(unknown)}; known: {', '.join(GROUP_KEYS)}"
         )
-    if s.until <= s.since:
-        raise ConfigError("--until must be after --since")
     if s.output_ratio < 0:
         raise ConfigError("--output-ratio must not be negative")
     if s.gpus is not None and s.gpus < 0:
@@ -159,6 +167,7 @@ def _notes(s: Scenario, extra: list[str]) -> list[str]:
 
 def _report(s: Scenario, groups: Groups, notes: list[str], **kw: object) -> WhatIfReport:
     lines = groups.lines()
+    kw.setdefault("tz", str(s.period.tz.key))
     return WhatIfReport(
         s.question(),
         s.since,
@@ -184,12 +193,14 @@ async def _reprice(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> W
         price_of = load_price_file(s.price_file, config)
         ratio_of = lambda _name: Decimal(1)  # noqa: E731 (the same models: their own output)
         floors = tier_floors(p for m in config.models if (p := price_of(m.name)) is not None)
-    slices = await load_slices(engine, Query(s.since, s.until, s.group_by, floors))
+    query = Query(s.period, s.group_by, floors)
+    slices = await load_slices(engine, query)
     # a served model the config no longer names may bring tiers of its own: sum again with them
     needed = tier_floors(p for n in {name_of(x) for x in slices} if (p := price_of(n)))
     if not set(needed) <= set(floors):
         floors = tuple(sorted(set(floors) | set(needed)))
-        slices = await load_slices(engine, Query(s.since, s.until, s.group_by, floors))
+        query = Query(s.period, s.group_by, floors)
+        slices = await load_slices(engine, query)
     groups = Groups(s.group_by)
     kept = reprice(slices, groups, floors, name_of, price_of, ratio_of)
     extra = []
@@ -199,7 +210,7 @@ async def _reprice(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> W
             + ", ".join(sorted(kept))
             + "."
         )
-    return _report(s, groups, _notes(s, extra))
+    return _report(s, groups, _notes(s, extra), source=query.source(engine.dialect.name))
 
 
 async def _measured(engine: AsyncEngine, cfg: GatewayConfig) -> dict[str, tuple[Decimal, str]]:
@@ -287,7 +298,7 @@ async def _replay(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> Wh
     rcfg, pools = sized_pools(replayed, s, await _measured(engine, replayed))
     plans = replay_plans(rcfg)
     floors = tier_floors(c.price for p in plans.values() for c in p.candidates)
-    slices = await load_slices(engine, Query(s.since, s.until, s.group_by, floors, by_minute=True))
+    slices = await load_slices(engine, Query(s.period, s.group_by, floors, by_minute=True))
     groups = Groups(s.group_by)
     name_of = served_names(config)
     out = Replayer(plans, pools, groups, floors, name_of, s.output_ratio).run(slices)
@@ -295,7 +306,7 @@ async def _replay(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> Wh
     if out.kept:
         kept = ", ".join(f"{n} ({c} requests)" for n, c in sorted(out.kept.items()))
         extra.append(f"Not served by the replayed config, so kept as recorded: {kept}.")
-    hours = Decimal((s.until - s.since).total_seconds()) / 3600
+    hours = Decimal((s.until - s.since).total_seconds()) / 3600  # exact, unlike Period.hours
     actual_pools = {p.name: p.gpu for p in config.providers if p.gpu is not None}
     actual_gpus = sum(g.count for n, g in actual_pools.items() if n in pools)
     fleet = Fleet(

@@ -4,43 +4,43 @@ Cost is linear in tokens at a fixed price, so the ledger's rows can be summed pe
 requests that share a price — served model, provider and, when any price in play has long-context
 tiers, the tier bucket of the prompt — and re-priced exactly from the sums. A replay of routing
 also needs the traffic minute by minute and by the name the client asked for. One `GROUP BY`
-over the period's rows (on `ix_requests_created_at`) gives all of it; Python never sees a row.
+gives all of it; Python never sees a ledger row.
+
+Where the finance reports' hourly rollup (`usage_hourly`, PostgreSQL, `finance/source.py`) can
+answer — no tiers to tell apart, no minutes, groups among its dimensions, a period on whole
+hours — it is read instead of the raw rows: thousands of rows instead of millions, the same sums.
 
 Rows the gateway refused before any upstream call (no provider) cost nothing anywhere and are
-left out. The actual cost is the ledger's own `cost_usd`, read through its column type.
+left out. The actual cost is the ledger's own `cost_usd`, summed by the database (exact on
+both: NUMERIC on PostgreSQL, integer picodollars on SQLite) and read through its column type.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Engine,
-    Select,
-    case,
-    event,
-    func,
-    literal,
-    literal_column,
-    select,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, Select, case, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.ledger.db import sync_sqlite_engine
-from gateway.ledger.tables import requests_table as t
+from gateway.finance.period import GROUPS, TIME_GROUPS, UNATTRIBUTED, Period
+from gateway.finance.source import uses_rollup
+from gateway.ledger.tables import requests_table as r
+from gateway.ledger.tables import usage_hourly_table as u
 
-TIME_KEYS = ("hour", "day", "week", "month")
-# group key → ledger column; "model" and "provider" come from the served (provider, model) pair
-COLUMN_KEYS = {"team": "team", "api_key": "api_key_id", "route": "requested_model"}
-GROUP_KEYS = (*TIME_KEYS, "team", "api_key", "model", "provider", "route", "endpoint")
-UNATTRIBUTED = "unattributed"
+GROUP_KEYS = GROUPS
+# group key → (raw column, rollup column); "model" and "provider" are always selected as the
+# served pair and named from the config afterwards
+COLUMN_KEYS = {
+    "team": (r.c.team, u.c.team),
+    "api_key": (r.c.api_key_id, None),
+    "route": (r.c.requested_model, None),
+    "endpoint": (r.c.endpoint, u.c.endpoint),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +51,6 @@ class TokenSums:
     cache_write: int = 0
     completion: int = 0
     reasoning: int = 0
-
-    def __add__(self, o: TokenSums) -> TokenSums:
-        return TokenSums(
-            self.requests + o.requests,
-            self.prompt + o.prompt,
-            self.cached + o.cached,
-            self.cache_write + o.cache_write,
-            self.completion + o.completion,
-            self.reasoning + o.reasoning,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +63,7 @@ class Slice:
     bucket: int  # long-context tier bucket of the prompt (see pricing.tiers.tier_floors)
     tokens: TokenSums
     actual_usd: Decimal
-    max_prompt: int
+    max_prompt: int  # 0 from the rollup (only a replay needs it, and reads raw rows)
     requested: str | None = None  # what the client asked for (a replay's input)
     endpoint: str = "chat"
     minute: datetime | None = None
@@ -81,32 +71,48 @@ class Slice:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    since: datetime
-    until: datetime
+    period: Period
     group_by: tuple[str, ...] = ()
     floors: tuple[int, ...] = ()
     by_minute: bool = False  # a replay: also per minute, requested name and endpoint
 
-
-def _time_bucket(key: str, dialect: str) -> ColumnElement[Any]:
-    col = t.c.created_at
-    if dialect == "sqlite":  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (ledger/sinks.py)
-        if key == "week":
-            return func.date(col, "-6 days", "weekday 1")  # the Monday on or before
-        width = {"minute": 16, "hour": 13, "day": 10, "month": 7}[key]
-        return func.substr(col, 1, width)
-    return func.date_trunc(key, func.timezone("UTC", col))
+    def source(self, dialect: str) -> str:
+        if self.floors or self.by_minute:
+            return "raw"
+        return "rollup" if uses_rollup(dialect, self.group_by, self.period) else "raw"
 
 
-def _label(key: str, value: Any) -> str:
-    if value is None:
-        return UNATTRIBUTED
-    if isinstance(value, datetime):
-        fmt = {"hour": "%Y-%m-%d %H:00", "month": "%Y-%m"}.get(key, "%Y-%m-%d")
-        return value.strftime(fmt)
-    if key == "hour":
-        return f"{value}:00"
-    return str(value)
+def _quoted(text: str) -> Any:
+    # a literal, not a bind parameter: PostgreSQL matches GROUP BY expressions to the SELECT's
+    # by their text, and two parameters are two expressions
+    return literal_column("'" + text.replace("'", "''") + "'")
+
+
+def _time(key: str, col: Any, dialect: str, tz: ZoneInfo) -> ColumnElement[Any]:
+    if dialect == "sqlite":
+        # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; no time zones there, so UTC hours
+        # (or minutes) are grouped and folded into the zone's days here (`_label`)
+        return func.substr(col, 1, 16 if key == "minute" else 13)
+    zone = "UTC" if key == "minute" else str(tz.key)
+    return func.date_trunc(_quoted(key), func.timezone(_quoted(zone), col))
+
+
+def _label(key: str, value: Any, tz: ZoneInfo) -> str:
+    if key not in TIME_GROUPS:
+        return UNATTRIBUTED if value in (None, "") else str(value)
+    if isinstance(value, datetime):  # PostgreSQL: already local and truncated
+        local = value
+    else:  # SQLite: the UTC hour, folded into the zone
+        hour = datetime.strptime(str(value)[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
+        local = hour.astimezone(tz).replace(tzinfo=None)
+        if key == "day":
+            local = local.replace(hour=0)
+        elif key == "week":
+            local = (local - timedelta(days=local.weekday())).replace(hour=0)
+        elif key == "month":
+            local = local.replace(day=1, hour=0)
+    fmt = {"hour": "%Y-%m-%d %H:00", "month": "%Y-%m"}.get(key, "%Y-%m-%d")
+    return local.strftime(fmt)
 
 
 def _minute(value: Any) -> datetime:
@@ -118,46 +124,80 @@ def _minute(value: Any) -> datetime:
 def _bucket(floors: Sequence[int]) -> ColumnElement[Any]:
     if not floors:
         return literal(0)
-    whens = [(t.c.prompt_tokens > f, i + 1) for i, f in reversed(list(enumerate(floors)))]
+    whens = [(r.c.prompt_tokens > f, i + 1) for i, f in reversed(list(enumerate(floors)))]
     return case(*whens, else_=0)
 
 
 def statement(q: Query, dialect: str) -> Select[Any]:
     """The one aggregate query of a what-if."""
+    if q.source(dialect) == "rollup":
+        return _rollup(q, dialect)
+    tz = q.period.tz
     dims: list[ColumnElement[Any]] = [
-        t.c.provider.label("provider"),
-        t.c.upstream_model.label("upstream_model"),
+        r.c.provider.label("provider"),
+        r.c.upstream_model.label("upstream_model"),
         _bucket(q.floors).label("bucket"),
     ]
     for key in q.group_by:
-        if key in TIME_KEYS:
-            dims.append(_time_bucket(key, dialect).label(f"g_{key}"))
+        if key in TIME_GROUPS:
+            dims.append(_time(key, r.c.created_at, dialect, tz).label(f"g_{key}"))
         elif key in COLUMN_KEYS:
-            dims.append(t.c[COLUMN_KEYS[key]].label(f"g_{key}"))
-        elif key == "endpoint":
-            dims.append(t.c.endpoint.label("g_endpoint"))
+            dims.append(COLUMN_KEYS[key][0].label(f"g_{key}"))
     if q.by_minute:
-        dims.append(_time_bucket("minute", dialect).label("minute"))
-        dims.append(t.c.requested_model.label("requested"))
+        dims.append(_time("minute", r.c.created_at, dialect, tz).label("minute"))
+        dims.append(r.c.requested_model.label("requested"))
         if "endpoint" not in q.group_by:
-            dims.append(t.c.endpoint.label("g_endpoint"))
-    money = func.decimal_sum(t.c.cost_usd) if dialect == "sqlite" else func.sum(t.c.cost_usd)
+            dims.append(r.c.endpoint.label("g_endpoint"))
     measures = [
         func.count().label("requests"),
-        func.coalesce(func.sum(t.c.prompt_tokens), 0).label("prompt"),
-        func.coalesce(func.sum(t.c.cached_prompt_tokens), 0).label("cached"),
-        func.coalesce(func.sum(t.c.cache_write_tokens), 0).label("cache_write"),
-        func.coalesce(func.sum(t.c.completion_tokens), 0).label("completion"),
-        func.coalesce(func.sum(t.c.reasoning_tokens), 0).label("reasoning"),
-        func.coalesce(func.max(t.c.prompt_tokens), 0).label("max_prompt"),
-        # read back through the column's own type: the ledger decides how money is stored
-        type_coerce(money, t.c.cost_usd.type).label("actual_usd"),
+        func.coalesce(func.sum(r.c.prompt_tokens), 0).label("prompt"),
+        func.coalesce(func.sum(r.c.cached_prompt_tokens), 0).label("cached"),
+        func.coalesce(func.sum(r.c.cache_write_tokens), 0).label("cache_write"),
+        func.coalesce(func.sum(r.c.completion_tokens), 0).label("completion"),
+        func.coalesce(func.sum(r.c.reasoning_tokens), 0).label("reasoning"),
+        func.coalesce(func.max(r.c.prompt_tokens), 0).label("max_prompt"),
+        func.sum(r.c.cost_usd).label("actual_usd"),  # typed as the column: Money
     ]
-    # positional GROUP BY: the same expressions, without repeating their bound parameters
+    # positional GROUP BY: the same expressions, written once
     positions: list[ColumnElement[Any]] = [literal_column(str(i + 1)) for i in range(len(dims))]
     return (
         select(*dims, *measures)
-        .where(t.c.created_at >= q.since, t.c.created_at < q.until, t.c.provider.is_not(None))
+        .where(
+            r.c.created_at >= q.period.since,
+            r.c.created_at < q.period.until,
+            r.c.provider.is_not(None),
+        )
+        .group_by(*positions)
+    )
+
+
+def _rollup(q: Query, dialect: str) -> Select[Any]:
+    dims: list[ColumnElement[Any]] = [
+        u.c.provider.label("provider"),
+        u.c.model.label("upstream_model"),
+        literal(0).label("bucket"),
+    ]
+    for key in q.group_by:
+        if key in TIME_GROUPS:
+            dims.append(_time(key, u.c.hour, dialect, q.period.tz).label(f"g_{key}"))
+        elif key in COLUMN_KEYS:
+            column = COLUMN_KEYS[key][1]
+            assert column is not None  # uses_rollup checked the groups
+            dims.append(column.label(f"g_{key}"))
+    measures = [
+        func.sum(u.c.requests).label("requests"),
+        func.sum(u.c.prompt_tokens).label("prompt"),
+        func.sum(u.c.cached_prompt_tokens).label("cached"),
+        func.sum(u.c.cache_write_tokens).label("cache_write"),
+        func.sum(u.c.completion_tokens).label("completion"),
+        func.sum(u.c.reasoning_tokens).label("reasoning"),
+        literal(0).label("max_prompt"),
+        func.sum(u.c.cost_usd).label("actual_usd"),
+    ]
+    positions: list[ColumnElement[Any]] = [literal_column(str(i + 1)) for i in range(len(dims))]
+    return (
+        select(*dims, *measures)
+        .where(u.c.hour >= q.period.since, u.c.hour < q.period.until, u.c.provider != "")
         .group_by(*positions)
     )
 
@@ -165,9 +205,9 @@ def statement(q: Query, dialect: str) -> Select[Any]:
 def _slice(row: Any, q: Query) -> Slice:
     m = row._mapping
     keys = tuple(
-        (k, _label(k, m[f"g_{k}"]))
+        (k, _label(k, m[f"g_{k}"], q.period.tz))
         for k in q.group_by
-        if k in TIME_KEYS or k in COLUMN_KEYS or k == "endpoint"
+        if k in TIME_GROUPS or k in COLUMN_KEYS
     )
     endpoint = m["g_endpoint"] if "g_endpoint" in m else "chat"
     return Slice(
@@ -191,39 +231,8 @@ def _slice(row: Any, q: Query) -> Slice:
     )
 
 
-class _DecimalSum:
-    """SQLite has no exact decimal sum (its sum() of decimal text is a float): this one is."""
-
-    def __init__(self) -> None:
-        self.total: Decimal | None = None
-
-    def step(self, value: Any) -> None:
-        if value is not None:
-            self.total = (self.total or Decimal(0)) + Decimal(str(value))
-
-    def finalize(self) -> str | None:
-        return None if self.total is None else format(self.total, "f")
-
-
-def _register_decimal_sum(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.create_aggregate("decimal_sum", 1, _DecimalSum)
-
-
-def _sqlite_fetch(sync: Engine, stmt: Select[Any]) -> Sequence[Any]:
-    with sync.connect() as conn:
-        return conn.execute(stmt).all()
-
-
 async def load_slices(engine: AsyncEngine, q: Query) -> list[Slice]:
     stmt = statement(q, engine.dialect.name)
-    if engine.dialect.name == "sqlite":
-        sync = sync_sqlite_engine(engine)
-        event.listen(sync, "connect", _register_decimal_sum)
-        try:
-            rows = await asyncio.to_thread(_sqlite_fetch, sync, stmt)
-        finally:
-            sync.dispose()
-    else:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-    return [_slice(r, q) for r in rows]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_slice(row, q) for row in rows]

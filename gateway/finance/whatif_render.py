@@ -11,8 +11,10 @@ import csv
 import io
 import textwrap
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -65,8 +67,10 @@ def _line_json(r: WhatIfReport, line: Line) -> dict[str, Any]:
 def to_json(r: WhatIfReport) -> str:
     doc: dict[str, Any] = {
         "question": r.question,
-        "since": r.since.isoformat(),
-        "until": r.until.isoformat(),
+        "since": _when(r, r.since),
+        "until": _when(r, r.until),
+        "tz": r.tz,
+        "source": r.source,
         "group_by": list(r.group_by),
         "groups": [_line_json(r, x) for x in r.lines],
         "total": {k: v for k, v in _line_json(r, r.total).items() if k not in r.group_by},
@@ -133,10 +137,15 @@ def _grid(header: list[str], rows: list[list[str]], numeric_from: int) -> list[s
     return [fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]
 
 
+def _when(r: WhatIfReport, t: datetime) -> str:
+    return t.astimezone(ZoneInfo(r.tz)).isoformat()
+
+
 def to_table(r: WhatIfReport) -> str:
     out = [
         f"What if: {r.question}",
-        f"Period:  {r.since.isoformat()} to {r.until.isoformat()} (UTC)",
+        f"Period:  {_when(r, r.since)} to {_when(r, r.until)} ({r.tz}; read from the "
+        f"{'hourly rollup' if r.source == 'rollup' else 'ledger rows'})",
         "",
     ]
     n = len(r.group_by)

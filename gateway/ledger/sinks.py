@@ -28,7 +28,6 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 import asyncpg
@@ -39,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ledger.db import sync_sqlite_engine
 from gateway.ledger.shape import RowShape, Values
-from gateway.ledger.tables import Money, dead_letters_table
+from gateway.ledger.tables import Money, dead_letters_table, to_pico
 
 # (row id, error, the row as JSON)
 DeadLetter = tuple[str, str, str]
@@ -190,13 +189,13 @@ class SqliteSink:
         self._datetimes = sorted(shape.datetimes)
 
     def _params(self, values: Values) -> tuple[Any, ...]:
-        # what SQLAlchemy's types would have bound: money as exact decimal text (see `Money`),
-        # datetimes in SQLAlchemy's own SQLite format so ORM reads parse them
+        # what SQLAlchemy's types would have bound: money as integer picodollars (see
+        # `Money`), datetimes in SQLAlchemy's own SQLite format so ORM reads parse them
         out = list(values)
         for i in self._money:
             v = out[i]
-            if isinstance(v, Decimal):
-                out[i] = format(v, "f")
+            if v is not None:
+                out[i] = to_pico(v)
         for i in self._datetimes:
             v = out[i]
             if isinstance(v, datetime):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Column,
     DateTime,
     Dialect,
     Float,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -24,31 +27,54 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from gateway.ledger.rollup import LATENCY, TTFT
+
+PICO = Decimal(10) ** 12  # SQLite stores money in integer picodollars (1e-12 USD)
+_PICO_STEP = Decimal(1)
+
 
 class Money(TypeDecorator[Decimal]):
-    """Exact USD amounts: NUMERIC(20, 12) where the database has it; text on SQLite.
+    """Exact USD amounts whose SQL sums are exact too.
 
-    SQLite has no decimal type (NUMERIC affinity stores a REAL), so there the canonical
-    decimal string is stored and read back into a Decimal without loss.
+    PostgreSQL: NUMERIC(precision, 12) — `sum()` is exact and prints as a decimal.
+    SQLite has no decimal type (NUMERIC affinity stores a REAL, and `sum()` over decimal text
+    adds floats: `1.6575e-05`), so there the amount is an INTEGER of picodollars, the same
+    12 decimal places: `sum()` is exact integer arithmetic (up to 2^63 picodollars, about
+    9.2 million USD in one sum), read back here as a Decimal of USD. README: the ledger's money.
     """
 
     impl = Numeric(20, 12)
     cache_ok = True
 
+    def __init__(self, precision: int = 20) -> None:
+        super().__init__()
+        self.precision = precision
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(20, 12, asdecimal=True))
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, 12, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return format(Decimal(value), "f")
+            return to_pico(value)
         return Decimal(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        if value is None:
+            return None
+        if dialect.name == "sqlite" and isinstance(value, int):
+            return Decimal(value).scaleb(-12)
+        return Decimal(str(value))
+
+
+def to_pico(value: Any) -> int:
+    """USD (a Decimal, or its text) as integer picodollars, rounded half away from zero
+    like PostgreSQL's NUMERIC(·, 12)."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return int((d * PICO).quantize(_PICO_STEP, rounding=ROUND_HALF_UP))
 
 
 class Base(DeclarativeBase):
@@ -222,3 +248,35 @@ bench_runs_table: Table = BenchRunRow.__table__  # type: ignore[assignment]
 teams_table: Table = TeamRow.__table__  # type: ignore[assignment]
 api_keys_table: Table = ApiKeyRow.__table__  # type: ignore[assignment]
 gpu_calibrations_table: Table = GpuCalibrationRow.__table__  # type: ignore[assignment]
+
+
+class UsageHourlyRow(Base):
+    """PostgreSQL: the hourly rollup of `requests` that the finance reports read (see
+    `rollup.py`, which maintains it). Dimensions hold '' where the ledger row has NULL."""
+
+    __tablename__ = "usage_hourly"
+
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    endpoint: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(100))
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    cached_prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal] = mapped_column(Money(24))
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "hour", "endpoint", "provider", "model", "team", name="pk_usage_hourly"
+        ),
+        # the histograms' bucket counts, read by the reports through Core only
+        *(Column(name, Integer, nullable=False) for name in (*LATENCY, *TTFT)),
+    )
+
+
+usage_hourly_table: Table = UsageHourlyRow.__table__  # type: ignore[assignment]

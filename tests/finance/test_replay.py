@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.config import parse_config
+from gateway.finance.period import Period
 from gateway.finance.replay import Replay, Replayer
 from gateway.finance.whatif import Scenario, replay_plans, served_names, sized_pools
 from gateway.finance.whatif_lines import Groups
@@ -74,7 +76,7 @@ def slice_(requested: str, minute: datetime, tokens: int, requests: int = 1) -> 
 
 def replay(*slices: Slice) -> Replay:
     cfg = config()
-    s = Scenario(since=T0, until=T1)
+    s = Scenario(period=Period(T0, T1, ZoneInfo("UTC")))
     rcfg, pools = sized_pools(
         cfg, s, {p: (D(p_tps), "config") for p, p_tps in (("p1", 2), ("p2", 1))}
     )

@@ -7,11 +7,13 @@ import asyncio
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
 from gateway.config import ConfigError
+from gateway.finance.period import Period, parse_period
 from gateway.finance.whatif import Scenario, WhatIfReport, whatif
 from gateway.ledger.db import create_engine
 from tests.finance.whatif_seed import SINCE, UNTIL, make_config, seed, write_config
@@ -34,7 +36,7 @@ def by_key(r: WhatIfReport) -> dict[tuple[str, ...], tuple[Decimal, Decimal]]:
     return {x.key: (x.actual_usd, x.whatif_usd) for x in r.lines}
 
 
-BASE = Scenario(since=SINCE, until=UNTIL)
+BASE = Scenario(period=Period(SINCE, UNTIL, ZoneInfo("UTC")))
 ACTUAL = D("0.0012") + D("0.096") + D("0.005175") + D("0.0045")
 
 
@@ -49,6 +51,8 @@ def test_model_reprices_every_request_at_that_models_rates(db_url: str) -> None:
         ("local-m",): (D("0.096"), D("0.0058")),
     }
     assert r.total.requests == 4  # R4 (refused) and R5 (another day) are not in it
+    # PostgreSQL answers from the hourly rollup, SQLite from the rows: the same sums
+    assert r.source == ("rollup" if db_url.startswith("postgresql") else "raw")
     assert (r.total.actual_usd, r.total.whatif_usd) == (ACTUAL, D("0.0099"))
 
 
@@ -197,6 +201,16 @@ def test_group_by_day_and_route(db_url: str) -> None:
     seed(db_url)
     r = run(db_url, replace(BASE, model="dear", group_by=("day", "route")))
     assert [x.key for x in r.lines] == [("2026-11-02", "auto"), ("2026-11-02", "dear")]
+
+
+def test_days_are_the_time_zones_days(db_url: str) -> None:
+    seed(db_url)
+    # UTC+14: 10:00 UTC on the 2nd is 00:00 on the 3rd there, and that local day holds R1-R6
+    period = parse_period("2026-11-03", "2026-11-03", "Pacific/Kiritimati")
+    r = run(db_url, Scenario(period, group_by=("day",), model="cheap"))
+    assert [(x.key, x.requests, x.whatif_usd) for x in r.lines] == [
+        (("2026-11-03",), 4, D("0.0099"))
+    ]
 
 
 def test_questions_that_cannot_be_answered() -> None:

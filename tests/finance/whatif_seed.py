@@ -29,7 +29,12 @@ from sqlalchemy import delete, insert
 
 from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.db import create_engine
-from gateway.ledger.tables import bench_runs_table, gpu_calibrations_table, requests_table
+from gateway.ledger.tables import (
+    bench_runs_table,
+    gpu_calibrations_table,
+    requests_table,
+    usage_hourly_table,
+)
 
 SINCE = datetime(2026, 11, 2, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 3, tzinfo=UTC)
@@ -190,6 +195,9 @@ def seed(db_url: str, *, calibrated_tps: float | None = None) -> None:
         try:
             async with engine.begin() as conn:
                 # PostgreSQL's test database is shared by the session: only `requests` is emptied
+                # for each test, not its rollup (which only PostgreSQL has)
+                if engine.dialect.name == "postgresql":
+                    await conn.execute(delete(usage_hourly_table))
                 await conn.execute(delete(gpu_calibrations_table))
                 await conn.execute(delete(bench_runs_table))
                 await conn.execute(insert(requests_table), ROWS)

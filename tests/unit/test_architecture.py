@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "conversations",
         "core",
+        "finance",
         "governance",
         "errors",
         "ledger",
