@@ -204,6 +204,12 @@ async def _reprice(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> W
     groups = Groups(s.group_by)
     kept = reprice(slices, groups, floors, name_of, price_of, ratio_of)
     extra = []
+    local = {m.name for m in config.models if config.provider(m.provider).gpu is not None}
+    if s.model in local:
+        extra.append(
+            f"{s.model} is self-hosted: priced at its pool's amortised $/token as if the pool "
+            "had room for all of it (--gpus replays what would fit)."
+        )
     if kept:
         extra.append(
             "Not priced by the price file, so kept at their recorded cost: "

@@ -56,6 +56,14 @@ def test_model_reprices_every_request_at_that_models_rates(db_url: str) -> None:
     assert (r.total.actual_usd, r.total.whatif_usd) == (ACTUAL, D("0.0099"))
 
 
+def test_model_on_the_gpu_is_priced_at_its_amortised_rate(db_url: str) -> None:
+    seed(db_url)
+    r = run(db_url, replace(BASE, model="local-m"))
+    # every token at $2e-5: R1 1200, R2 4800, R3 2100, R6 1100 tokens
+    assert r.total.whatif_usd == D("0.024") + D("0.096") + D("0.042") + D("0.022")
+    assert any("self-hosted" in n and "--gpus" in n for n in r.notes)
+
+
 def test_output_ratio_scales_only_other_models_output(db_url: str) -> None:
     seed(db_url)
     r = run(db_url, replace(BASE, model="cheap", output_ratio=D("1.5"), group_by=("team",)))
