@@ -314,7 +314,7 @@ async def _replay(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> Wh
         extra.append(f"Not served by the replayed config, so kept as recorded: {kept}.")
     hours = Decimal((s.until - s.since).total_seconds()) / 3600  # exact, unlike Period.hours
     actual_pools = {p.name: p.gpu for p in config.providers if p.gpu is not None}
-    actual_gpus = sum(g.count for n, g in actual_pools.items() if n in pools)
+    actual_gpus = sum(g.count for g in actual_pools.values())
     fleet = Fleet(
         hours=hours,
         actual_gpus=actual_gpus,
