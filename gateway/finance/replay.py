@@ -138,6 +138,9 @@ class Replayer:
         )
         op = ENDPOINTS.get(s.endpoint, ENDPOINTS["chat"])[0]  # type: ignore[call-overload]
         facts = RequestFacts(operation=op, prompt_tokens=s.max_prompt, max_output_tokens=None)
+        if len(plan.candidates) == 1:  # a pinned model: nothing to rank
+            (c,) = plan.candidates
+            return [] if ineligibility(c.model, facts, c.operations) else [c]
         views = []
         for c in plan.candidates:
             est = cost(avg, c.price.for_prompt(prompt)).total_usd
