@@ -126,7 +126,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         upgrade(url)
         return url
     url = str(request.getfixturevalue("pg_url"))
-    _pg_exec_on(url, "TRUNCATE requests")  # the session's database is shared between tests
+    # the session's database is shared between tests (and the rollup is kept from requests)
+    _pg_exec_on(url, "TRUNCATE requests, usage_hourly")
     return url
 
 

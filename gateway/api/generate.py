@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
 from gateway.codecs.base import Codec, Conversation, Headers, header
 from gateway.core import ClientRequest, Target
-from gateway.errors import InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest
 from gateway.governance.records import Principal
 from gateway.routing.policies import Decision
 from gateway.serving.outcome import RequestContext
@@ -28,6 +29,23 @@ def _target_headers(target: Target, decision: Decision) -> Headers:
     if decision.route is not None:
         headers.append((b"x-gateway-route", decision.route.encode()))
     return headers
+
+
+# a refused body is read again for its model only up to this size: the refusal path must
+# not cost much more than the parse that failed (a deep or malformed body fails in orjson)
+MODEL_PEEK_BYTES = 1 << 20
+
+
+def model_named(raw: bytes) -> str | None:
+    """The `model` a refused body names, when it is a JSON object that names one."""
+    if len(raw) > MODEL_PEEK_BYTES:
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
 
 
 def min_tier(headers: Headers) -> int | None:
@@ -54,7 +72,11 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
     )
     scope["gateway.ctx"] = ctx  # a refusal raised from here is recorded by the dispatcher
     raw = await read_body(receive)
-    req = codec.parse(raw, scope["headers"])
+    try:
+        req = codec.parse(raw, scope["headers"])
+    except GatewayError:
+        ctx.requested_model = model_named(raw)  # for the refusal's ledger row
+        raise
     ctx.requested_model = req.model
     req.min_tier = min_tier(scope["headers"])
     if codec.conversation is not None:

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.finance.period import TIME_GROUPS, Period
 from gateway.ledger.rollup import BOUNDS_MS, LATENCY, NBUCKETS, TOKENS, TTFT
@@ -30,6 +30,7 @@ from gateway.ledger.tables import requests_table as r
 from gateway.ledger.tables import usage_hourly_table as u
 
 ROLLUP_GROUPS = frozenset({*TIME_GROUPS, "team", "model", "provider", "endpoint"})
+REPORT_WORK_MEM = "64MB"
 RAW_COLUMNS = {
     "team": r.c.team,
     "api_key": r.c.api_key_id,
@@ -95,7 +96,8 @@ def _pg_time(unit: str, ts: Any, period: Period) -> ColumnElement[Any]:
     return func.date_trunc(_quoted(unit), func.timezone(_quoted(str(period.tz.key)), ts))
 
 
-async def _from_rollup(engine: AsyncEngine, group_by: Sequence[str], period: Period) -> list[Group]:
+def rollup_query(group_by: Sequence[str], period: Period) -> Select[Any]:
+    """The rollup's query (PostgreSQL): group keys, provider, then the sums."""
     dims: list[ColumnElement[Any]] = [
         _pg_time(g, u.c.hour, period) if g in TIME_GROUPS else u.c[g] for g in group_by
     ]
@@ -106,14 +108,18 @@ async def _from_rollup(engine: AsyncEngine, group_by: Sequence[str], period: Per
         func.sum(u.c.cost_usd),
         *(func.sum(u.c[h]) for h in (*LATENCY, *TTFT)),
     ]
-    q = (
+    return (
         select(*dims, u.c.provider, *sums)
         .where(u.c.hour >= period.since, u.c.hour < period.until)
         .group_by(*dims, u.c.provider)
     )
+
+
+async def _from_rollup(engine: AsyncEngine, group_by: Sequence[str], period: Period) -> list[Group]:
     async with engine.connect() as conn:
-        rows = (await conn.execute(q)).all()
-    k = len(dims)
+        await _roomy(conn)
+        rows = (await conn.execute(rollup_query(group_by, period))).all()
+    k = len(group_by)
     out = []
     for row in rows:
         keys = tuple(None if v == "" else v for v in row[:k])
@@ -125,6 +131,14 @@ async def _from_rollup(engine: AsyncEngine, group_by: Sequence[str], period: Per
         g.latency, g.ttft = hist[:NBUCKETS], hist[NBUCKETS:]
         out.append(g)
     return out
+
+
+async def _roomy(conn: AsyncConnection) -> None:
+    """PostgreSQL: memory to hash the groups of a wide rollup row (~1.2 kB: two histograms)
+    instead of sorting them through temporary files at the default 4 MB — for this
+    transaction only; a report runs off the request path, one at a time per caller."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
 
 
 def _bucket(value: Any) -> ColumnElement[int]:
@@ -161,6 +175,7 @@ async def _from_raw(engine: AsyncEngine, group_by: Sequence[str], period: Period
     ttft = select(*dims, r.c.provider, tb, func.count()).where(*in_period, r.c.ttft_ms.is_not(None))
     ttft = ttft.group_by(*dims, r.c.provider, literal_column("tb"))
     async with engine.connect() as conn:
+        await _roomy(conn)
         rows = (await conn.execute(main)).all()
         trows = (await conn.execute(ttft)).all()
     groups: dict[tuple[Any, ...], Group] = {}

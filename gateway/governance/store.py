@@ -174,8 +174,7 @@ class Spend:
 
 
 async def spend(engine: AsyncEngine, day_start: datetime, month_start: datetime) -> Spend:
-    """Summed by the database. On SQLite, money is decimal text (see `Money`) and SUM adds it
-    as floating point: close to the cent, which is all a rebuilt counter needs."""
+    """Summed by the database, exactly on both (see `Money`: picodollars on SQLite)."""
 
     async def by(column: Any) -> dict[str, tuple[Decimal, Decimal]]:
         today = case((R.created_at >= day_start, R.cost_usd), else_=0)

@@ -30,7 +30,6 @@ from sqlalchemy.types import TypeEngine
 from gateway.ledger.rollup import LATENCY, TTFT
 
 PICO = Decimal(10) ** 12  # SQLite stores money in integer picodollars (1e-12 USD)
-_PICO_STEP = Decimal(1)
 
 
 class Money(TypeDecorator[Decimal]):
@@ -74,7 +73,9 @@ def to_pico(value: Any) -> int:
     """USD (a Decimal, or its text) as integer picodollars, rounded half away from zero
     like PostgreSQL's NUMERIC(·, 12)."""
     d = value if isinstance(value, Decimal) else Decimal(str(value))
-    return int((d * PICO).quantize(_PICO_STEP, rounding=ROUND_HALF_UP))
+    # scaleb + to_integral: ~1 µs, as cheap as the decimal text it replaced (the SQLite sink
+    # converts three amounts a row on the event loop); quantize was twice that
+    return int(d.scaleb(12).to_integral_value(ROUND_HALF_UP))
 
 
 class Base(DeclarativeBase):

@@ -95,6 +95,7 @@ def upgrade() -> None:
         return
     _create_rollup()
     op.execute(rollup.backfill_sql())
+    op.execute("ANALYZE usage_hourly")  # the planner's first reports must not guess its size
     for statement in rollup.postgres_ddl():
         op.execute(statement)
 
