@@ -1,7 +1,7 @@
 """Recorded traffic replayed offline through another routing set-up, minute by minute — pure.
 
 Each minute's requests (summed per name asked for, served model and tier: `Slice`s) are
-ranked by the replayed route's own policy (`routing.policies.rank`), every local pool
+ranked by the replayed route's own policy (`routing.policies.POLICIES`), every local pool
 assumed to have headroom; a request that fits the pool ranked first goes there. A pool serves
 at most `tokens_per_s × 60` tokens (prompt + output) a minute. When a minute asks more of a
 pool, every request that ranked it first gets the same share of it (a fluid model: nothing
@@ -26,7 +26,7 @@ from gateway.pricing.cost import cost
 from gateway.pricing.gpu import CostMode, routing_cost
 from gateway.pricing.tiers import TieredPrice, bucket_prompt
 from gateway.routing.candidates import RequestFacts, ineligibility
-from gateway.routing.policies import CandidateView, rank
+from gateway.routing.policies import POLICIES, CandidateView
 
 SIXTY = Decimal(60)
 
@@ -157,8 +157,9 @@ class Replayer:
                 )
             )
         by_model = {c.target.model: c for c in plan.candidates}
-        decision = rank(plan.policy, plan.name, views, plan.slo_s)
-        return [by_model[t.model] for t in decision.targets]
+        # the policy's own order, as `rank` gets it, without the reason a replay never shows
+        eligible = [v for v in views if v.ineligible is None]
+        return [by_model[v.target.model] for v in POLICIES[plan.policy](eligible, plan.slo_s)]
 
     def _minute(self, slices: list[Slice]) -> None:
         items: list[_Item] = []
