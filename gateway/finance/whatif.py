@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -312,7 +312,9 @@ async def _replay(engine: AsyncEngine, config: GatewayConfig, s: Scenario) -> Wh
     if out.kept:
         kept = ", ".join(f"{n} ({c} requests)" for n, c in sorted(out.kept.items()))
         extra.append(f"Not served by the replayed config, so kept as recorded: {kept}.")
-    hours = Decimal((s.until - s.since).total_seconds()) / 3600  # exact, unlike Period.hours
+    # the hours that have passed (a period runs to the end of the current hour by default)
+    end = min(s.until, max(s.since, datetime.now(UTC)))
+    hours = Decimal((end - s.since).total_seconds()) / 3600
     actual_pools = {p.name: p.gpu for p in config.providers if p.gpu is not None}
     actual_gpus = sum(g.count for g in actual_pools.values())
     fleet = Fleet(
