@@ -65,8 +65,15 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite" and isinstance(value, int):
-            return Decimal(value).scaleb(-12)
+            return from_pico(value)
         return Decimal(str(value))
+
+
+def from_pico(value: int) -> Decimal:
+    """Integer picodollars as USD, without trailing zeros (a budget of 0.3 reads `0.3`, as
+    the decimal text it was stored as before did) and never in exponent form."""
+    d = Decimal(value).scaleb(-12).normalize()
+    return d if d.as_tuple().exponent <= 0 else d.quantize(Decimal(1))  # type: ignore[operator]
 
 
 def to_pico(value: Any) -> int:

@@ -8,12 +8,14 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.ledger.tables import Money
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Money as this revision created it (decimal text on SQLite), frozen here: the live type in
+# ledger/tables.py changed in 0007, and a migration must keep making the schema of its day.
+MONEY = sa.Numeric(20, 12).with_variant(sa.String(40), "sqlite")
 
 
 def upgrade() -> None:
@@ -33,9 +35,9 @@ def upgrade() -> None:
         sa.Column("cached_prompt_tokens", sa.Integer, nullable=False),
         sa.Column("cache_write_tokens", sa.Integer, nullable=False),
         sa.Column("reasoning_tokens", sa.Integer, nullable=False),
-        sa.Column("input_cost_usd", Money(), nullable=False),
-        sa.Column("output_cost_usd", Money(), nullable=False),
-        sa.Column("cost_usd", Money(), nullable=False),
+        sa.Column("input_cost_usd", MONEY, nullable=False),
+        sa.Column("output_cost_usd", MONEY, nullable=False),
+        sa.Column("cost_usd", MONEY, nullable=False),
         sa.Column("usage_estimated", sa.Boolean, nullable=False),
         sa.Column("ttft_ms", sa.Numeric(12, 3, asdecimal=False)),
         sa.Column("latency_ms", sa.Numeric(12, 3, asdecimal=False), nullable=False),

@@ -8,12 +8,14 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.ledger.tables import Money
-
 revision = "0004"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# Money as this revision created it (decimal text on SQLite), frozen here: the live type in
+# ledger/tables.py changed in 0007, and a migration must keep making the schema of its day.
+MONEY = sa.Numeric(20, 12).with_variant(sa.String(40), "sqlite")
 
 
 def upgrade() -> None:
@@ -22,8 +24,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), primary_key=True),
         sa.Column("rpm", sa.Integer),
         sa.Column("tpm", sa.Integer),
-        sa.Column("budget_usd_day", Money()),
-        sa.Column("budget_usd_month", Money()),
+        sa.Column("budget_usd_day", MONEY),
+        sa.Column("budget_usd_month", MONEY),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -38,8 +40,8 @@ def upgrade() -> None:
         sa.Column("models", sa.JSON),
         sa.Column("rpm", sa.Integer),
         sa.Column("tpm", sa.Integer),
-        sa.Column("budget_usd_day", Money()),
-        sa.Column("budget_usd_month", Money()),
+        sa.Column("budget_usd_day", MONEY),
+        sa.Column("budget_usd_month", MONEY),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

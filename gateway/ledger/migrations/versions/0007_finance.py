@@ -38,8 +38,10 @@ def _convert(table: str, to_integer: bool) -> None:
     key, columns = MONEY[table]
     conn = op.get_bind()
     cols = ", ".join(columns)
-    wanted = "integer" if not to_integer else "text"
-    where = " OR ".join(f"typeof({c}) IN ('{wanted}', 'real')" for c in columns)
+    # up: the decimal text (a REAL only if something wrote a float); down: after the retype,
+    # every amount is the text of its picodollars
+    kinds = "'text', 'real'" if to_integer else "'text', 'integer'"
+    where = " OR ".join(f"typeof({c}) IN ({kinds})" for c in columns)
     rows = conn.exec_driver_sql(f"SELECT {key}, {cols} FROM {table} WHERE {where}").fetchall()
     sets = ", ".join(f"{c} = ?" for c in columns)
     update = f"UPDATE {table} SET {sets} WHERE {key} = ?"
