@@ -29,6 +29,7 @@ from gateway.finance import cli as finance_cli  # noqa: E402
 
 app.command("usage")(finance_cli.usage)
 app.command("gpu")(finance_cli.gpu)
+app.command("whatif")(finance_cli.whatif)
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="Path to the YAML config.")

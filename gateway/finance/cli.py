@@ -161,3 +161,85 @@ def _gpu_text(report: dict[str, Any]) -> str:
                 f"{a['output_usd_per_1m']}"
             )
     return "\n".join(lines) + "\n"
+
+
+def whatif(
+    since: SinceOpt,
+    until: UntilOpt = None,
+    model: Annotated[
+        str | None, typer.Option(help="Price every request as if this model had served it.")
+    ] = None,
+    price_file: Annotated[
+        Path | None,
+        typer.Option(help="Another price list (YAML/JSON: the gateway's or litellm's format)."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="A gateway config whose routes, models and GPUs the traffic replays."),
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="Replay with the self-hosted pool at this many GPUs.")
+    ] = None,
+    gpu_provider: Annotated[
+        str | None, typer.Option(help="The pool --gpus sizes, when there are several.")
+    ] = None,
+    output_ratio: Annotated[
+        str, typer.Option(help="Another model's output tokens per recorded output token.")
+    ] = "1",
+    group_by: Annotated[
+        str,
+        typer.Option(
+            "--group-by",
+            help="Comma-separated: day, week, month, hour, team, api_key, model, provider, "
+            "route, endpoint.",
+        ),
+    ] = "model",
+    fmt: Annotated[
+        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    tz: TzOpt = "UTC",
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Price recorded traffic as if it had gone elsewhere: another model, another price list,
+    another routing policy or another number of GPUs."""
+    from decimal import Decimal, InvalidOperation
+
+    from gateway.config import ConfigError
+    from gateway.errors import GatewayError
+    from gateway.finance.period import parse_group_by, parse_period
+    from gateway.finance.whatif import Scenario, WhatIfReport
+    from gateway.finance.whatif import whatif as run_whatif
+    from gateway.finance.whatif_render import RENDERERS
+
+    try:
+        ratio = Decimal(output_ratio)
+        period = parse_period(since, until, tz)
+        scenario = Scenario(
+            period=period,
+            group_by=parse_group_by(group_by),
+            model=model,
+            price_file=price_file,
+            policy=policy,
+            gpus=gpus,
+            gpu_provider=gpu_provider,
+            output_ratio=ratio,
+        )
+    except InvalidOperation:
+        _fail(f"--output-ratio: {output_ratio!r} is not a number")
+    except GatewayError as e:
+        _fail(e.message)
+
+    async def ask(e: AsyncEngine, c: GatewayConfig, p: Mapping[str, Price]) -> WhatIfReport:
+        try:
+            return await run_whatif(e, c, scenario)
+        except ConfigError as err:
+            _fail(str(err))
+
+    report: WhatIfReport = _run(config, ask)
+    _emit(RENDERERS[fmt](report), output)
+    if fmt == "csv":  # the CSV stays a table; what it assumes goes beside it
+        for note in report.notes:
+            typer.echo(f"note: {note}", err=True)

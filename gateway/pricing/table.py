@@ -77,7 +77,7 @@ def price_from_entry(entry: Mapping[str, Any]) -> Price | None:
     )
 
 
-def _lookup_keys(model: ModelConfig) -> list[str]:
+def lookup_keys(model: ModelConfig) -> list[str]:
     keys = [model.price_key] if model.price_key else []
     keys += [model.target_model, model.name]
     # vLLM-style names ("meta-llama/Llama-3.1-8B-Instruct") and provider-prefixed ones
@@ -95,11 +95,11 @@ def resolve_price(model: ModelConfig, table: Mapping[str, Any]) -> Price:
             p.cache_write_per_mtok,
             source="config",
         )
-    for key in _lookup_keys(model):
+    for key in lookup_keys(model):
         entry = table.get(key)
         if isinstance(entry, dict) and (price := price_from_entry(entry)) is not None:
             return price
-    tried = ", ".join(repr(k) for k in _lookup_keys(model))
+    tried = ", ".join(repr(k) for k in lookup_keys(model))
     raise ConfigError(
         f"model {model.name!r}: no price in litellm's table (looked up {tried}) and no "
         f"`price:` override in the config. Add `price: {{input_per_mtok: …, output_per_mtok: …}}`"
@@ -119,5 +119,5 @@ def build_price_table(
         m for m in config.models if m.price is not None or config.provider(m.provider).gpu is None
     ]
     if table is None and any(m.price is None for m in models):
-        table = load_litellm_entries(k for m in models if m.price is None for k in _lookup_keys(m))
+        table = load_litellm_entries(k for m in models if m.price is None for k in lookup_keys(m))
     return MappingProxyType({m.name: resolve_price(m, table or {}) for m in models})

@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "serving": {"core", "errors", "metrics", "pricing", "providers", "quality", "routing", "sse"},
     "conversations": {"config", "core", "errors", "ledger"},
     "governance": {"config", "core", "errors", "ledger", "metrics", "routing", "serving"},
-    "finance": {"config", "core", "errors", "ledger", "pricing"},
+    "finance": {"config", "core", "errors", "ledger", "pricing", "providers", "routing"},
     "api": {
         "codecs",
         "config",
