@@ -10,7 +10,7 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
+from gateway.api.http import JSON, DisconnectWatch, read_body, send_bytes, send_stream
 from gateway.codecs.base import Codec, Conversation, Headers, header
 from gateway.core import ClientRequest, Target
 from gateway.errors import InvalidRequest
@@ -65,9 +65,9 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
         headers += codec.headers(req, streaming.native) + ctx.headers
         await send_stream(receive, send, streaming.chunks, codec.stream_renderer(req), headers)
         return
-    async with until_disconnect(receive) as gone:
+    async with DisconnectWatch(receive) as watch:
         answer = await gw.pipeline.complete(req, ctx)
-    if gone.is_set():
+    if watch.gone:
         return  # nobody to answer; the pipeline recorded the 499
     headers = [JSON, *_target_headers(answer.target, answer.decision)]
     headers += codec.headers(req, answer.result.wire == req.wire) + ctx.headers
