@@ -91,6 +91,9 @@ class DisconnectWatch:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> bool:
         self._watcher.cancel()
+        # the cancelled watcher's traceback keeps its frame, whose `self` is this object: drop
+        # the way back to the task, or each request leaves a cycle only the collector frees
+        del self._watcher
         if kind is not None and self.gone and issubclass(kind, asyncio.CancelledError):
             self._task.uncancel()
             return True
