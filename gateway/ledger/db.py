@@ -41,11 +41,10 @@ def _direct_sqlite_binds() -> None:
     instructions a value, 7 of them a ledger row. An adapter giving the value sqlite3 would
     bind anyway (NULL; 0/1) makes it a dictionary hit. Process-wide and idempotent."""
     sqlite3.register_adapter(bool, int)
-    sqlite3.register_adapter(type(None), _null)
+    sqlite3.register_adapter(type(None), _NOTHING.get)  # None for None, with no Python call
 
 
-def _null(_: None) -> None:
-    return None
+_NOTHING: dict[None, None] = {}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
