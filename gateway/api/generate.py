@@ -12,7 +12,7 @@ import time
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from gateway.api.http import JSON, read_body, send_bytes, send_stream, until_disconnect
+from gateway.api.http import JSON, DisconnectWatch, read_body, send_bytes, send_stream
 from gateway.codecs.base import Codec, Conversation, Headers, header
 from gateway.core import ClientRequest, Target
 from gateway.errors import GatewayError, GatewayShutdown, InvalidRequest
@@ -113,9 +113,9 @@ async def _generate(
         renderer = codec.stream_renderer(req)
         await send_stream(receive, send, streaming.chunks, renderer, headers, ctx)
         return
-    async with until_disconnect(receive) as gone:
+    async with DisconnectWatch(receive) as watch:
         answer = await gw.pipeline.complete(req, ctx)
-    if gone.is_set():
+    if watch.gone:
         return  # nobody to answer; the pipeline recorded the 499
     headers = [JSON, *_target_headers(answer.target, answer.decision)]
     headers += codec.headers(req, answer.result.wire == req.wire) + ctx.headers

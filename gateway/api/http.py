@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from starlette.types import Receive, Send
 
@@ -61,30 +60,45 @@ async def send_error(send: Send, status: int, body: bytes, error: GatewayError) 
     await send_bytes(send, status, body, headers)
 
 
-@asynccontextmanager
-async def until_disconnect(receive: Receive) -> AsyncIterator[asyncio.Event]:
-    """Run the body, cancelling it if the client disconnects meanwhile (the event is then
-    set and the cancellation absorbed): a whole answer nobody waits for must not keep an
-    upstream call, and its cost, running."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = asyncio.Event()
+class DisconnectWatch:
+    """`async with DisconnectWatch(receive) as watch:` runs the body, cancelling it if the
+    client disconnects meanwhile (`watch.gone` is then true and the cancellation absorbed): a
+    whole answer nobody waits for must not keep an upstream call, and its cost, running.
 
-    async def watch() -> None:
+    A plain class, not an `asynccontextmanager` with an `asyncio.Event`: it runs on every
+    non-streamed request, and the generator wrapper and the event cost instructions there."""
+
+    __slots__ = ("_receive", "_task", "_watcher", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.gone = False
+
+    async def __aenter__(self) -> DisconnectWatch:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def _watch(self) -> None:
+        receive = self._receive
         while (await receive())["type"] != "http.disconnect":
             pass
-        gone.set()
-        task.cancel()
+        self.gone = True
+        self._task.cancel()
 
-    watcher = asyncio.create_task(watch())
-    try:
-        yield gone
-    except asyncio.CancelledError:
-        if not gone.is_set():
-            raise
-        task.uncancel()
-    finally:
-        watcher.cancel()
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
+        self._watcher.cancel()
+        # the cancelled watcher's traceback keeps its frame, whose `self` is this object: drop
+        # the way back to the task, or each request leaves a cycle only the collector frees
+        del self._watcher
+        if kind is not None and self.gone and issubclass(kind, asyncio.CancelledError):
+            self._task.uncancel()
+            return True
+        return False
 
 
 async def send_stream(

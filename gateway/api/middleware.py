@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import chain
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,7 +88,7 @@ class RequestContextMiddleware:
                 f"The request has {len(headers):,} header fields; the gateway accepts at most "
                 f"{self.max_headers} (limits.max_headers)."
             )
-        size = sum(len(k) + len(v) for k, v in headers)
+        size = sum(map(len, chain.from_iterable(headers)))  # C speed: no frame per header
         if size > self.max_header_bytes:
             return HeadersTooLarge(
                 f"The request's headers are {size:,} bytes; the gateway accepts at most "

@@ -120,6 +120,8 @@ class ResponseStore:
         self._deleted: set[str] = set()  # deleted while being inserted: delete again after
         self._gone: dict[str, None] = {}  # recently deleted here: a miss needs no re-read
         self._closing = asyncio.Event()
+        # set by `save` (and closing): an idle writer sleeps instead of waking every interval
+        self._queued = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- the request's side -----------------------------------------------------------------
@@ -128,6 +130,7 @@ class ResponseStore:
         """Keep `rec`: visible to this process at once, written by the writer task."""
         self._pending[rec.id] = rec
         self._queue.append(rec)
+        self._queued.set()
 
     async def load(self, response_id: str, team: str | None) -> StoredResponse | None:
         """The stored response visible to `team`, or None (unknown, deleted, another team's)."""
@@ -188,11 +191,15 @@ class ResponseStore:
 
     async def _write_forever(self) -> None:
         while not self._closing.is_set():
-            try:
+            await self._queued.wait()
+            try:  # gather what else arrives within the interval (closing cuts it short)
                 await asyncio.wait_for(self._closing.wait(), self._flush_interval)
             except TimeoutError:
                 pass
+            self._queued.clear()
             await self.flush()
+            if self._queue:  # the batch failed and was queued again: retry next interval
+                self._queued.set()
 
     async def flush(self) -> None:
         """Write what is queued; a failed batch stays queued (and pending) for the next try."""
@@ -254,6 +261,7 @@ class ResponseStore:
 
     async def aclose(self) -> None:
         self._closing.set()
+        self._queued.set()
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, 10)

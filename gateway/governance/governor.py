@@ -47,7 +47,6 @@ from gateway.governance.plan import (
     usd,
 )
 from gateway.governance.records import MASTER_KEY_ID, ApiKey, Team
-from gateway.governance.redis_counters import RedisCounters
 from gateway.governance.shared import SharedCounters
 from gateway.metrics import GatewayMetrics
 from gateway.routing.policies import Decision
@@ -101,7 +100,9 @@ class Governor:
         self.metrics = metrics
         self.directory = KeyDirectory(engine, self.hash_key, auth.refresh_interval_s)
         redis = None
-        if config.redis_url:
+        if config.redis_url:  # imported here: redis costs ~10% of startup, and most run without
+            from gateway.governance.redis_counters import RedisCounters
+
             redis = RedisCounters(config.redis_url, gov.redis_key_prefix, gov.redis_timeout_s)
         self.counters = SharedCounters(redis, self._seeds, self._redis_state, self._redis_call)
         self._soft = gov.soft_budget_fraction

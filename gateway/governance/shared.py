@@ -17,12 +17,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from gateway.governance.counters import LocalCounters, Op, Reply
 from gateway.governance.plan import settle_op
-from gateway.governance.redis_counters import RedisCounters
+
+if TYPE_CHECKING:  # redis is imported only by a gateway that has a redis_url (~10% of startup)
+    from gateway.governance.redis_counters import RedisCounters
 
 log = logging.getLogger("gateway.governance")
 
@@ -44,6 +45,11 @@ class SharedCounters:
         on_call: Callable[[int], None] = lambda ops: None,
     ) -> None:
         self._redis = redis_counters
+        self._failures: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+        if redis_counters is not None:
+            from redis.exceptions import RedisError
+
+            self._failures += (RedisError,)
         self._seeds = seeds
         self._on_state = on_redis_state
         self._on_call = on_call  # a script call with this many operations (batching, seen)
@@ -214,7 +220,7 @@ class SharedCounters:
             try:
                 replies = await self._redis.run(ops)
                 self._on_call(len(ops))
-            except (RedisError, OSError, TimeoutError) as e:
+            except self._failures as e:
                 self._went_down(e)
             except Exception as e:  # a bug must not leave requests waiting: serve locally
                 log.exception("governance script call failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,24 @@ def create_engine(url: str) -> AsyncEngine:
 
 def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
     """A stdlib-sqlite3 engine on the same file as `engine`."""
+    _direct_sqlite_binds()
     sync = create_sync_engine(
         engine.url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 30}
     )
     event.listen(sync, "connect", _sqlite_pragmas)
     return sync
+
+
+def _direct_sqlite_binds() -> None:
+    """sqlite3 binds exact ints, floats and strings as they are; a None or a bool first goes
+    through its adapter lookup, which fails with a formatted AttributeError every time: ~3,000
+    instructions a value, 7 of them a ledger row. An adapter giving the value sqlite3 would
+    bind anyway (NULL; 0/1) makes it a dictionary hit. Process-wide and idempotent."""
+    sqlite3.register_adapter(bool, int)
+    sqlite3.register_adapter(type(None), _NOTHING.get)  # None for None, with no Python call
+
+
+_NOTHING: dict[None, None] = {}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -19,9 +19,10 @@ Rows the database still refuses are found by bisection and dead-lettered (`deliv
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter, le
 from typing import Any
 
 import orjson
@@ -159,6 +160,62 @@ def _encodable(s: str) -> bool:
     return True
 
 
+Check = tuple[int, Callable[[Any], bool], Callable[[Any], tuple[Any, bool]]]
+_STR_OR_NONE = frozenset({str, type(None)})
+
+
+def _kind(column: Any) -> Hashable | None:
+    """Columns of one kind share one quick test for a whole row (see `_group_fits`)."""
+    t = column.type
+    if (ps := _precision(t)) is not None:
+        return ps
+    if isinstance(t, Boolean):
+        return None
+    if isinstance(t, Integer):
+        return "int"
+    if isinstance(t, String):
+        return "str"
+    return None
+
+
+def _group_fits(kind: Hashable, columns: Sequence[Any]) -> Callable[[tuple[Any, ...]], bool]:
+    """`_fits` for several columns of one kind at once, in a few C-level calls instead of one
+    Python call a column (the writer's task fits every row; ~23 calls a row showed in the
+    profile). Never looser than `_fits`: a group that fails is looked at column by column."""
+    if kind == "str":
+        limits = tuple(c.type.length or 2**62 for c in columns)
+
+        def strings(vs: tuple[Any, ...]) -> bool:
+            if not _STR_OR_NONE.issuperset(map(type, vs)):
+                return False
+            texts = [v or "" for v in vs]
+            if not all(map(le, map(len, texts), limits)):
+                return False
+            joined = "".join(texts)  # a lone surrogate stays one when joined
+            return "\x00" not in joined and (joined.isascii() or _encodable(joined))
+
+        return strings
+    if kind == "int":
+        return lambda vs: {*map(type, vs)} == {int} and INT_MIN <= min(vs) and max(vs) <= INT_MAX
+    assert isinstance(kind, tuple)
+    precision, scale = kind
+    top_d = Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+    top_f = float(top_d)
+
+    def numbers(vs: tuple[Any, ...]) -> bool:
+        xs = [v for v in vs if v is not None]
+        if not xs:
+            return True
+        kinds = {*map(type, xs)}
+        if kinds == {float}:  # isfinite first: min and max let a NaN through
+            return all(map(math.isfinite, xs)) and -top_f <= min(xs) and max(xs) <= top_f
+        if kinds == {Decimal}:
+            return all(map(Decimal.is_finite, xs)) and -top_d <= min(xs) and max(xs) <= top_d
+        return False
+
+    return numbers
+
+
 class RowShape:
     """The ledger table's insert columns, with a fitter and a journal codec for each."""
 
@@ -170,11 +227,28 @@ class RowShape:
         self._clipped_index = self.columns.index(CLIPPED)
         self._fitters = [_fitter(c) for c in table.columns]
         # only the columns a value can overflow are looked at
-        self._checks = [
+        self._checks: list[Check] = [
             (i, _fits(c), self._fitters[i])
             for i, c in enumerate(table.columns)
             if not isinstance(c.type, Boolean | DateTime)
         ]
+        # the checks by kind: one quick test a kind a row, the columns' own when it fails
+        by_kind: dict[Hashable, list[Check]] = {}
+        self._singles: list[Check] = []
+        for check in self._checks:
+            kind = _kind(table.columns[check[0]])
+            if kind is None:
+                self._singles.append(check)
+            else:
+                by_kind.setdefault(kind, []).append(check)
+        self._groups: list[tuple[Callable[[Any], Any], Callable[[Any], bool], list[Check]]] = []
+        for kind, checks in by_kind.items():
+            if len(checks) == 1:
+                self._singles += checks
+                continue
+            cols = [table.columns[i] for i, _, _ in checks]
+            pick = itemgetter(*(i for i, _, _ in checks))
+            self._groups.append((pick, _group_fits(kind, cols), checks))
         self.datetimes = frozenset(
             i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)
         )
@@ -187,18 +261,26 @@ class RowShape:
 
     def fit(self, row: Mapping[str, Any]) -> Values:
         """The row's values in column order, each made to fit its column."""
-        get = row.get
-        values = [get(name) for name in self.columns]
-        clipped: list[str] = []
-        for i, fits, fitter in self._checks:
+        values = [*map(row.get, self.columns)]
+        clipped: list[int] = []
+        for pick, fit_all, checks in self._groups:
+            if not fit_all(pick(values)):
+                self._fit_each(values, checks, clipped)
+        self._fit_each(values, self._singles, clipped)
+        values[self._clipped_index] = (
+            ",".join(self.columns[i] for i in sorted(clipped)) if clipped else None
+        )
+        return tuple(values)
+
+    @staticmethod
+    def _fit_each(values: list[Any], checks: list[Check], clipped: list[int]) -> None:
+        for i, fits, fitter in checks:
             v = values[i]
             if fits(v):
                 continue
             values[i], changed = fitter(v)
             if changed:
-                clipped.append(self.columns[i])
-        values[self._clipped_index] = ",".join(clipped) if clipped else None
-        return tuple(values)
+                clipped.append(i)
 
     def was_clipped(self, values: Values) -> bool:
         return values[self._clipped_index] is not None

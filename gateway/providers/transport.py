@@ -45,28 +45,34 @@ class UpstreamStream:
 def map_client_errors(provider: str, timeout_s: float) -> Iterator[None]:
     try:
         yield
-    except UpstreamError:
-        raise
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise UpstreamTimeout(
-            f"{provider}: no answer from the upstream within {timeout_s:g} s"
-        ) from None
-    except aiohttp.ClientConnectorError as e:
-        raise UpstreamConnectionError(
+    except Exception as e:
+        mapped = client_error(e, provider, timeout_s)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def client_error(e: Exception, provider: str, timeout_s: float) -> UpstreamError | None:
+    """aiohttp's exception (or a timeout) as ours; None for anything else, ours included."""
+    if isinstance(e, UpstreamError):
+        return None
+    if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeout(f"{provider}: no answer from the upstream within {timeout_s:g} s")
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return UpstreamConnectionError(
             f"{provider}: cannot connect to the upstream ({e.os_error.strerror or 'refused'})"
-        ) from None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError):
-        raise UpstreamConnectionError(
+        )
+    if isinstance(
+        e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    ):
+        return UpstreamConnectionError(
             f"{provider}: the upstream closed the connection before answering completely"
-        ) from None
-    except aiohttp.ClientResponseError as e:
-        raise UpstreamProtocolError(
-            f"{provider}: unreadable upstream answer ({e.message})"
-        ) from None
-    except aiohttp.ClientError as e:
-        raise UpstreamConnectionError(
-            f"{provider}: upstream request failed ({type(e).__name__})"
-        ) from None
+        )
+    if isinstance(e, aiohttp.ClientResponseError):
+        return UpstreamProtocolError(f"{provider}: unreadable upstream answer ({e.message})")
+    if isinstance(e, aiohttp.ClientError):
+        return UpstreamConnectionError(f"{provider}: upstream request failed ({type(e).__name__})")
+    return None
 
 
 class Transport:
@@ -108,12 +114,17 @@ class Transport:
 
     async def send(self, provider: ProviderConfig, req: UpstreamRequest) -> UpstreamResponse:
         timeout = self._timeouts[provider.name][0]
-        with map_client_errors(provider.name, provider.timeout_s):
+        try:  # map_client_errors inlined: a generator context manager a request costs more
             async with self._session(provider).request(
                 req.method, req.url, data=req.body, headers=req.headers, timeout=timeout
             ) as r:
                 body = await r.read()
                 return UpstreamResponse(r.status, _headers(r), body)
+        except Exception as e:
+            mapped = client_error(e, provider.name, provider.timeout_s)
+            if mapped is None:
+                raise
+            raise mapped from None
 
     @asynccontextmanager
     async def stream(

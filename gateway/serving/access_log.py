@@ -11,10 +11,12 @@ attempts. Requests that reach no generation endpoint (admin, health, metrics) ar
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 
@@ -23,7 +25,21 @@ from gateway.serving.outcome import Outcome
 
 
 def _time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")` with a Z: the
+    same digits (microseconds rounded half-even, then cut to milliseconds), the date and time
+    formatted once a second rather than once a line."""
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    elif us < 0:
+        whole, us = whole - 1, us + 1_000_000
+    return f"{_second(whole)}.{us // 1000:03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _second(whole: float) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -46,8 +62,8 @@ def json_line(o: Outcome, p: Priced) -> bytes:
             "status": o.status_code,
             "error": o.error_type,
             "stream": o.stream,
-            "latency_ms": _ms(o.latency_s),
-            "ttft_ms": _ms(o.ttft_s),
+            "latency_ms": round(o.latency_s * 1000, 3),
+            "ttft_ms": None if o.ttft_s is None else round(o.ttft_s * 1000, 3),
             "prompt_tokens": p.usage.prompt_tokens,
             "completion_tokens": p.usage.completion_tokens,
             "cost_usd": format(p.total_usd, "f"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import orjson
 
 from gateway.core import Price, Target, Usage
-from gateway.serving.access_log import AccessLog, json_line, text_line, whole_lines
+from gateway.serving.access_log import AccessLog, _time, json_line, text_line, whole_lines
 from gateway.serving.metering import price
 from gateway.serving.outcome import Outcome
 from tests.conftest import sim_config
@@ -90,3 +91,11 @@ def test_lines_of_one_loop_turn_go_out_in_one_write() -> None:
 
     asyncio.run(run())
     assert len(writes) == 1 and writes[0].count(b"\n") == 5
+
+
+def test_the_time_is_datetimes_own_to_the_millisecond() -> None:
+    """`_time` formats the date once a second; the digits must be isoformat's, rounding included
+    (microseconds rounded half-even first, then cut to milliseconds)."""
+    for ts in (0.0, 1.0000005, 1_796_537_915.5, 1_796_537_915.9994999, 1_796_537_915.9999995):
+        iso = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+        assert _time(ts) == iso.replace("+00:00", "Z")
