@@ -158,8 +158,14 @@ def test_the_gate_opens_closes_and_reopens_on_shadow_evidence(
     assert back is not None, "the local model never earned the route back"
     assert q["serves"] and q["low"] >= 0.8 and q["n"] == 25  # 24/25: Wilson low 0.805
 
-    rows = wait_rows(db_url, len(ids) + 30)
-    reasons = {r["id"]: r["route_reason"] for r in rows}
+    # every request asked so far has its row (wait_rows alone returns at the first N of them)
+    deadline = time.monotonic() + 10
+    while True:
+        rows = wait_rows(db_url, len(ids) + 30)
+        reasons = {r["id"]: r["route_reason"] for r in rows}
+        if back in reasons or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert "quality: ticket-triage llama-3.1-8b exploring, n=0 < 20" in reasons[ids[0]]
     assert (
         "quality: ticket-triage llama-3.1-8b vs gpt-4o-mini agreement 0.960 [0.805, 0.993] n=25 ≥ 0.8"
