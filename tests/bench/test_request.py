@@ -39,7 +39,8 @@ def test_streamed_request_is_timed_as_vllm_times_it_and_counted_from_usage(sim_u
     assert r.output_tokens == 6 and r.usage_reported and r.prompt_len > 3
     assert r.chunks == 1 + 6 + 1  # role chunk, 6 tokens, the finish chunk
     assert len(r.itl) == r.chunks - 1 and r.first_token
-    assert 0 < r.ttft < r.latency
+    # equal when the last events arrive in the first content's read (a loaded machine)
+    assert 0 < r.ttft <= r.latency
     assert r.latency == pytest.approx(r.ttft + sum(r.itl))
     # the content chunks only (not the role or finish chunk), in order, inside the request
     assert r.content_times is not None and len(r.content_times) == 6
