@@ -36,6 +36,18 @@ UntilOpt = Annotated[
     ),
 ]
 TzOpt = Annotated[str, typer.Option("--tz", help="Time zone of the dates and of day groups.")]
+GroupByOpt = Annotated[
+    str,
+    typer.Option(
+        "--group-by",
+        help="Comma-separated: day, week, month, hour, team, api_key, model, provider, "
+        "route, endpoint.",
+    ),
+]
+FormatOpt = Annotated[
+    Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")]
 Report = Callable[["AsyncEngine", "GatewayConfig", "Mapping[str, Price]"], Awaitable[Any]]
 
 
@@ -81,20 +93,9 @@ def _emit(text: str, output: Path | None) -> None:
 def usage(
     since: SinceOpt,
     until: UntilOpt = None,
-    group_by: Annotated[
-        str,
-        typer.Option(
-            "--group-by",
-            help="Comma-separated: day, week, month, hour, team, api_key, model, provider, "
-            "route, endpoint.",
-        ),
-    ] = "day",
-    fmt: Annotated[
-        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
-    ] = "table",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
+    group_by: GroupByOpt = "day",
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
     tz: TzOpt = "UTC",
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
@@ -186,20 +187,9 @@ def whatif(
     output_ratio: Annotated[
         str, typer.Option(help="Another model's output tokens per recorded output token.")
     ] = "1",
-    group_by: Annotated[
-        str,
-        typer.Option(
-            "--group-by",
-            help="Comma-separated: day, week, month, hour, team, api_key, model, provider, "
-            "route, endpoint.",
-        ),
-    ] = "model",
-    fmt: Annotated[
-        Literal["table", "csv", "json"], typer.Option("--format", help="Output format.")
-    ] = "table",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
-    ] = None,
+    group_by: GroupByOpt = "model",
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
     tz: TzOpt = "UTC",
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
