@@ -34,12 +34,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def gateway_target(name: str, database_url: str, workers: int) -> dict[str, Any]:
-    gw = f"{sys.executable} -m gateway"
+def gateway_target(
+    name: str, database_url: str, workers: int, python: str = sys.executable
+) -> dict[str, Any]:
+    gw = f"{python} -m gateway"
     return {
         "name": name,
-        "notes": f"the gateway: {workers} worker(s), ledger {database_url.split(':')[0]}, "
-        "metrics on, one model gpt-4o-mini (kind openai) at the mock",
+        "notes": f"the gateway ({python}): {workers} worker(s), ledger "
+        f"{database_url.split(':')[0]}, metrics on, one model gpt-4o-mini (kind openai) "
+        "at the mock",
         "cmd": [
             "cat > {workdir}/gw.yaml <<'YAML'",
             f"database_url: {database_url}",
@@ -75,13 +78,13 @@ def _pg(sql: str) -> None:
     asyncio.run(run())
 
 
-def make_pg_database() -> str:
+def make_pg_database(python: str = sys.executable) -> str:
     name = f"gwbench_{uuid.uuid4().hex[:8]}"
     _pg(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    from gateway.ledger.migrate import upgrade
-
-    upgrade(url)
+    # the interpreter's own gateway migrates it: a baseline checkout has an older schema
+    code = "import sys; from gateway.ledger.migrate import upgrade; upgrade(sys.argv[1])"
+    subprocess.run([python, "-c", code, url], check=True)
     return url
 
 
@@ -101,7 +104,7 @@ def evaluate(results: dict[str, dict[str, Any]], ref: str) -> list[dict[str, Any
         checks.append({"target": what, "value": round(value, 3), "goal": target, "ok": ok})
 
     floor50 = ns(ref, 50)["proxy"]["rps"]
-    for name in [n for n in results if n.startswith("gateway")]:
+    for name in [n for n in results if n.startswith(("gateway", "old"))]:
         p50 = ns(name, 50)["proxy"]["rps"]
         w2 = name.endswith("w2")
         check(
@@ -159,6 +162,13 @@ def main() -> None:
     )
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--no-workers", action="store_true", help="leave out the 2-worker targets")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the gateway (with its own .venv) to run beside this one, "
+        "as targets old-sqlite-w1 and old-pg-w1: the old and the new code in the same run",
+    )
     ap.add_argument("--out", type=Path, default=Path("bench-results/perf.json"))
     args = ap.parse_args()
     g = args.gwbench.resolve()
@@ -168,17 +178,26 @@ def main() -> None:
         [str(g / "setup.sh"), *([] if args.no_litellm else ["--litellm"])], env=env, check=True
     )
     tdir = Path(tempfile.mkdtemp(prefix="gw-perf-targets-"))
-    targets = [g / "targets" / "floor-aiohttp-w1.json", g / "targets" / "floor-aiohttp-w2.json"]
+    targets = [g / "targets" / "floor-aiohttp-w1.json"]
+    if not args.no_workers:
+        targets.append(g / "targets" / "floor-aiohttp-w2.json")
     if not args.no_litellm:
         targets.append(g / "targets" / "litellm-w1.json")
-    gw_targets = [
-        gateway_target("gateway-sqlite-w1", "sqlite+aiosqlite:///{workdir}/ledger.db", 1),
-        gateway_target("gateway-sqlite-w2", "sqlite+aiosqlite:///{workdir}/ledger.db", 2),
-    ]
-    pg_url = None
+    sqlite = "sqlite+aiosqlite:///{workdir}/ledger.db"
+    gw_targets = [gateway_target("gateway-sqlite-w1", sqlite, 1)]
+    if not args.no_workers:
+        gw_targets.append(gateway_target("gateway-sqlite-w2", sqlite, 2))
+    old_py = str(args.baseline.resolve() / ".venv" / "bin" / "python") if args.baseline else None
+    if old_py:
+        gw_targets.append(gateway_target("old-sqlite-w1", sqlite, 1, old_py))
+    pg_urls: list[str] = []
     if not args.no_postgres:
-        pg_url = make_pg_database()
-        gw_targets.insert(1, gateway_target("gateway-pg-w1", pg_url, 1))
+        pg_urls.append(make_pg_database())
+        gw_targets.insert(1, gateway_target("gateway-pg-w1", pg_urls[-1], 1))
+        if old_py:
+            # a database of its own, migrated by the old code's own alembic chain
+            pg_urls.append(make_pg_database(old_py))
+            gw_targets.append(gateway_target("old-pg-w1", pg_urls[-1], 1, old_py))
     for t in gw_targets:
         path = tdir / f"{t['name']}.json"
         path.write_text(json.dumps(t, indent=1))
@@ -237,8 +256,8 @@ def main() -> None:
     try:
         subprocess.run(cmd, env=env, check=True)
     finally:
-        if pg_url:
-            _pg(f'DROP DATABASE IF EXISTS "{pg_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        for url in pg_urls:
+            _pg(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     results = {p.stem: json.loads(p.read_text()) for p in out_dir.glob("*.json")}
     checks = evaluate(results, "floor-aiohttp-w1")
     print("\nTargets (performance issue), from this run:")
