@@ -55,7 +55,7 @@ class AppState:
         await self.responses.aclose()
         await self.writer.aclose()  # its last rows' consumers settle and log: closed after it
         if self.access_log is not None:
-            self.access_log.close()
+            self.access_log.flush()
         if self.governor is not None:
             await self.governor.aclose()
         await self.engine.dispose()

@@ -1,9 +1,7 @@
 """The access log: one line per API request on stdout, written off the request's path.
 
 An after-request consumer (serving/after.py), so it runs in the ledger writer's task with the
-request's priced `Outcome`; lines gathered in one turn of the event loop go out in one write,
-made by a thread of its own (`LineWriter`): stdout may be a pipe whose reader is slow, and a
-blocked write on the event loop would stall every request.
+request's priced `Outcome`; lines gathered in one turn of the event loop go out in one write.
 `logging.access_log`: `json` (one object a line, for log shippers), `text` (for people) or
 `off`. Fields: time, request id, key id and team (never a key), endpoint, requested and served
 model, provider, route, status, error type, latency, time to first token, tokens, cost,
@@ -13,12 +11,9 @@ attempts. Requests that reach no generation endpoint (admin, health, metrics) ar
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
-import queue
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -123,60 +118,10 @@ def stdout_lines(data: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
-log = logging.getLogger("gateway")
-
-
-class LineWriter:
-    """Writes handed over by the event loop, made by a thread (the loop only enqueues). What
-    waits is bounded by `max_pending` bytes: past it, lines are dropped and counted (the
-    ledger still has every request), not held without end while stdout does not drain."""
-
-    def __init__(
-        self, write: Callable[[bytes], None] = stdout_lines, max_pending: int = 64 << 20
-    ) -> None:
-        self._write = write
-        self._max = max_pending
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self.pending = 0  # bytes queued, not yet written (approximate: two threads count)
-        self.dropped = 0  # lines
-        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
-        self._thread.start()
-
-    def __call__(self, data: bytes) -> None:
-        if not self._thread.is_alive():  # closed (a forced shutdown's last rows): write now
-            self._write_now(data)
-        elif self.pending + len(data) > self._max:
-            self.dropped += data.count(b"\n")
-        else:
-            self.pending += len(data)
-            self._queue.put(data)
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._write_now(data)
-            self.pending -= len(data)
-
-    def _write_now(self, data: bytes) -> None:
-        try:
-            self._write(data)
-        except (OSError, ValueError):  # stdout closed: the ledger still has every request
-            pass
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Write what is queued (waiting at most `timeout_s`), then stop the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout_s)
-        if self.dropped:
-            log.warning("access log: %d lines dropped (stdout did not keep up)", self.dropped)
-
-
 class AccessLog:
     def __init__(self, fmt: str, write: Callable[[bytes], None] | None = None) -> None:
         self._render = FORMATS[fmt]
-        self._writer: LineWriter | None = None
-        if write is None:
-            self._writer = write = LineWriter()
-        self._write = write
+        self._write = write or stdout_lines
         self._lines: list[bytes] = []
         self._scheduled = False
 
@@ -200,8 +145,3 @@ class AccessLog:
             self._write(data)
         except (OSError, ValueError):  # stdout closed: the ledger still has every request
             pass
-
-    def close(self) -> None:
-        self.flush()
-        if self._writer is not None:
-            self._writer.close()

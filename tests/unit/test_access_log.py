@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime
 
 import orjson
 
 from gateway.core import Price, Target, Usage
-from gateway.serving.access_log import (
-    AccessLog,
-    LineWriter,
-    _time,
-    json_line,
-    text_line,
-    whole_lines,
-)
+from gateway.serving.access_log import AccessLog, _time, json_line, text_line, whole_lines
 from gateway.serving.metering import price
 from gateway.serving.outcome import Outcome
 from tests.conftest import sim_config
@@ -107,33 +99,3 @@ def test_the_time_is_datetimes_own_to_the_millisecond() -> None:
     for ts in (0.0, 1.0000005, 1_796_537_915.5, 1_796_537_915.9994999, 1_796_537_915.9999995):
         iso = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
         assert _time(ts) == iso.replace("+00:00", "Z")
-
-
-def test_the_writer_thread_writes_in_order_and_close_waits_for_it() -> None:
-    got: list[bytes] = []
-    release = threading.Event()
-
-    def slow(data: bytes) -> None:
-        release.wait(5)
-        got.append(data)
-
-    w = LineWriter(slow)
-    for i in range(50):
-        w(b"line %d\n" % i)  # returns at once: the loop never waits for stdout
-    assert got == []
-    release.set()
-    w.close()
-    assert got == [b"line %d\n" % i for i in range(50)]
-    w(b"after close\n")  # a forced shutdown's last rows: written at once
-    assert got[-1] == b"after close\n"
-
-
-def test_a_stalled_stdout_costs_bounded_memory_and_the_dropped_lines_are_counted() -> None:
-    release = threading.Event()
-    w = LineWriter(lambda data: release.wait(5) and None, max_pending=1000)
-    for _ in range(30):
-        w(b"x" * 99 + b"\n")  # 100 bytes a line: the first write waits in the thread
-    assert w.pending <= 1000 and w.dropped >= 19
-    release.set()
-    w.close()
-    assert w.pending == 0
