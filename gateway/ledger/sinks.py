@@ -175,8 +175,9 @@ class PostgresSink:
 
 class SqliteSink:
     # rows per synchronous transaction: ~6.5 µs a row plus the commit's write to the WAL
-    # (~0.3 ms; its checkpoint is not here, see checkpoint.py): ≈0.5 ms of the loop
-    max_rows = 32
+    # (~0.3 ms; its checkpoint is not here, see checkpoint.py): ≈0.7 ms of the loop. 32 rows
+    # took more CPU a row (more commits) for no clear gain in p99 (gwbench, 2026-12-06)
+    max_rows = 64
 
     def __init__(self, engine: AsyncEngine, shape: RowShape) -> None:
         # a commit that checkpoints fsyncs on the loop (~9 ms): a thread checkpoints instead
