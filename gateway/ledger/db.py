@@ -25,14 +25,29 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
-def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
-    """A stdlib-sqlite3 engine on the same file as `engine`."""
+def sync_sqlite_engine(engine: AsyncEngine, *, autocheckpoint: bool = True) -> Engine:
+    """A stdlib-sqlite3 engine on the same file as `engine`. Without `autocheckpoint` its
+    commits never checkpoint the WAL: something else must (ledger/checkpoint.py)."""
     _direct_sqlite_binds()
     sync = create_sync_engine(
         engine.url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 30}
     )
     event.listen(sync, "connect", _sqlite_pragmas)
+    if not autocheckpoint:
+        event.listen(sync, "connect", _no_autocheckpoint)
     return sync
+
+
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The database file of a SQLite engine; None for an in-memory database."""
+    database = engine.url.database
+    if not database or database == ":memory:" or engine.url.query.get("mode") == "memory":
+        return None
+    return database
 
 
 def _direct_sqlite_binds() -> None:

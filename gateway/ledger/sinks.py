@@ -18,7 +18,8 @@ SQLite: written synchronously, on the event loop itself, in transactions of at m
 ~1 MB/s without bound at ~7,000 req/s (105 → 133 MiB in 30 s; the same load on PostgreSQL,
 or on the stdlib loop, stayed flat), while a WAL-mode insert of 100 rows takes about a
 millisecond — a bounded stall. Measured 2026-11-25; the cause (uvloop's cross-thread
-wake-ups?) was not pinned down. SQLite has no network to lose.
+wake-ups?) was not pinned down. SQLite has no network to lose. Its WAL checkpoints, which
+fsync, run in a thread that never touches the loop (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.ledger.db import sync_sqlite_engine
+from gateway.ledger.checkpoint import Checkpointer
+from gateway.ledger.db import sqlite_file, sync_sqlite_engine
 from gateway.ledger.shape import RowShape, Values
 from gateway.ledger.tables import Money, dead_letters_table, to_pico
 
@@ -172,10 +174,18 @@ class PostgresSink:
 
 
 class SqliteSink:
-    max_rows = 64  # rows per synchronous transaction (~6.5 µs a row: ≈0.4 ms of the loop)
+    # rows per synchronous transaction: ~6.5 µs a row plus the commit's write to the WAL
+    # (~0.3 ms; its checkpoint is not here, see checkpoint.py): ≈0.7 ms of the loop. 32 rows
+    # took more CPU a row (more commits) for no clear gain in p99 (gwbench, 2026-12-06)
+    max_rows = 64
 
     def __init__(self, engine: AsyncEngine, shape: RowShape) -> None:
-        self._sync: Engine = sync_sqlite_engine(engine)
+        # a commit that checkpoints fsyncs on the loop (~9 ms): a thread checkpoints instead
+        path = sqlite_file(engine)
+        self._checkpointer = Checkpointer(path) if path is not None else None
+        self._sync: Engine = sync_sqlite_engine(engine, autocheckpoint=path is None)
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         marks = ", ".join("?" for _ in shape.columns)
         self._insert = (
             f"INSERT INTO {shape.table.name} ({', '.join(shape.columns)}) VALUES ({marks}) "
@@ -218,6 +228,8 @@ class SqliteSink:
 
     async def aclose(self) -> None:
         self._sync.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
 
 def _sqlite_datetime(v: datetime) -> str:

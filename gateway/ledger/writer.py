@@ -48,9 +48,11 @@ log = logging.getLogger("gateway.ledger")
 
 # The writer runs on the event loop, so its longest uninterrupted step is added to the latency
 # of every request waiting behind it: that step sets the p99. Rows are built (priced, metered,
-# encoded: ~17 µs each) in slices, yielding in between, so no step holds the loop much over a
-# millisecond — a whole 500-row batch built at once held it ~8 ms. Measured 2026-12-06.
-ROW_SLICE = 64  # rows built between two yields (≈1 ms)
+# encoded: ~17 µs each) in slices, yielding in between — a whole 500-row batch built at once
+# held the loop ~8 ms. A request needs several turns of the loop, and each turn can meet one
+# slice, so a request overlapping a flush pays one slice per hop: at 10 concurrent, 64-row
+# slices (≈1 ms) put the p99 at ~9 ms, 16-row slices at ~6-7 ms (same run, noisy: 2 runs each).
+ROW_SLICE = 16  # rows built between two yields (≈0.3 ms)
 CLAIM_EVERY_S = 5.0  # how often segments of dead sibling workers are looked for
 
 
