@@ -80,16 +80,18 @@ async def generate(gw: AppState, codec: Codec, scope: Scope, receive: Receive, s
     scope["gateway.ctx"] = ctx  # a refusal raised from here is recorded by the dispatcher
     task = asyncio.current_task()
     assert task is not None
-    with gw.drain.track(ctx):
-        try:
-            await _generate(gw, codec, ctx, scope, receive, send)
-        except asyncio.CancelledError:
-            if not ctx.shutdown:
-                raise
-            # the drain's timeout: a whole answer not ready yet is a 503 (its row, if the
-            # pipeline had not made it, comes from the dispatcher with this error)
-            task.uncancel()
-            raise GatewayShutdown() from None
+    gw.drain.enter(ctx, task)
+    try:
+        await _generate(gw, codec, ctx, scope, receive, send)
+    except asyncio.CancelledError:
+        if not ctx.shutdown:
+            raise
+        # the drain's timeout: a whole answer not ready yet is a 503 (its row, if the
+        # pipeline had not made it, comes from the dispatcher with this error)
+        task.uncancel()
+        raise GatewayShutdown() from None
+    finally:
+        gw.drain.leave(ctx)
 
 
 async def _generate(

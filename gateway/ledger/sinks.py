@@ -9,9 +9,14 @@ PostgreSQL: the writer owns one asyncpg connection, outside SQLAlchemy's pool, s
 timeout can do the one safe thing with a connection that stopped answering mid-statement —
 `terminate()` it (close the socket; nothing to wait for) — and reconnect later. Every
 connect and statement runs under `timeout_s`: a partitioned database costs a bounded wait,
-never a writer hung on a socket. A batch is one `INSERT … SELECT FROM unnest($1::text[], …)`:
-one round trip and one statement whatever the batch size, and its command tag counts the
-rows inserted.
+never a writer hung on a socket. A batch is one `INSERT … SELECT … FROM
+jsonb_array_elements($1::jsonb)`: one round trip and one statement whatever the batch size,
+and its command tag counts the rows inserted. The rows travel as one JSON text made by orjson,
+which PostgreSQL parses on its own CPU: 1.7 µs of the gateway's event loop a row (500-row
+batches), where asyncpg's binary encoding of the same rows as typed arrays (`unnest($1::text[],
+…)`, before) took 11 µs — 5.5 ms held at once for a 500-row batch, which set the p99 on
+PostgreSQL. `jsonb`, not `json`: `->>` on `json` re-reads the row's text for every column
+(a 500-row batch took the database 29 ms; `jsonb` 12 ms, `unnest` 14). Measured 2026-12-06.
 
 SQLite: written synchronously, on the event loop itself, in transactions of at most
 `max_rows` rows: with aiosqlite's thread (or any writer thread) under uvloop the process grew
@@ -29,9 +34,11 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import asyncpg
+import orjson
 from asyncpg.exceptions._base import DataError as AsyncpgClientDataError
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql
@@ -93,10 +100,22 @@ def create_sink(engine: AsyncEngine, shape: RowShape, timeout_s: float) -> Sink:
 
 
 def _base_type(column: Any) -> str:
-    # arrays are cast to the unconstrained type (varchar, numeric): an explicit cast to
+    # values are cast to the unconstrained type (varchar, numeric): an explicit cast to
     # VARCHAR(200) would silently truncate, hiding the value from the column's own check
     compiled = column.type.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
-    return re.sub(r"\(.*?\)", "", compiled).strip() + "[]"
+    return re.sub(r"\(.*?\)", "", compiled).strip()
+
+
+def _json_value(v: Any) -> str:
+    """orjson's `default`: money goes as its exact decimal text (never a float)."""
+    if isinstance(v, Decimal):
+        return str(v)
+    raise TypeError(f"no JSON form for {type(v).__name__}")
+
+
+def rows_json(rows: Sequence[Values]) -> bytes:
+    # a naive datetime is UTC, as everywhere in the ledger
+    return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NAIVE_UTC)
 
 
 class PostgresSink:
@@ -107,9 +126,11 @@ class PostgresSink:
         self._timeout = timeout_s
         self._conn: asyncpg.Connection | None = None
         cols = ", ".join(shape.columns)
-        casts = ", ".join(f"${i + 1}::{_base_type(c)}" for i, c in enumerate(shape.table.columns))
+        # each row a JSON array in column order; `->>` gives a value's text (NULL for null)
+        values = ", ".join(f"(r->>{i})::{_base_type(c)}" for i, c in enumerate(shape.table.columns))
         self._insert = (
-            f"INSERT INTO {shape.table.name} ({cols}) SELECT * FROM unnest({casts}) "
+            f"INSERT INTO {shape.table.name} ({cols}) "
+            f"SELECT {values} FROM jsonb_array_elements($1::jsonb) AS r "
             "ON CONFLICT (id) DO NOTHING"
         )
         self._dead = (
@@ -127,7 +148,7 @@ class PostgresSink:
             )
         return self._conn
 
-    async def _execute(self, sql: str, args: list[list[Any]]) -> str:
+    async def _execute(self, sql: str, args: list[Any]) -> str:
         try:
             async with asyncio.timeout(self._timeout):
                 conn = await self._connection()
@@ -147,8 +168,7 @@ class PostgresSink:
     async def insert(self, rows: Sequence[Values]) -> int:
         if not rows:
             return 0
-        columns = [list(c) for c in zip(*rows, strict=True)]
-        status = await self._execute(self._insert, columns)
+        status = await self._execute(self._insert, [rows_json(rows).decode()])
         return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows inserted>"
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
@@ -233,4 +253,6 @@ class SqliteSink:
 
 
 def _sqlite_datetime(v: datetime) -> str:
-    return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    # SQLAlchemy's format, "%Y-%m-%d %H:%M:%S.%f": isoformat makes the same 26 characters (then
+    # an offset, cut) in 1.0 µs where strftime took 2.2 (one a row, on the event loop)
+    return v.isoformat(" ", "microseconds")[:26]

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gateway.serving.outcome import RequestContext
 
@@ -43,7 +41,8 @@ class Drain:
         self.phase: Phase = "serving"
         self.signalled_at: float | None = None  # time.monotonic()
         self.counts = DrainCounts()
-        self._running: dict[int, Callable[[], None]] = {}  # id(ctx) → its cut
+        # the requests running now: id(ctx) → (its task, ctx)
+        self._running: dict[int, tuple[asyncio.Task[Any], RequestContext]] = {}
 
     # --- phases (the server's side) -------------------------------------------------------
 
@@ -72,8 +71,11 @@ class Drain:
         self.stop()
         self.phase = "expired"
         cuts = list(self._running.values())
-        for cut in cuts:
-            cut()
+        for task, ctx in cuts:
+            if not ctx.shutdown:
+                ctx.shutdown = True
+                self.counts.cut += 1
+                task.cancel()
         return len(cuts)
 
     @property
@@ -82,29 +84,19 @@ class Drain:
 
     # --- requests (the edge's side) -------------------------------------------------------
 
-    @contextmanager
-    def track(self, ctx: RequestContext) -> Iterator[None]:
-        """Around one generation request: counted, and cut (its task cancelled with
-        `ctx.shutdown` set) if it is still running when the drain expires."""
-        task = asyncio.current_task()
-        assert task is not None
-
-        def cut() -> None:
-            if not ctx.shutdown:
-                ctx.shutdown = True
-                self.counts.cut += 1
-                task.cancel()
-
-        if self.draining:
+    def enter(self, ctx: RequestContext, task: asyncio.Task[Any]) -> None:
+        """One generation request starts: counted, and cut (`task` cancelled with
+        `ctx.shutdown` set) if it is still running when the drain expires. The edge calls
+        `leave` in a `finally` (a plain pair, not a context manager: it runs on every
+        request)."""
+        if self.phase != "serving":
             self.counts.started_while_draining += 1
-        key = id(ctx)
-        self._running[key] = cut
-        try:
-            yield
-        finally:
-            del self._running[key]
-            if self.draining and not ctx.shutdown:
-                self.counts.finished += 1
+        self._running[id(ctx)] = (task, ctx)
+
+    def leave(self, ctx: RequestContext) -> None:
+        del self._running[id(ctx)]
+        if self.phase != "serving" and not ctx.shutdown:
+            self.counts.finished += 1
 
     def refused(self) -> None:
         self.counts.refused += 1
