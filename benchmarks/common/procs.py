@@ -27,6 +27,7 @@ class Proc:
         log: Path,
         env: dict[str, str] | None = None,
         timeout_s: float = 30.0,
+        cwd: Path | None = None,
     ) -> None:
         self.args, self.ready_url, self.log = args, ready_url, log
         self.started = time.perf_counter()
@@ -37,6 +38,7 @@ class Proc:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            cwd=cwd,
         )
         self.cold_start_s = self._wait_ready(timeout_s)
 

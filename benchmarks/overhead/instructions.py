@@ -122,6 +122,7 @@ def measure(
         work / "gw.log",
         env=env,
         timeout_s=300,
+        cwd=tree,  # `python -m` puts the working directory first on sys.path, before PYTHONPATH
     )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
