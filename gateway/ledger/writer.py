@@ -37,9 +37,10 @@ from gateway.config import LedgerConfig
 from gateway.ledger.db import database_identity
 from gateway.ledger.deliver import DatabaseAway, Delivery, deliver
 from gateway.ledger.health import LedgerHealth, assess
-from gateway.ledger.journal import Journal, JournalError, Segment
+from gateway.ledger.journal import Journal, JournalError
 from gateway.ledger.pieces import Piece, RowBuffer, item_key, item_time
 from gateway.ledger.schema import SchemaCheck
+from gateway.ledger.segment import Segment
 from gateway.ledger.shape import RowShape, Values
 from gateway.ledger.sinks import Sink, create_sink
 from gateway.ledger.status import LedgerHooks, LedgerStatus
