@@ -16,7 +16,7 @@ What a request waits for, and what it does not:
   the database (or, on SQLite, the event loop) for more than one batch.
 
 On SQLite every statement runs synchronously on the event loop through the stdlib driver,
-as the ledger writer does (see `ledger/writer.py` for why: aiosqlite's thread grew memory
+as the ledger writer does (see `ledger/sinks.py` for why: aiosqlite's thread grew memory
 without bound under uvloop); a primary-key read there takes tens of microseconds. On
 PostgreSQL they go through the async engine.
 """

@@ -4,7 +4,7 @@ Pure ASGI, between the request-id middleware and the router: the last message of
 (the body part with `more_body` false) is held until `LedgerWriter.durable(request_id)` — the
 row was recorded before that message on every path (`Pipeline.record` runs before an answer,
 an error or a refusal is rendered, and before a stream's closing message). Many requests share
-one fsync (group commit, see writer.py), so the cost is about one fsync, not one per request.
+one fsync (group commit, see intake.py), so the cost is about one fsync, not one per request.
 A stream's events, `[DONE]` included, flow as they come; only its end waits.
 """
 

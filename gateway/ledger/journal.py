@@ -1,17 +1,10 @@
 """The ledger's local journal: append-only segment files of rows not yet known to be in the
 database, fsynced in groups, replayed into the database when it answers again.
 
-Layout: `journal_dir/seg-<time_ns>-<pid>-<seq>.jsonl`, one file a segment. Line 1 is a header
-(`{"ledger_journal": 1, "database": …, "columns": [...]}`), then one JSON array a row (see
-`RowShape.encode`). A line without its newline is a write cut by a crash: it was never
-fsynced, so never acknowledged, and is ignored.
-
-Ownership: a process holds an exclusive `flock` on every segment it has open (its own, and
-the ones it claimed), from creation — a segment is created under a temporary name, locked,
-then renamed — until the file is deleted. A segment nobody holds belongs to a process that
-died (kill -9, OOM, a crash): any process of the same database (the header says which, so a
-gateway never replays rows into another database) claims it and replays it. With
-`--workers N`, each worker has its own segments and claims the dead ones'.
+Segments — their file format, and the `flock` that says which process owns one — are
+`segment.py`'s. The journal claims the segments of its database that nobody holds (their
+process died: kill -9, OOM, a crash) and replays them. With `--workers N`, each worker has its
+own segments and claims the dead ones'.
 
 Durability: `append` writes to the file (the page cache: a kill -9 loses nothing written);
 `sync` fsyncs, in a worker thread, everything appended so far — callers that arrive while an
@@ -28,46 +21,19 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
+from gateway.ledger.segment import Segment, claim, fsync_dir, remove_unfinished
+from gateway.ledger.segment import count_rows_in as count_rows_in
 from gateway.ledger.shape import RowShape, Values
 
 log = logging.getLogger("gateway.ledger")
 
-READ_CHUNK = 1 << 20
-
 
 class JournalError(Exception):
     """The journal could not take rows: full (`journal_max_mb`) or an OS error."""
-
-
-@dataclass(eq=False, slots=True)
-class Segment:
-    path: Path
-    fd: int
-    decode: Callable[[bytes], Values]
-    body_at: int  # where the rows start (after the header line)
-    size: int = 0
-    rows: int = 0  # rows in the file
-    acked: int = 0  # rows the writer put in the database from memory
-    replayed: int = 0  # rows put in the database from the file
-    offset: int = 0  # replay cursor: the file's bytes up to here are in the database
-    dirty: bool = False  # some rows exist only here: replay the file
-    sealed: bool = False  # fsynced and closed to appends
-    first_at: float | None = None  # wall-clock time of its first row
-    bad_lines: int = 0
-
-    @property
-    def pending(self) -> int:
-        return self.rows - max(self.acked, self.replayed)
-
-    @property
-    def settled(self) -> bool:
-        return self.sealed and not self.dirty and self.acked >= self.rows
 
 
 @dataclass(slots=True)
@@ -122,97 +88,17 @@ class Journal:
         for path in sorted(self.directory.glob("seg-*.jsonl")):
             if path in skip:
                 continue
-            seg = self._claim(path)
+            seg = claim(path, self.shape, self.database, self._ignored)
             if seg is not None:
                 self.segments.append(seg)
                 found += seg.rows
-        for path in self.directory.glob(".tmp-*"):  # died between create and rename: no rows
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                path.unlink()
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+        remove_unfinished(self.directory)  # died between create and rename: no rows
         self.segments.sort(key=lambda s: s.path.name)
         if found:
             log.warning(
                 "ledger journal: claimed %d unwritten rows left in %s", found, self.directory
             )
         return found
-
-    def _claim(self, path: Path) -> Segment | None:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a live process holds it
-            os.close(fd)
-            return None
-        try:
-            seg = self._scan(path, fd)
-        except (OSError, ValueError) as e:
-            os.close(fd)
-            self._ignored.add(path)
-            log.error("ledger journal: cannot read %s (%s); left in place", path, e)
-            return None
-        if seg is None:
-            os.close(fd)
-        return seg
-
-    def _scan(self, path: Path, fd: int) -> Segment | None:
-        size = os.fstat(fd).st_size
-        head = os.pread(fd, min(size, 1 << 16), 0)
-        end = head.find(b"\n")
-        if end < 0:  # the header itself was cut: no row was ever written after it
-            path.unlink()
-            return None
-        header = orjson.loads(head[:end])
-        if not isinstance(header, dict) or "columns" not in header:
-            raise ValueError("no journal header")
-        if header.get("database") != self.database:  # never replay rows into another database
-            if path not in self._ignored:
-                self._ignored.add(path)  # and look at it once
-                log.warning(
-                    "ledger journal: %s holds rows for %s, not %s; left in place",
-                    path,
-                    header.get("database"),
-                    self.database,
-                )
-            return None
-        seg = Segment(
-            path,
-            fd,
-            self.shape.decoder(header["columns"]),
-            body_at=end + 1,
-            size=size,
-            offset=end + 1,
-            dirty=True,
-            sealed=True,
-        )
-        pos, first = end + 1, True
-        while pos < size:
-            chunk = os.pread(fd, READ_CHUNK, pos)
-            last = chunk.rfind(b"\n")
-            if last < 0:
-                break
-            lines = chunk[: last + 1]
-            if first:
-                first = False
-                try:
-                    row = seg.decode(lines[: lines.find(b"\n")])
-                    seg.first_at = row[self.shape.created_index].timestamp()
-                except (ValueError, AttributeError):
-                    seg.first_at = os.fstat(fd).st_mtime
-            seg.rows += lines.count(b"\n")
-            pos += last + 1
-        return seg
 
     # --- appending -----------------------------------------------------------------------------
 
@@ -298,7 +184,7 @@ class Journal:
             await loop.run_in_executor(None, os.fsync, seg.fd)
             if self._dir_dirty:  # the new file's name must survive a power loss too
                 self._dir_dirty = False
-                await loop.run_in_executor(None, _fsync_dir, self.directory)
+                await loop.run_in_executor(None, fsync_dir, self.directory)
         except OSError as e:
             raise JournalError(f"cannot fsync {seg.path.name}: {e}") from e
 
@@ -322,28 +208,7 @@ class Journal:
 
     def read(self, seg: Segment, max_rows: int) -> tuple[list[Values], int]:
         """Up to `max_rows` rows from the replay cursor, and the offset just past them."""
-        rows: list[Values] = []
-        pos = seg.offset
-        while len(rows) < max_rows and pos < seg.size:
-            chunk = os.pread(seg.fd, READ_CHUNK, pos)
-            if not chunk:
-                break
-            start = 0
-            while len(rows) < max_rows:
-                nl = chunk.find(b"\n", start)
-                if nl < 0:
-                    break
-                try:
-                    rows.append(seg.decode(chunk[start:nl]))
-                except ValueError as e:  # corrupt (never a torn tail: that has no newline)
-                    seg.bad_lines += 1
-                    log.error("ledger journal: unreadable line in %s skipped (%s)", seg.path, e)
-                start = nl + 1
-            if start == 0:  # a torn last line: never acknowledged, nothing after it
-                pos = seg.size
-                break
-            pos += start
-        return rows, pos
+        return seg.read(max_rows)
 
     def replayed(self, seg: Segment, offset: int, rows: int) -> None:
         seg.offset = offset
@@ -391,20 +256,3 @@ class Journal:
             else:
                 os.close(seg.fd)
         self.segments = [s for s in self.segments if not s.settled]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def count_rows_in(directory: Path) -> int:
-    """Rows in a journal directory's segments (for tools and tests; takes no locks)."""
-    n = 0
-    for path in directory.glob("seg-*.jsonl"):
-        data = path.read_bytes()
-        n += max(data.count(b"\n") - 1, 0)
-    return n

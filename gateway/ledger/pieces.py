@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.ledger.journal import Segment
+from gateway.ledger.segment import Segment
 from gateway.ledger.shape import Values
 
 

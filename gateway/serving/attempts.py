@@ -1,6 +1,7 @@
 """What one attempt and its stream are made of, apart from the pipeline that runs them — pure:
 how a stream ended (`_Ended`, `observe`), the targets that speak a request's own wire, an
-upstream error without the provider key, the same request at another replica.
+upstream error without the provider key, the same request at another replica, and the
+`Outcome` a request ends with (`outcome_of`; its latency is read from the clock).
 """
 
 from __future__ import annotations
@@ -9,10 +10,20 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from gateway.core import Chunk, ClientRequest, StreamError, Target, UpstreamRequest, is_content
+from gateway.core import (
+    Chunk,
+    ClientRequest,
+    StreamError,
+    Target,
+    UpstreamRequest,
+    Usage,
+    is_content,
+)
 from gateway.errors import GatewayError, Scrubber
 from gateway.providers.registry import adapter_for
 from gateway.routing.policies import Decision
+from gateway.serving.metering import estimate_prompt_tokens
+from gateway.serving.outcome import Outcome, RequestContext
 
 
 @dataclass(slots=True)
@@ -59,3 +70,44 @@ def at_replica(up: UpstreamRequest, target: Target, api_base: str) -> UpstreamRe
     if api_base == target.provider.api_base:
         return up
     return dataclasses.replace(up, url=api_base + up.url[len(target.provider.api_base) :])
+
+
+def outcome_of(
+    ctx: RequestContext,
+    req: ClientRequest,
+    decision: Decision,
+    target: Target,
+    status: int,
+    *,
+    attempts: int,
+    usage: Usage | None = None,
+    error_type: str | None = None,
+    upstream_request_id: str | None = None,
+    ttft_s: float | None = None,
+    output_chunks: int = 0,
+    shadow_of: str | None = None,
+) -> Outcome:
+    """The request's one `Outcome`, from its facts as the pipeline has them when it ends."""
+    return Outcome(
+        request_id=ctx.request_id,
+        created_at=ctx.created_at,
+        endpoint=req.endpoint,
+        requested_model=req.model,
+        status_code=status,
+        latency_s=time.perf_counter() - ctx.started,
+        target=target,
+        stream=req.stream,
+        usage=usage,
+        prompt_estimate=estimate_prompt_tokens(req) if usage is None else None,
+        output_chunks=output_chunks,
+        ttft_s=ttft_s,
+        error_type=error_type,
+        upstream_request_id=upstream_request_id,
+        route=decision.route,
+        route_reason=decision.reason,
+        prefix_key=decision.prefix_key,
+        attempts=attempts,
+        api_key_id=ctx.api_key_id,
+        team=ctx.team,
+        shadow_of=shadow_of,
+    )

@@ -3,10 +3,10 @@
 `complete()` returns a whole `Result`; `open_stream()` connects to the upstream and checks its
 status *before* the client gets any byte (so an upstream error is still a proper HTTP error,
 and the executor may still fall back), then returns the typed chunks for the edge to render as
-they arrive. Which client API asked, and in which wire format, is the codec's business; which
-API family answers is the adapter's. Every path ends in exactly one `Outcome` handed to
-`record` — success, refusal, upstream error, mid-stream failure and client disconnect alike —
-whose ledger row, metrics and router learning are made off the request's path
+they arrive (`relay.py`). Which client API asked, and in which wire format, is the codec's
+business; which API family answers is the adapter's. Every path ends in exactly one `Outcome`
+handed to `record` — success, refusal, upstream error, mid-stream failure and client disconnect
+alike — whose ledger row, metrics and router learning are made off the request's path
 (`serving/after.py`).
 """
 
@@ -22,27 +22,22 @@ from gateway.core import (
     Chunk,
     ClientRequest,
     Result,
-    StreamError,
     Target,
-    Usage,
     new_request_id,
 )
 from gateway.errors import GatewayError, Scrubber
 from gateway.metrics import GatewayMetrics
-from gateway.providers.base import StreamTranslator
 from gateway.providers.registry import adapter_for
 from gateway.providers.transport import Transport, UpstreamStream
 from gateway.quality.shadow import Shadow, ShadowAnswer, Tap
-from gateway.routing.executor import Attempted, Executor
+from gateway.routing.executor import Executor
 from gateway.routing.policies import Decision
 from gateway.routing.router import Router
 from gateway.serving.admission import Admission
-from gateway.serving.attempts import _Ended, at_replica, native_targets, observe, redacted
-from gateway.serving.metering import estimate_prompt_tokens, price
+from gateway.serving.attempts import at_replica, native_targets, outcome_of, redacted
+from gateway.serving.metering import price
 from gateway.serving.outcome import Outcome, RequestContext
-from gateway.sse import SSEDecoder
-
-DRAIN_S = 2.0  # how long an upstream may keep a stream's connection open after its answer
+from gateway.serving.relay import Relay, cut_reason
 
 
 @dataclass(slots=True)
@@ -86,6 +81,7 @@ class Pipeline:
         self.shadow = shadow
         if shadow is not None:
             shadow.bind(self.shadow_call)
+        self.relay = Relay(executor, metrics, self.scrub, self._record)
 
     # --- decisions and refusals -------------------------------------------------------------
 
@@ -141,46 +137,6 @@ class Pipeline:
         """One failed attempt: counted per provider (the executor may go on to the next)."""
         self.metrics.upstream_error(target.model, target.provider.name, error.error_type)
 
-    def _outcome(
-        self,
-        ctx: RequestContext,
-        req: ClientRequest,
-        decision: Decision,
-        target: Target,
-        status: int,
-        *,
-        attempts: int,
-        usage: Usage | None = None,
-        error_type: str | None = None,
-        upstream_request_id: str | None = None,
-        ttft_s: float | None = None,
-        output_chunks: int = 0,
-        shadow_of: str | None = None,
-    ) -> Outcome:
-        return Outcome(
-            request_id=ctx.request_id,
-            created_at=ctx.created_at,
-            endpoint=req.endpoint,
-            requested_model=req.model,
-            status_code=status,
-            latency_s=time.perf_counter() - ctx.started,
-            target=target,
-            stream=req.stream,
-            usage=usage,
-            prompt_estimate=estimate_prompt_tokens(req) if usage is None else None,
-            output_chunks=output_chunks,
-            ttft_s=ttft_s,
-            error_type=error_type,
-            upstream_request_id=upstream_request_id,
-            route=decision.route,
-            route_reason=decision.reason,
-            prefix_key=decision.prefix_key,
-            attempts=attempts,
-            api_key_id=ctx.api_key_id,
-            team=ctx.team,
-            shadow_of=shadow_of,
-        )
-
     def _tap(self, req: ClientRequest, ctx: RequestContext, decision: Decision) -> Tap | None:
         if self.shadow is None or decision.route is None:
             return None
@@ -197,7 +153,7 @@ class Pipeline:
         target = error.target or decision.targets[0]
         self._record(
             ctx,
-            self._outcome(
+            outcome_of(
                 ctx,
                 req,
                 decision,
@@ -229,7 +185,7 @@ class Pipeline:
         answer = await self._complete(req, ctx, decision, shadow_of=shadow_of)
         usage = answer.result.usage
         cost = price(
-            self._outcome(ctx, req, decision, answer.target, 200, attempts=1, usage=usage)
+            outcome_of(ctx, req, decision, answer.target, 200, attempts=1, usage=usage)
         ).total_usd
         return ShadowAnswer(answer.result, ctx.request_id, cost)
 
@@ -262,7 +218,7 @@ class Pipeline:
             status, why = cut_reason(ctx)
             self._record(
                 ctx,
-                self._outcome(
+                outcome_of(
                     ctx,
                     req,
                     decision,
@@ -277,7 +233,7 @@ class Pipeline:
         result = done.result
         self._record(
             ctx,
-            self._outcome(
+            outcome_of(
                 ctx,
                 req,
                 decision,
@@ -325,97 +281,5 @@ class Pipeline:
         target = done.target
         adapter = adapter_for(target.provider.kind)
         translator = adapter.stream_translator(req, target)
-        relay = self._relay(req, ctx, decision, done, upstream.chunks, translator, stack, tap)
+        relay = self.relay.stream(req, ctx, decision, done, upstream.chunks, translator, stack, tap)
         return Streaming(relay, target, decision, adapter.native(req, target))
-
-    def _close_later(self, reads: AsyncIterator[bytes], stack: AsyncExitStack) -> None:
-        """Read what the upstream still sends after the answer's end, then close it — in the
-        background, so the client's response ends with the answer, whenever the upstream closes
-        its side. A connection read to its end goes back to the pool for the next request; one
-        still open after `DRAIN_S` is closed."""
-
-        async def drain() -> None:
-            try:
-                async with asyncio.timeout(DRAIN_S):
-                    async for _ in reads:
-                        pass
-            except (TimeoutError, GatewayError):
-                pass
-            finally:
-                await stack.aclose()
-
-        task = asyncio.create_task(drain())
-        self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
-
-    async def _relay(
-        self,
-        req: ClientRequest,
-        ctx: RequestContext,
-        decision: Decision,
-        done: Attempted[tuple[UpstreamStream, AsyncExitStack]],
-        reads: AsyncIterator[bytes],
-        tr: StreamTranslator,
-        stack: AsyncExitStack,
-        tap: Tap | None = None,
-    ) -> AsyncIterator[list[Chunk]]:
-        target = done.target
-        decoder = SSEDecoder()
-        ended = _Ended()
-        answered = False  # the translator saw the answer's end (or an error that ends it)
-        try:
-            async for data in reads:
-                chunks = [c for ev in decoder.feed(data) for c in tr.feed(ev)]
-                if chunks:
-                    observe(chunks, ended, ctx.started, self.scrub)
-                    if tap is not None:  # a sampled request: its answer, for comparison
-                        tap.chunks.extend(chunks)
-                    yield chunks
-                if tr.state.done:
-                    answered = True
-                    break
-            else:
-                tail = [c for ev in decoder.flush() for c in tr.feed(ev)] + tr.finish()
-                if tail:
-                    observe(tail, ended, ctx.started, self.scrub)
-                    if tap is not None:
-                        tap.chunks.extend(tail)
-                    yield tail
-        except GatewayError as e:
-            # the headers are gone: the error travels in-band, in the client's format
-            ended.status, ended.error_type = e.status_code, e.error_type
-            self.metrics.upstream_error(target.model, target.provider.name, e.error_type)
-            yield [StreamError(e.type, self.scrub(e.message), e.status_code, e.code)]
-        except (asyncio.CancelledError, GeneratorExit):
-            ended.status, ended.error_type = cut_reason(ctx)
-            raise
-        finally:
-            self.executor.end(target, done.api_base, True)  # the GPU pool's slot is free again
-            if answered:
-                self._close_later(reads, stack)
-            else:
-                await stack.aclose()
-            st = tr.state
-            self._record(
-                ctx,
-                self._outcome(
-                    ctx,
-                    req,
-                    decision,
-                    target,
-                    ended.status,
-                    usage=st.usage,
-                    error_type=ended.error_type,
-                    upstream_request_id=st.upstream_request_id,
-                    ttft_s=ended.ttft_s,
-                    output_chunks=st.chunks,
-                    attempts=done.attempts,
-                ),
-            )
-
-
-def cut_reason(ctx: RequestContext) -> tuple[int, str]:
-    """Why a request was cancelled midway, for its row: the gateway's drain, or the client."""
-    if ctx.shutdown:
-        return 503, "gateway_shutdown"
-    return 499, "client_disconnected"

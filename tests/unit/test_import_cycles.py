@@ -6,7 +6,8 @@ their head, whether or not Python happens to execute it at import time. An edge 
 module to the in-project module it names: `from a.b import c` is an edge to `a.b.c` when that is
 a module, else to `a.b` (the rule grimp / import-linter use). Importing `a.b.c` also runs the
 `__init__` of `a` and `a.b`, but those are not counted as edges: they do nothing here but carry
-docstrings, and counting them would make every package a circle with its own modules.
+docstrings (`gateway/config/__init__.py` also re-exports its modules, none of which imports it
+back), and counting them would make every package a circle with its own modules.
 """
 
 from __future__ import annotations
