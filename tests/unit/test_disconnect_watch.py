@@ -7,7 +7,6 @@ import asyncio
 import gc
 
 import pytest
-
 from starlette.types import Message
 
 from gateway.api.http import WATCH_AFTER_S, DisconnectWatch
