@@ -9,7 +9,7 @@
     plan.py        what one request is checked against, and what the answers mean (pure)
     counters.py    the counters' semantics in process (one replica, or Redis unreachable)
     governor.lua   the same semantics in Redis, one script call for a batch of operations
-    redis_counters.py  that script over redis-py's asyncio connections
+    redis_counters.py  that script over one pipelined RESP connection (hiredis)
     shared.py      Redis or local counters right now: batching, failover, replay, rebuild
     governor.py    the pipeline's admission hook (serving/admission.py) and the settlement
     errors.py      401/403/429 errors with budget and rate-limit details

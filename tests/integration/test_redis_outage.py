@@ -201,3 +201,46 @@ def test_settlements_are_replayed_once_after_a_pause(own_redis: OwnRedis) -> Non
     state = own_redis.client().hgetall(f"{prefix}s:t:x")
     assert int(state[b"d"]) == 40 + 50 + 60
     assert int(state[b"r"]) == 0  # every reservation released
+
+
+def test_one_pipelined_connection_matches_replies_and_recovers(own_redis: OwnRedis) -> None:
+    """RedisCounters' own RESP connection, on uvloop as the gateway runs it: concurrent calls
+    share one connection and each gets its own reply; an error reply leaves the connection
+    usable; a call that times out (Redis paused) closes it, and the next call after Redis
+    resumes opens a new one."""
+    import asyncio
+
+    import uvloop
+    from redis.exceptions import ResponseError
+
+    from gateway.governance.redis_counters import RedisCounters
+
+    async def scenario() -> None:
+        counters = RedisCounters(own_redis.url + "/3", "gwtest-resp:", 0.3)
+        try:
+            echoes = await asyncio.gather(*(counters._call("ECHO", f"m{i}") for i in range(200)))
+            assert echoes == [f"m{i}".encode() for i in range(200)]
+            first = counters._conn
+            assert first is not None
+            assert await counters._call("SET", "gwtest-resp:db", "3") == b"OK"
+            with pytest.raises(ResponseError, match="unknown command"):
+                await counters._call("NO-SUCH-COMMAND")
+            assert await counters._call("ECHO", "still") == b"still"
+            assert counters._conn is first
+            own_redis.signal(signal.SIGSTOP)
+            try:
+                with pytest.raises(TimeoutError):
+                    await counters._call("PING")
+                assert first.closed
+            finally:
+                own_redis.signal(signal.SIGCONT)
+            assert await counters._call("PING") == b"PONG"
+            assert counters._conn is not first
+            # the URL's database was selected on both connections
+            assert await counters._call("GET", "gwtest-resp:db") == b"3"
+            await counters.delete_all()
+            assert await counters._call("EXISTS", "gwtest-resp:db") == 0
+        finally:
+            await counters.aclose()
+
+    uvloop.run(scenario())
