@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.governance import store
-from gateway.governance.keys import key_hash, well_formed
+from gateway.governance.keys import KeyHasher, well_formed
 from gateway.governance.records import ApiKey, Principal, Team
 
 log = logging.getLogger("gateway.governance")
@@ -34,10 +34,11 @@ FULL_RELOAD_S = 300.0
 class KeyDirectory:
     def __init__(self, engine: AsyncEngine, hash_key: bytes, refresh_interval_s: float) -> None:
         self._engine = engine
-        self._hash_key = hash_key
+        self._hash = KeyHasher(hash_key)
         self._interval = refresh_interval_s
         self._by_hash: dict[str, ApiKey] = {}
         self._by_id: dict[str, ApiKey] = {}
+        self._principals: dict[str, Principal] = {}  # key id → the caller it authenticates
         self._teams: dict[str, Team] = {}
         self._unknown: OrderedDict[str, float] = OrderedDict()  # hash → forget at (monotonic)
         self._fetching: dict[str, asyncio.Future[ApiKey | None]] = {}
@@ -58,7 +59,7 @@ class KeyDirectory:
         """The key's principal if `token` is a usable key; None for anything else."""
         if not well_formed(token):
             return None
-        h = key_hash(token, self._hash_key)
+        h = self._hash(token)
         key = self._by_hash.get(h)
         if key is None:
             key = await self._fetch(h)
@@ -69,7 +70,10 @@ class KeyDirectory:
             key.expires_at is not None and key.expires_at <= datetime.now(UTC)
         ):
             return None
-        return Principal(key)
+        principal = self._principals.get(key.id)
+        if principal is None or principal.key is not key:
+            principal = self._principals[key.id] = Principal(key)
+        return principal
 
     async def _fetch(self, h: str) -> ApiKey | None:
         forget_at = self._unknown.get(h)

