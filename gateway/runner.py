@@ -239,7 +239,8 @@ def run_gateway(config_path: Path, *, host: str, port: int, workers: int) -> Non
 
 def uvicorn_options(config: GatewayConfig, host: str, port: int) -> dict[str, object]:
     # proxy_headers off: the gateway trusts no X-Forwarded-* by default, and parsing them
-    # wrapped every request in one more middleware
+    # wrapped every request in one more middleware. No `server: uvicorn` header: it names
+    # the software to whoever probes, and is one more header checked on every response.
     return dict(
         host=host,
         port=port,
@@ -247,6 +248,7 @@ def uvicorn_options(config: GatewayConfig, host: str, port: int) -> dict[str, ob
         http="httptools",
         access_log=False,
         proxy_headers=False,
+        server_header=False,
         log_level=config.log_level,
         # the single process drains itself (server.py) within this; workers stop at it
         timeout_graceful_shutdown=config.server.drain_timeout_s + CUT_GRACE_S,
