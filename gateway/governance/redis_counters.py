@@ -106,6 +106,16 @@ class _Resp(asyncio.Protocol):
                 fut.set_exception(error)
 
 
+def _tls(where: dict[str, Any]) -> ssl.SSLContext:
+    """`rediss://`: the server's certificate checked against the system's CAs, or the file
+    `?ssl_ca_certs=` names; `?ssl_cert_reqs=none` turns the check off (redis-py's options)."""
+    ctx = ssl.create_default_context(cafile=where.get("ssl_ca_certs"))
+    if str(where.get("ssl_cert_reqs", "required")).lower() == "none":
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 class RedisCounters:
     def __init__(self, url: str, prefix: str, timeout_s: float, connections: int = 4) -> None:
         self.prefix = prefix
@@ -136,7 +146,7 @@ class RedisCounters:
             if "path" in w:
                 _, conn = await loop.create_unix_connection(_Resp, w["path"])
             else:
-                tls = ssl.create_default_context() if "connection_class" in w else None
+                tls = _tls(w) if "connection_class" in w else None
                 host, port = w.get("host", "localhost"), w.get("port", 6379)
                 _, conn = await loop.create_connection(_Resp, host, port, ssl=tls)
             try:
@@ -146,8 +156,7 @@ class RedisCounters:
                     hello.append(conn.send(_pack("AUTH", *auth)))
                 if w.get("db"):
                     hello.append(conn.send(_pack("SELECT", w["db"])))
-                for fut in hello:
-                    await fut
+                await asyncio.gather(*hello)  # every reply retrieved, the first error raised
             except BaseException:
                 conn.close(ConnectionError("Redis handshake failed"))
                 raise

@@ -216,7 +216,7 @@ def test_one_pipelined_connection_matches_replies_and_recovers(own_redis: OwnRed
     from gateway.governance.redis_counters import RedisCounters
 
     async def scenario() -> None:
-        counters = RedisCounters(own_redis.url + "/3", "gwtest-resp:", 0.3)
+        counters = RedisCounters(f"redis://127.0.0.1:{own_redis.port}/3", "gwtest-resp:", 0.3)
         try:
             echoes = await asyncio.gather(*(counters._call("ECHO", f"m{i}") for i in range(200)))
             assert echoes == [f"m{i}".encode() for i in range(200)]
@@ -244,3 +244,60 @@ def test_one_pipelined_connection_matches_replies_and_recovers(own_redis: OwnRed
             await counters.aclose()
 
     uvloop.run(scenario())
+
+
+def test_tls_unix_socket_and_password_urls(tmp_path: Path) -> None:
+    """`rediss://` (the server's certificate checked against `ssl_ca_certs`), `unix://` and
+    a password, as redis-py's URLs say them; a wrong password is an error reply."""
+    import asyncio
+
+    from redis.exceptions import ResponseError
+
+    from gateway.governance.redis_counters import RedisCounters
+
+    openssl, binary = shutil.which("openssl"), shutil.which("redis-server")
+    assert openssl and binary, "openssl and redis-server are installed by .ci/run"
+    cert, key, sock = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "redis.sock"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"]
+        + ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+        + ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+        + ["--unixsocket", str(sock), "--requirepass", "s3cret-pw", "--save", ""]
+        + ["--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+
+    async def scenario() -> None:
+        tls = RedisCounters(f"rediss://:s3cret-pw@localhost:{port}/2?ssl_ca_certs={cert}", "p:", 2)
+        unix = RedisCounters(f"unix://:s3cret-pw@{sock}?db=2", "p:", 2)
+        wrong = RedisCounters(f"unix://:wrong-pw@{sock}?db=2", "p:", 2)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    await tls.ping()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "redis-server did not start"
+                    await asyncio.sleep(0.05)
+            assert await tls._call("SET", "k", "over tls") == b"OK"
+            assert await unix._call("GET", "k") == b"over tls"  # the same database 2
+            with pytest.raises(ResponseError):
+                await wrong.ping()
+        finally:
+            for c in (tls, unix, wrong):
+                await c.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        proc.terminate()
+        proc.wait(10)
