@@ -21,7 +21,7 @@ from benchmarks.ledger_outage.proxy import TcpProxy
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.migrate import upgrade
-from tests.support import ARTIFACTS_KEY, ServerThread
+from tests.support import ARTIFACTS_KEY, ServerThread, gateway_server
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -205,7 +205,7 @@ def gateway_factory() -> Iterator[GatewayFactory]:
     started: list[ServerThread] = []
 
     def make(config: GatewayConfig) -> ServerThread:
-        server = ServerThread(create_app(config, CollectorRegistry())).start()
+        server = gateway_server(create_app(config, CollectorRegistry()))
         started.append(server)
         return server
 

@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
+from gateway.config import GatewayConfig
 from gateway.ledger.db import create_engine
 from gateway.ledger.tables import dead_letters_table, requests_table
 
@@ -29,10 +30,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# What `gateway serve` gives clients (`client_keepalive_s`), for a gateway under test. With
+# uvicorn's 5 s, a connection a test's pool left idle that long could be reused just as the
+# gateway closed it: the request met a reset (httpx.ReadError, seen once in CI). Longer than
+# clients' own pools (httpx's 5 s) is why the gateway's default is 75 s. Upstream stand-ins keep
+# uvicorn's 5 s, as vLLM's server has.
+GATEWAY_KEEPALIVE_S = GatewayConfig.model_fields["client_keepalive_s"].default
+UPSTREAM_KEEPALIVE_S = 5
+
+
 class ServerThread:
     """uvicorn serving an ASGI app on a free loopback port, in a thread with its own loop."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(
+        self, app: Any, port: int | None = None, keep_alive_s: int = UPSTREAM_KEEPALIVE_S
+    ) -> None:
         self.port = port or free_port()
         self.config = uvicorn.Config(
             app,
@@ -43,6 +55,7 @@ class ServerThread:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=keep_alive_s,
         )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -63,6 +76,11 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+def gateway_server(app: Any) -> ServerThread:
+    """A gateway app served as `gateway serve` serves it (its client keep-alive), started."""
+    return ServerThread(app, keep_alive_s=GATEWAY_KEEPALIVE_S).start()
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.ledger.migrate import upgrade
 from tests.conftest import sim_config
 from tests.integration.test_chat import MSG, PROMPT, client
-from tests.support import ServerThread
+from tests.support import ServerThread, gateway_server
 
 KEY = "sk-ant-test-secret-456"
 MODEL = "claude-haiku"
@@ -94,7 +94,7 @@ def claude_gateway(sim_url: str, directory: Path) -> Iterator[Gateway]:
     tests find their own rows by the response's x-request-id."""
     ledger = f"sqlite+aiosqlite:///{directory / 'ledger.db'}"
     upgrade(ledger)
-    server = ServerThread(create_app(claude_config(sim_url, ledger), CollectorRegistry())).start()
+    server = gateway_server(create_app(claude_config(sim_url, ledger), CollectorRegistry()))
     try:
         yield Gateway(server, ledger)
     finally:

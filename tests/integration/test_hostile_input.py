@@ -17,7 +17,7 @@ from gateway.ledger.migrate import upgrade
 from tests.conftest import GatewayFactory
 from tests.integration.test_anthropic_chat import MODEL as CLAUDE
 from tests.integration.test_anthropic_chat import Gateway, claude_config
-from tests.support import ServerThread, wait_rows
+from tests.support import ServerThread, gateway_server, wait_rows
 
 USER = [{"role": "user", "content": "hi"}]
 BODIES: dict[str, dict[str, Any]] = {
@@ -37,8 +37,7 @@ def gw(simulator: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     ledger = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('hostile') / 'ledger.db'}"
     upgrade(ledger)
-    server = ServerThread(create_app(claude_config(simulator.url, ledger), CollectorRegistry()))
-    server.start()
+    server = gateway_server(create_app(claude_config(simulator.url, ledger), CollectorRegistry()))
     try:
         yield Gateway(server, ledger)
     finally:

@@ -22,7 +22,7 @@ from benchmarks.ledger_outage.proxy import TcpProxy
 from gateway.config import GatewayConfig, parse_config
 from tests.conftest import GatewayFactory, _pg_exec_on, sim_config, via
 from tests.integration.test_chat import MSG
-from tests.support import ServerThread, fetch_dead_letters, wait_rows
+from tests.support import ServerThread, fetch_dead_letters, gateway_server, wait_rows
 
 LONG_MODEL = "m" * 250
 LONG_ID = "chatcmpl-" + "i" * 291  # 300 characters
@@ -236,7 +236,7 @@ def test_queued_rows_hold_no_request_body(
 
     config = sim_config(sim.url, sqlite_url, ledger={"flush_interval_ms": 60_000})
     app = create_app(config)
-    server = ServerThread(app).start()
+    server = gateway_server(app)
     try:
         big = [{"role": "user", "content": "x" * 65_536}]
         with httpx.Client(base_url=server.url) as c:

@@ -34,7 +34,7 @@ from gateway.config import parse_config
 from gateway.ledger.migrate import upgrade
 from tests.integration.test_anthropic_chat import claude_config
 from tests.integration.test_gemini import gemini_config
-from tests.support import ServerThread
+from tests.support import ServerThread, gateway_server
 
 MODELS = [
     "gpt-4o-mini",
@@ -63,7 +63,7 @@ def fuzzed(simulator: ServerThread, tmp_path_factory: pytest.TempPathFactory) ->
     raw["models"] = [*raw["models"], *(m for m in gem["models"] if m["name"] == "gemini-flash")]
     raw["reliability"] = {"max_attempts": 1}
     config = parse_config(raw, source="test", environ={})
-    server = ServerThread(create_app(config, CollectorRegistry())).start()
+    server = gateway_server(create_app(config, CollectorRegistry()))
     try:
         yield server.url
     finally:

@@ -24,7 +24,7 @@ from gateway.ledger.migrate import upgrade
 from tests.integration.test_anthropic_chat import Gateway, claude_config
 from tests.integration.test_gemini import KEY as GEMINI_KEY
 from tests.integration.test_gemini import PRICE as GEMINI_PRICE
-from tests.support import ServerThread, wait_rows
+from tests.support import ServerThread, gateway_server, wait_rows
 
 NATIVE = "gpt-native"
 MODELS = [NATIVE, "gpt-4o-mini", "llama-3.1-8b", "claude-haiku", "gemini-flash"]
@@ -95,7 +95,7 @@ def shared(simulator: ServerThread, tmp_path_factory: pytest.TempPathFactory) ->
     ledger = f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('responses')) / 'ledger.db'}"
     upgrade(ledger)
     app = create_app(responses_config(simulator.url, ledger), CollectorRegistry())
-    server = ServerThread(app).start()
+    server = gateway_server(app)
     try:
         yield Gateway(server, ledger)
     finally:

@@ -21,7 +21,7 @@ from gateway.ledger.migrate import upgrade
 from tests.conftest import _pg_exec_on
 from tests.integration.test_anthropic_chat import Gateway
 from tests.integration.test_responses import ASK, NATIVE, WEATHER, responses_config, row, shared
-from tests.support import ServerThread, wait_rows
+from tests.support import ServerThread, gateway_server, wait_rows
 
 __all__ = ["shared"]  # the module-scoped gateway fixture, shared with test_responses
 
@@ -184,13 +184,13 @@ def test_stored_responses_outlive_the_gateway(sim: ServerThread, tmp_path: Path)
     ledger = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
     upgrade(ledger)
     config = responses_config(sim.url, ledger)
-    first = ServerThread(create_app(config, CollectorRegistry())).start()
+    first = gateway_server(create_app(config, CollectorRegistry()))
     try:
         c = openai.OpenAI(base_url=f"{first.url}/v1", api_key="u", max_retries=0)
         rid = c.responses.create(model="claude-haiku", input="Hi").id
     finally:
         first.stop()  # flushes what is pending
-    second = ServerThread(create_app(config, CollectorRegistry())).start()
+    second = gateway_server(create_app(config, CollectorRegistry()))
     try:
         c = openai.OpenAI(base_url=f"{second.url}/v1", api_key="u", max_retries=0)
         assert c.responses.retrieve(rid).status == "completed"
