@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gateway.config import ProviderConfig
 from gateway.core import UpstreamRequest
@@ -75,14 +82,17 @@ class Upstream:
     open: int = 0
     max_open: int = 0
     requests: list[Received] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # serve https (tls_pair() makes one with its client side)
     _peers: list[tuple[asyncio.Task[Any], asyncio.StreamWriter]] = field(default_factory=list)
     _server: asyncio.Server | None = None
 
     def url(self, path: str = "/") -> str:
+        if self.tls is not None:  # the certificate names localhost
+            return f"https://localhost:{self.port}{path}"
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def __aenter__(self) -> Upstream:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -410,3 +420,90 @@ async def test_transport_maps_the_clients_errors(
         else:
             async with Upstream(handler) as up:
                 await send(up.url("/v1"))
+
+
+def tls_pair(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed certificate for localhost, and a client
+    context that trusts it (and nothing else)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client = ssl.create_default_context(cadata=cert_pem.decode())
+    return server, client
+
+
+async def test_https_answers_streams_and_keeps_its_connection(tmp_path: Path) -> None:
+    server_tls, client_tls = tls_pair(tmp_path)
+
+    async def handle(peer: Peer) -> None:
+        while (r := await peer.read()) is not None:
+            if r.line.startswith(b"POST /stream"):
+                await peer.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                await peer.send(b"5\r\nfirst\r\n")
+                await asyncio.sleep(0.05)
+                await peer.send(b"6\r\nsecond\r\n0\r\n\r\n")
+            else:
+                await peer.send(OK)
+
+    async with Upstream(handle, tls=server_tls) as up:
+        client = http1.Client(connect_timeout_s=1.0, ssl_context=client_tls)
+        try:
+            assert await client.request("POST", up.url("/v1/x"), {}, b"{}", 1.0) == (
+                200,
+                {},
+                b"ok",
+            )
+            streamed = await client.stream("POST", up.url("/stream"), {}, b"{}", 1.0)
+            try:
+                assert [c async for c in streamed.chunks()] == [b"first", b"second"]
+            finally:
+                await streamed.aclose()
+            assert await client.request("POST", up.url("/v1/x"), {}, b"{}", 1.0) == (
+                200,
+                {},
+                b"ok",
+            )
+        finally:
+            await client.aclose()
+        assert up.requests[0].headers["host"] == f"localhost:{up.port}"
+    assert up.connections == 1  # one TLS handshake, three requests
+
+
+async def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    server_tls, _ = tls_pair(tmp_path)
+    async with Upstream(serving(OK), tls=server_tls) as up, pool() as c:  # the system's CAs
+        with pytest.raises(http1.ConnectError, match="(?i)certificate"):
+            await c.request("POST", up.url("/v1/x"), {}, b"{}", 1.0)
+        assert up.requests == []
+        transport = Transport([_provider(up.url("/v1"))])
+        try:
+            with pytest.raises(UpstreamConnectionError, match="cannot connect"):
+                await transport.send(
+                    _provider(up.url("/v1")),
+                    UpstreamRequest("POST", up.url("/v1/x"), {}, b"{}", stream=False),
+                )
+        finally:
+            await transport.aclose()

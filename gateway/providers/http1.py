@@ -179,7 +179,8 @@ class _Origin:
         self.port = port
         self.ssl = ssl_context
         default = 443 if ssl_context is not None else 80
-        self.host_header = (host if port == default else f"{host}:{port}").encode("idna")
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        self.host_header = (name if port == default else f"{name}:{port}").encode("idna")
         self.idle: deque[_Conn] = deque()  # oldest on the left
         self.open = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
