@@ -29,146 +29,17 @@ from collections import deque
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import httptools
+from gateway.providers.http1_conn import (
+    ConnectError,
+    Connection,
+    Disconnected,
+    ProtocolError,
+    Timeout,
+    expire,
+    within,
+)
 
-# response headers kept (lower-cased): all that adapters and the executor read
-KEPT = frozenset({b"retry-after", b"x-request-id", b"request-id"})
-HIGH_WATER = 1 << 20  # a stream's unread bytes past this pause reading from the socket
-
-
-class ConnectError(OSError):
-    """The connection could not be made (refused, unreachable, unknown name, TLS refused)."""
-
-
-class Disconnected(ConnectionError):
-    """The upstream closed the connection before its answer was complete."""
-
-
-class ProtocolError(Exception):
-    """The upstream's bytes are not a valid HTTP/1.1 answer."""
-
-
-class Timeout(TimeoutError):
-    pass
-
-
-class _Conn(asyncio.Protocol):
-    """One connection and the answer being read on it."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.idle_since = 0.0
-        self._parser = httptools.HttpResponseParser(self)
-        self._reset(False)
-
-    def _reset(self, streaming: bool) -> None:
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.complete = False
-        self.keep_alive = False
-        self._framed = False  # a content-length or a transfer-encoding: else it ends at EOF
-        self._body: list[bytes] = []
-        self._queued = 0
-        self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._streaming = streaming  # wake at the headers and at every body piece
-
-    # --- asyncio.Protocol ----------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as e:
-            self._fail(ProtocolError(str(e) or type(e).__name__))
-            self.abort()
-
-    def eof_received(self) -> bool | None:
-        return None  # close the transport; connection_lost tells the waiter
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.complete:
-            return
-        if self.status and not self._framed and exc is None:
-            self.on_message_complete()  # an answer delimited by the connection's end
-            self.keep_alive = False
-        else:
-            self._fail(Disconnected("the upstream closed the connection"))
-
-    # --- httptools' callbacks ------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name in KEPT:
-            self.headers[name.decode()] = value.decode("latin-1")
-        elif name == b"content-length" or name == b"transfer-encoding":
-            self._framed = True
-
-    def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
-        if self._streaming:
-            self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-        if self._streaming:
-            self._queued += len(body)
-            if self._queued > HIGH_WATER and not self._paused and self.transport is not None:
-                self._paused = True
-                self.transport.pause_reading()
-            self._wake()
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-        self.keep_alive = self._framed and self._parser.should_keep_alive()
-        self._wake()
-
-    # --- used by the client --------------------------------------------------------------
-
-    def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def _fail(self, error: BaseException) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_exception(error)
-
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def send(self, data: bytes, streaming: bool) -> asyncio.Future[None]:
-        """Write a request; the future is done at the answer's end (or, streaming, its headers)."""
-        self._reset(streaming)
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        if self.closed or self.transport is None:
-            waiter.set_exception(Disconnected("the upstream closed the connection"))
-        else:
-            self.transport.write(data)
-        return waiter
-
-    def take(self) -> list[bytes]:
-        """The body pieces received since the last take."""
-        parts, self._body = self._body, []
-        self._queued = 0
-        if self._paused and self.transport is not None and not self.closed:
-            self._paused = False
-            self.transport.resume_reading()
-        return parts
-
-    def arm(self) -> asyncio.Future[None]:
-        """A stream's waiter for its next body piece, or its end."""
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        if self.closed and not self.complete:
-            waiter.set_exception(Disconnected("the upstream closed the connection"))
-        return waiter
+__all__ = ["Client", "ConnectError", "Disconnected", "ProtocolError", "Streamed", "Timeout"]
 
 
 class _Origin:
@@ -181,7 +52,7 @@ class _Origin:
         default = 443 if ssl_context is not None else 80
         name = f"[{host}]" if ":" in host else host  # an IPv6 literal
         self.host_header = (name if port == default else f"{name}:{port}").encode("idna")
-        self.idle: deque[_Conn] = deque()  # oldest on the left
+        self.idle: deque[Connection] = deque()  # oldest on the left
         self.open = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
 
@@ -221,7 +92,7 @@ class Client:
         timer = None
         try:
             waiter = conn.send(data, False)
-            timer = loop.call_at(deadline, _expire, waiter)
+            timer = loop.call_at(deadline, expire, waiter)
             await waiter
         except BaseException:
             conn.abort()
@@ -245,7 +116,7 @@ class Client:
         loop = asyncio.get_running_loop()
         conn = await self._acquire(origin, loop.time() + read_timeout_s)
         try:
-            await _within(conn.send(data, True), read_timeout_s)
+            await within(conn.send(data, True), read_timeout_s)
         except BaseException:
             conn.abort()
             self._release(origin, conn)
@@ -283,7 +154,7 @@ class Client:
             self._urls[url] = (origin, target)
         return origin, target
 
-    async def _acquire(self, origin: _Origin, deadline: float) -> _Conn:
+    async def _acquire(self, origin: _Origin, deadline: float) -> Connection:
         now = time.monotonic()
         idle = origin.idle
         while idle:
@@ -296,7 +167,7 @@ class Client:
             waiter = loop.create_future()
             origin.waiters.append(waiter)
             try:
-                await _within(waiter, deadline - loop.time())
+                await within(waiter, deadline - loop.time())
             except BaseException:
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._wake_one(origin)  # woken, then cancelled: pass the turn on
@@ -314,12 +185,12 @@ class Client:
             self._wake_one(origin)
             raise
 
-    async def _connect(self, origin: _Origin, timeout_s: float) -> _Conn:
+    async def _connect(self, origin: _Origin, timeout_s: float) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):
                 _, conn = await loop.create_connection(
-                    _Conn,
+                    Connection,
                     origin.host,
                     origin.port,
                     ssl=origin.ssl,
@@ -331,7 +202,7 @@ class Client:
             raise ConnectError(e.errno, e.strerror or str(e)) from e
         return conn
 
-    def _release(self, origin: _Origin, conn: _Conn) -> None:
+    def _release(self, origin: _Origin, conn: Connection) -> None:
         now = time.monotonic()
         if conn.complete and conn.keep_alive and not conn.closed and not self._closed:
             conn.idle_since = now
@@ -346,7 +217,7 @@ class Client:
         self._wake_one(origin)
 
     @staticmethod
-    def _discard(origin: _Origin, conn: _Conn) -> None:
+    def _discard(origin: _Origin, conn: Connection) -> None:
         conn.abort()
         origin.open -= 1
 
@@ -362,7 +233,7 @@ class Client:
 class Streamed:
     """A streamed answer: its status and KEPT headers, then `chunks()`; `aclose()` after."""
 
-    def __init__(self, client: Client, origin: _Origin, conn: _Conn, read_timeout_s: float):
+    def __init__(self, client: Client, origin: _Origin, conn: Connection, read_timeout_s: float):
         self._client = client
         self._origin = origin
         self._conn = conn
@@ -380,7 +251,7 @@ class Streamed:
             elif conn.complete:
                 return
             else:
-                await _within(conn.arm(), self._read_timeout_s)
+                await within(conn.arm(), self._read_timeout_s)
 
     async def aclose(self) -> None:
         if not self._closed:
@@ -400,17 +271,3 @@ def _head(
         out += (b"\r\n", k.encode(), b": ", v.encode("latin-1"))
     out += (b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n\r\n", body)
     return b"".join(out)
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(Timeout("no answer in time"))
-
-
-async def _within(waiter: asyncio.Future[None], timeout_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    timer = loop.call_at(loop.time() + max(timeout_s, 0.0), _expire, waiter)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
