@@ -112,7 +112,7 @@ def build_state(
             clipped=metrics.ledger_clipped.inc,
         ),
     )
-    transport = Transport(config.providers)
+    transport = Transport()
     auth = config.auth
     secrets = Scrubber(
         [

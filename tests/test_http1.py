@@ -408,7 +408,7 @@ async def test_transport_maps_the_clients_errors(
 ) -> None:
     async def send(base: str) -> None:
         provider = _provider(base, timeout_s=0.3)
-        transport = Transport([provider])
+        transport = Transport()
         try:
             await transport.send(provider, UpstreamRequest("POST", f"{base}/x", {}, b"{}", False))
         finally:
@@ -498,7 +498,7 @@ async def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
         with pytest.raises(http1.ConnectError, match="(?i)certificate"):
             await c.request("POST", up.url("/v1/x"), {}, b"{}", 1.0)
         assert up.requests == []
-        transport = Transport([_provider(up.url("/v1"))])
+        transport = Transport()
         try:
             with pytest.raises(UpstreamConnectionError, match="cannot connect"):
                 await transport.send(

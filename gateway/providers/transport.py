@@ -62,7 +62,7 @@ def client_error(e: Exception, provider: str, timeout_s: float) -> UpstreamError
         return UpstreamConnectionError(
             f"{provider}: cannot connect to the upstream ({e.strerror or 'refused'})"
         )
-    if isinstance(e, http1.Disconnected | ConnectionError):
+    if isinstance(e, ConnectionError):  # http1.Disconnected, and resets while writing
         return UpstreamConnectionError(
             f"{provider}: the upstream closed the connection before answering completely"
         )
@@ -76,7 +76,7 @@ def client_error(e: Exception, provider: str, timeout_s: float) -> UpstreamError
 class Transport:
     """One client (its pools) per provider, made on first use; closed with the app."""
 
-    def __init__(self, providers: list[ProviderConfig] | tuple[ProviderConfig, ...]) -> None:
+    def __init__(self) -> None:
         self._clients: dict[str, http1.Client] = {}
 
     def _client(self, provider: ProviderConfig) -> http1.Client:

@@ -41,7 +41,7 @@ async def test_idle_connections_retire_before_the_upstreams_keepalive() -> None:
     port = server.sockets[0].getsockname()[1]
     base = f"http://127.0.0.1:{port}/v1"
     provider = ProviderConfig(name="p", kind="vllm", api_base=base, keepalive_s=0.2)
-    transport = Transport([provider])
+    transport = Transport()
     req = UpstreamRequest("POST", f"{base}/chat/completions", {}, b"{}", False)
     try:
         assert (await transport.send(provider, req)).body == b"{}"
