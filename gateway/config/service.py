@@ -17,7 +17,10 @@ class LedgerConfig(_Strict):
 
     queue_size: int = Field(50_000, ge=100)  # rows held in memory; past it, to the journal
     batch_size: int = Field(500, ge=1)
-    flush_interval_ms: int = Field(100, ge=1)
+    # 10, not 100: at ~5,000 req/s a 100 ms batch is ~500 rows, built and inserted in one
+    # burst that the requests behind it wait out (p99 at 10 concurrent ~6 ms against the
+    # floor's ~2.5; 10 ms batches ~5). PostgreSQL sees up to 100 inserts/s a worker.
+    flush_interval_ms: int = Field(10, ge=1)
     # async: rows go to the database from memory; the journal takes them when the database
     # has not for `journal_after_ms`, or memory is full. journal: every row is journaled
     # (fsynced in batches) before its insert. sync: as journal, and a response completes

@@ -33,6 +33,8 @@ class Intake(WriterBase):
         if self._sync:
             self._durable[item_key(item)] = asyncio.get_running_loop().create_future()
             self._wake.set()
+        elif not self._items:
+            self._wake.set()  # the first row after a quiet spell: the intake sleeps till then
         if len(self._items) < self._limit:
             self._items.append(item)
         else:
@@ -77,9 +79,12 @@ class Intake(WriterBase):
                 await self._wake.wait()
             limit = len(self._items)  # group commit: everything that arrived during the fsync
         else:
+            if not self._items and not self._closing:
+                self._wake.clear()  # idle: no wake-up every interval, only at the next row
+                await self._wake.wait()
             if len(self._items) < self.config.batch_size and not self._closing:
                 try:  # a long flush interval must not delay exit
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
+                    await asyncio.wait_for(self._closed.wait(), self._interval)
                 except TimeoutError:
                     pass
             limit = self.config.batch_size

@@ -198,3 +198,38 @@ async def test_a_big_batch_is_built_and_written_in_slices_that_let_requests_run(
     assert await _count(url) == 500
     runs = [len(list(g)) for _, g in itertools.groupby(seen)]  # rows built without a yield
     assert max(runs) <= ROW_SLICE and len(runs) >= 500 // ROW_SLICE
+
+
+async def test_an_idle_intake_sleeps_until_the_next_row(tmp_path: Path) -> None:
+    """The flush interval is short (10 ms by default): an idle gateway's intake must not wake
+    every interval, only when a row arrives, and then write it within the interval."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    batches: list[int] = []
+    w = LedgerWriter(
+        engine, LedgerConfig(flush_interval_ms=1), hooks=LedgerHooks(written=batches.append)
+    )
+    takes = 0
+    take_in = w._take_in
+
+    async def counting(items: list[Any]) -> None:
+        nonlocal takes
+        takes += 1
+        await take_in(items)
+
+    w._take_in = counting  # type: ignore[method-assign]
+    w.start()
+    await asyncio.sleep(0.3)
+    assert takes == 0  # 300 intervals passed with nothing to do
+    w.submit(ledger_row(1))
+    for _ in range(200):
+        if batches:
+            break
+        await asyncio.sleep(0.01)
+    assert batches == [1] and takes == 1
+    await asyncio.sleep(0.3)
+    assert takes == 1  # asleep again
+    await w.aclose()
+    await engine.dispose()
+    assert await _count(url) == 1
