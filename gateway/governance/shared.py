@@ -182,11 +182,11 @@ class SharedCounters:
         return replies
 
     async def _flusher(self) -> None:
-        # What requests wait on goes first; settlements (the ledger writer hands them over
-        # hundreds at a time) fill the rest of a call, a few at a time while requests wait,
-        # so that no admission waits behind a long script call. A batch goes out without
-        # waiting for the previous one's answer (up to one call per Redis connection): the
-        # next loop turn's admissions do not wait for this one's round trip.
+        # What requests wait on goes first; settlements (the ledger writer hands them over a
+        # flush interval's worth at a time) fill the rest of a call, a few at a time while
+        # requests wait, so that no admission waits behind a long script call. A batch goes
+        # out without waiting for the previous one's answer (up to one call per Redis
+        # connection): the next loop turn's admissions do not wait for this one's round trip.
         while True:
             await self._wake.wait()
             self._wake.clear()
