@@ -63,7 +63,7 @@ class WriterBase:
         self._rows = RowBuffer(c.queue_size, self.shape.created_index)
         self._unbuilt: list[Any] = []  # items of the intake's batch not yet made rows
         self._building: list[Values] = []  # the intake's current batch, until handed on
-        self._wake = asyncio.Event()  # items arrived (sync mode) or closing
+        self._wake = asyncio.Event()  # items arrived (sync: any; async: the first) or closing
         self._durable: dict[str, asyncio.Future[bool]] = {}
         self._overflow_keys: list[str] = []
         self._outage = False
